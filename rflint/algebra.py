@@ -1,0 +1,195 @@
+"""The multipath receptive-field algebra. Pure Python: knows nothing about torch or rules.
+
+For one path (Araujo et al. 2019; Richter et al. 2021)::
+
+    r_l = r_{l-1} + (k_eff - 1) * J_{l-1}        k_eff = d * (k - 1) + 1
+    J_l = J_{l-1} * s_l
+
+A graph has many paths from the input to a layer (a ResNet-50 has 2^16, a DenseNet-121
+astronomically many). Two paths with the same cumulative jump ``J`` transform identically
+from then on, and the transfer is monotone in ``r``, so it is enough to keep, per axis and per
+distinct jump, the smallest and the largest ``r``. That makes propagation linear in
+(layers x distinct jumps) and still exact for ``r_min`` and ``r_max``.
+
+Paths through a global op (global pooling, attention, a linear layer over a spatial axis) are
+kept apart as a flag instead of as ``r = inf``: a squeeze-and-excitation gate multiplies a
+local path by a global one, and letting the global path win would make every later layer
+"infinite" and hide the local growth that the rules are about.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+
+from rflint.ir import INF, Analysis, AxisRF, Graph, Kind, Layer, LayerRF, Number, Status
+
+
+@dataclass(frozen=True, slots=True)
+class AxisPaths:
+    """All paths reaching a tensor along one axis: jump -> (smallest r, largest r)."""
+
+    by_jump: Mapping[Fraction, tuple[Fraction, Fraction]]
+    has_global: bool = False
+
+    def summary(self) -> AxisRF:
+        if not self.by_jump:  # reached only through global ops: the whole input
+            return AxisRF(INF, INF, INF, INF, has_global=True)
+        lows = [lo for lo, _ in self.by_jump.values()]
+        highs = [hi for _, hi in self.by_jump.values()]
+        return AxisRF(min(lows), max(highs), min(self.by_jump), max(self.by_jump), self.has_global)
+
+
+INPUT_PATHS = AxisPaths({Fraction(1): (Fraction(1), Fraction(1))})
+
+
+def union(paths: Iterable[AxisPaths]) -> AxisPaths:
+    """Merge (add, cat, mul, ...): the union of the inputs' path sets."""
+    merged: dict[Fraction, tuple[Fraction, Fraction]] = {}
+    has_global = False
+    for p in paths:
+        has_global |= p.has_global
+        for j, (lo, hi) in p.by_jump.items():
+            if j in merged:
+                old_lo, old_hi = merged[j]
+                merged[j] = (min(lo, old_lo), max(hi, old_hi))
+            else:
+                merged[j] = (lo, hi)
+    return AxisPaths(merged, has_global)
+
+
+def window(paths: AxisPaths, k_eff: int, stride: Fraction) -> AxisPaths:
+    """A sliding window (conv, pool, upsampling expressed as taps and 1/factor)."""
+    grow = k_eff - 1
+    return AxisPaths(
+        {j * stride: (lo + grow * j, hi + grow * j) for j, (lo, hi) in paths.by_jump.items()},
+        paths.has_global,
+    )
+
+
+def make_global(paths: AxisPaths) -> AxisPaths:
+    """A global op: every output position sees the whole input along this axis."""
+    return AxisPaths({}, has_global=True)
+
+
+def transfer(layer: Layer, inputs: list[tuple[AxisPaths, ...]], ndim: int) -> tuple[AxisPaths, ...]:
+    """The paths reaching ``layer``'s output, given the paths reaching each of its inputs."""
+    if layer.kind is Kind.INPUT:
+        return (INPUT_PATHS,) * ndim
+    merged = tuple(union(inp[a] for inp in inputs) for a in range(ndim))
+    if layer.kind in (Kind.WINDOW, Kind.UPSAMPLE):
+        k_eff = layer.k_eff or (1,) * ndim
+        stride = layer.stride or (Fraction(1),) * ndim
+        return tuple(window(merged[a], k_eff[a], Fraction(stride[a])) for a in range(ndim))
+    if layer.kind is Kind.GLOBAL:
+        axes = layer.global_axes or (True,) * ndim
+        return tuple(make_global(p) if g else p for p, g in zip(merged, axes))
+    return merged  # pointwise, merge, reshape, unknown: paths pass through unchanged
+
+
+def propagate(graph: Graph) -> tuple[LayerRF, ...]:
+    """Receptive field of every layer that depends on the input, in graph order.
+
+    Layers whose inputs do not depend on the model input (constants, shape arithmetic) are
+    left out: they have no receptive field.
+    """
+    ndim = graph.ndim
+    state: dict[str, tuple[AxisPaths, ...]] = {}
+    uncertain: dict[str, bool] = {}
+    results: list[LayerRF] = []
+    for layer in graph.layers:
+        inputs = [state[name] for name in layer.inputs if name in state]
+        if layer.kind is not Kind.INPUT and not inputs:
+            continue
+        paths = transfer(layer, inputs, ndim)
+        state[layer.name] = paths
+        unsure = layer.kind is Kind.UNKNOWN or any(uncertain.get(n, False) for n in layer.inputs)
+        uncertain[layer.name] = unsure
+        if inputs:
+            merged = tuple(union(inp[a] for inp in inputs).summary() for a in range(ndim))
+            input_r_min = tuple(ax.r_min for ax in merged)
+        else:
+            input_r_min = (Fraction(1),) * ndim
+        axes = tuple(p.summary() for p in paths)
+        results.append(LayerRF(layer, axes, input_r_min, unsure))
+    return tuple(results)
+
+
+def _finite(x: Number) -> bool:
+    return x != INF
+
+
+def resolution_bounds(
+    layers: Iterable[LayerRF], ndim: int
+) -> tuple[tuple[Number, ...], tuple[Number, ...], tuple[Number, ...]]:
+    """``(i_min_unproductive, i_min, i_max)`` per axis.
+
+    - ``i_min_unproductive``: smallest input size at which no field-growing layer has an input
+      r_min >= the input size (so no layer is unproductive): max input r_min + 1.
+    - ``i_min``: smallest input size at which no field-growing layer has its own r_min above the
+      input size (so no layer is even critical): max own r_min. This is rfa-toolbox's default
+      ``input_resolution_range`` lower bound without its feature-map term, and the number
+      Richter & Pal (2022) bring below the training resolution.
+    - ``i_max``: the largest finite r_max of any layer.
+    """
+    layers = list(layers)
+    growing = [lrf for lrf in layers if lrf.layer.grows_field]
+    i_min_u, i_min, i_max = [], [], []
+    for a in range(ndim):
+        ins = [lrf.input_r_min[a] for lrf in growing if _finite(lrf.input_r_min[a])]
+        owns = [lrf.axes[a].r_min for lrf in growing if _finite(lrf.axes[a].r_min)]
+        maxes = [lrf.axes[a].r_max for lrf in layers if _finite(lrf.axes[a].r_max)]
+        i_min_u.append(max(ins, default=Fraction(0)) + 1)
+        i_min.append(max(owns, default=Fraction(1)))
+        i_max.append(max(maxes, default=Fraction(1)))
+    return tuple(i_min_u), tuple(i_min), tuple(i_max)
+
+
+def analyse(graph: Graph) -> Analysis:
+    """Propagate receptive fields through ``graph`` and compute its resolution bounds."""
+    layers = propagate(graph)
+    i_min_u, i_min, i_max = resolution_bounds(layers, graph.ndim)
+    return Analysis(graph, layers, i_min_u, i_min, i_max)
+
+
+def is_unproductive(lrf: LayerRF, input_size: tuple[int, ...]) -> bool:
+    """The border-layer test of Richter et al. (2021): the layer grows the field, yet its
+    input already sees at least the whole input on every axis (non-strict, as in the paper)."""
+    return lrf.layer.grows_field and all(
+        _finite(r) and r >= size for r, size in zip(lrf.input_r_min, input_size)
+    )
+
+
+def is_critical(lrf: LayerRF, input_size: tuple[int, ...]) -> bool:
+    """The layer itself pushes r_min past the input size on every axis, but is not yet
+    unproductive: it still adds some context, at the border."""
+    return (
+        lrf.layer.grows_field
+        and not is_unproductive(lrf, input_size)
+        and all(_finite(a.r_min) and a.r_min > size for a, size in zip(lrf.axes, input_size))
+    )
+
+
+def layer_status(lrf: LayerRF, input_size: tuple[int, ...]) -> Status:
+    """One word for a layer at one input size, for tables and pictures."""
+    if lrf.layer.kind is Kind.UNKNOWN:
+        return Status.UNKNOWN
+    if lrf.layer.kind is Kind.GLOBAL:
+        return Status.GLOBAL
+    if is_unproductive(lrf, input_size):
+        return Status.UNPRODUCTIVE
+    if is_critical(lrf, input_size):
+        return Status.CRITICAL
+    return Status.OK
+
+
+def display(x: Number) -> int | float | None:
+    """A receptive-field number for people and JSON: an int where exact, ``None`` for
+    infinite, otherwise a float rounded to 3 places (fractional after upsampling)."""
+    if x == INF:
+        return None
+    frac = Fraction(x)
+    if frac.denominator == 1:
+        return int(frac)
+    return round(float(frac), 3)

@@ -1,0 +1,102 @@
+"""Runs one model through the pipeline: load -> trace -> analyse -> checks.
+
+The engine is the only place that knows the order of the steps and times them; the CLI turns
+its results into output and exit codes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from rflint.algebra import analyse
+from rflint.checks import ALL_RULES, Rule
+from rflint.ir import Analysis, Finding, Graph
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What to check: a target string and the input geometry.
+
+    ``input_size`` is spatial only (``(32,)`` expands to every spatial axis of the model);
+    ``input_shape`` is the full shape the model's forward receives, batch included, and wins
+    when both are given.
+    """
+
+    target: str
+    input_size: tuple[int, ...] | None = None
+    input_shape: tuple[int, ...] | None = None
+    name: str | None = None
+    kwargs: Mapping[str, object] = field(default_factory=dict)
+    leaf_modules: tuple[str, ...] = ()
+    trust_pickle: bool = False
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.target
+
+
+@dataclass(frozen=True)
+class ModelReport:
+    """The outcome for one model: its analysis and its findings (before config filtering)."""
+
+    spec: ModelSpec
+    analysis: Analysis
+    findings: tuple[Finding, ...]
+    timings: Mapping[str, float]
+
+
+def build_graph(spec: ModelSpec, timings: dict[str, float] | None = None) -> Graph:
+    """Load the target and trace it into an IR graph at the requested input size."""
+    from rflint.load import is_onnx_target
+
+    timings = {} if timings is None else timings
+    if is_onnx_target(spec.target):  # no torch, no code execution
+        from rflint.frontend.onnx import graph_from_onnx
+
+        t0 = time.perf_counter()
+        graph = graph_from_onnx(spec.target, input_size=spec.input_size, name=spec.display_name)
+        timings["trace"] = time.perf_counter() - t0
+        return graph
+
+    from rflint.frontend.fx import trace_graph  # torch is imported only when needed
+    from rflint.load import load_model
+
+    t0 = time.perf_counter()
+    loaded = load_model(spec.target, kwargs=dict(spec.kwargs), trust_pickle=spec.trust_pickle)
+    timings["load"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    graph = trace_graph(
+        loaded.module,
+        input_size=spec.input_size,
+        input_shape=spec.input_shape,
+        name=spec.display_name,
+        leaf_modules=spec.leaf_modules,
+    )
+    timings["trace"] = time.perf_counter() - t0
+    return graph
+
+
+def run_checks(analysis: Analysis, rules: Iterable[Rule] = ALL_RULES) -> tuple[Finding, ...]:
+    """Every finding of every rule, sorted by (layer order, code)."""
+    order = {lrf.layer.qualname: i for i, lrf in enumerate(analysis.layers)}
+    findings = [f for rule in rules for f in rule.check(analysis)]
+    return tuple(sorted(findings, key=lambda f: (order.get(f.layer, -1), f.code)))
+
+
+def lint(
+    spec: ModelSpec,
+    rules: Iterable[Rule] = ALL_RULES,
+    graph_builder: Callable[[ModelSpec, dict[str, float]], Graph] = build_graph,
+) -> ModelReport:
+    """Load, trace, analyse and check one model."""
+    timings: dict[str, float] = {}
+    graph = graph_builder(spec, timings)
+    t0 = time.perf_counter()
+    analysis = analyse(graph)
+    timings["propagate"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    findings = run_checks(analysis, rules)
+    timings["rules"] = time.perf_counter() - t0
+    return ModelReport(spec, analysis, findings, timings)

@@ -1,0 +1,189 @@
+"""Which tensor dimension carries which spatial axis of the model input. Pure Python.
+
+Receptive fields are per *input* axis (H, W), but ops act on tensor dimensions, and models move
+the spatial axes around: ConvNeXt permutes to channels-last for its MLP, ViT flattens H and W
+into one token dimension and attends over it, ShuffleNet reshapes channels. To know what a
+``Linear``, a ``mean`` or a ``softmax`` does to the receptive field, rflint tracks, for every
+tensor, each dimension as a product of *components* ``(axis, size)``: ``axis`` is the input
+axis the component indexes, or ``None`` for channels, batch and other non-spatial data.
+
+- A reshape that merges dims concatenates their components (ViT's H*W token dim carries both axes).
+- A reshape that splits a dim along component boundaries undoes a merge exactly.
+- A reshape that cuts *inside* a spatial component (window partition in Swin / MaxViT) cannot be
+  expressed as a receptive field: :func:`reshape` returns ``None`` and the op is reported unknown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from math import prod
+
+Comp = tuple[int | None, int]  # (input axis or None, size)
+Dim = tuple[Comp, ...]
+Layout = tuple[Dim, ...]
+
+
+def initial(shape: Sequence[int], ndim: int) -> Layout:
+    """Layout of the model input: leading dims (batch, channels) are non-spatial."""
+    lead = len(shape) - ndim
+    return tuple(((None, s),) for s in shape[:lead]) + tuple(
+        ((a, s),) for a, s in enumerate(shape[lead:])
+    )
+
+
+def axes_of(dim: Dim) -> frozenset[int]:
+    """The input axes a tensor dim indexes (empty for channels)."""
+    return frozenset(a for a, _ in dim if a is not None)
+
+
+def spatial_axis(dim: Dim) -> int | None | bool:
+    """The single axis a dim is, ``None`` if it carries none, ``False`` if it mixes an axis with
+    other data (then a sliding window over it has no receptive-field meaning)."""
+    axes = axes_of(dim)
+    if not axes:
+        return None
+    others = [c for c in dim if c[1] != 1 and c[0] is None]
+    if len(axes) == 1 and not others:
+        return next(iter(axes))
+    return False
+
+
+def axis_sizes(layout: Layout, ndim: int) -> tuple[int, ...] | None:
+    """Feature-map size per input axis, when each axis is still one component."""
+    sizes: dict[int, int] = {}
+    for dim in layout:
+        for a, s in dim:
+            if a is not None:
+                sizes[a] = s
+    if len(sizes) != ndim:
+        return None
+    return tuple(sizes[a] for a in range(ndim))
+
+
+def resize(layout: Layout, shape: Sequence[int]) -> Layout:
+    """Same dims, new sizes: for ops that keep each dim's meaning (conv, pool, interpolate)."""
+    out: list[Dim] = []
+    for dim, s in zip(layout, shape):
+        if len(dim) == 1:
+            out.append(((dim[0][0], s),))
+        elif prod(c[1] for c in dim) == s:
+            out.append(dim)
+        elif not dim:
+            out.append(((None, s),) if s != 1 else ())
+        else:  # rescale the last component, keep the others
+            rest = prod(c[1] for c in dim[:-1])
+            out.append(dim[:-1] + ((dim[-1][0], max(1, s // max(1, rest))),))
+    return tuple(out)
+
+
+def permute(layout: Layout, dims: Sequence[int]) -> Layout:
+    n = len(layout)
+    return tuple(layout[d % n] for d in dims)
+
+
+def transpose(layout: Layout, d0: int, d1: int) -> Layout:
+    dims = list(range(len(layout)))
+    n = len(layout)
+    dims[d0 % n], dims[d1 % n] = dims[d1 % n], dims[d0 % n]
+    return permute(layout, dims)
+
+
+def broadcast(layouts: Sequence[Layout], shape: Sequence[int]) -> Layout:
+    """Elementwise ops: right-align the inputs; each output dim takes the first input dim that
+    is not broadcast (size > 1)."""
+    out: list[Dim] = []
+    rank = len(shape)
+    for k, s in enumerate(shape):
+        chosen: Dim = ()
+        for lay in layouts:
+            idx = len(lay) - rank + k
+            if 0 <= idx < len(lay) and prod(c[1] for c in lay[idx]) == s and lay[idx]:
+                chosen = lay[idx]
+                break
+        if not chosen and s != 1:
+            for lay in layouts:  # fall back to any same-position dim (sizes differ after broadcast)
+                idx = len(lay) - rank + k
+                if 0 <= idx < len(lay) and lay[idx]:
+                    chosen = lay[idx]
+                    break
+        out.append(chosen if chosen else (((None, s),) if s != 1 else ()))
+    return resize(tuple(out), shape)
+
+
+def reduce(layout: Layout, dims: Sequence[int], keepdim: bool) -> tuple[Layout, frozenset[int]]:
+    """A reduction (mean, sum, amax, ...) over ``dims``: returns the new layout and the input
+    axes that were reduced over (those become global)."""
+    n = len(layout)
+    norm = {d % n for d in dims}
+    reduced = frozenset().union(*(axes_of(layout[d]) for d in norm)) if norm else frozenset()
+    if keepdim:
+        return tuple(tuple((a, 1) for a, _ in dim) if i in norm else dim for i, dim in enumerate(layout)), reduced
+    return tuple(dim for i, dim in enumerate(layout) if i not in norm), reduced
+
+
+def reshape(layout: Layout, shape: Sequence[int]) -> Layout | None:
+    """Layout after view / reshape / flatten / unflatten / squeeze / unsqueeze.
+
+    Input components and output dims are grouped into minimal blocks of equal size. A block
+    with one output dim merges its components; a block that splits components along their
+    boundaries assigns them in order; a block that would cut a spatial component returns None.
+    """
+    comps = [c for dim in layout for c in dim if c[1] != 1]
+    targets = [k for k, s in enumerate(shape) if s != 1]
+    out: list[Dim] = [() for _ in shape]
+    ci = oj = 0
+    while ci < len(comps) or oj < len(targets):
+        if ci >= len(comps) or oj >= len(targets):
+            return None
+        block_c, block_o = [comps[ci]], [targets[oj]]
+        pc, po = comps[ci][1], shape[targets[oj]]
+        ci, oj = ci + 1, oj + 1
+        while pc != po:
+            if pc < po:
+                if ci >= len(comps):
+                    return None
+                block_c.append(comps[ci])
+                pc *= comps[ci][1]
+                ci += 1
+            else:
+                if oj >= len(targets):
+                    return None
+                block_o.append(targets[oj])
+                po *= shape[targets[oj]]
+                oj += 1
+        if len(block_o) == 1:
+            out[block_o[0]] = tuple(block_c)
+        elif all(a is None for a, _ in block_c):
+            for k in block_o:
+                out[k] = ((None, shape[k]),)
+        else:
+            assigned = _split(block_c, [shape[k] for k in block_o])
+            if assigned is None:
+                return None
+            for k, dim in zip(block_o, assigned):
+                out[k] = dim
+    return tuple(out)
+
+
+def _split(comps: list[Comp], sizes: list[int]) -> list[Dim] | None:
+    """Assign components to output dims in order; non-spatial components may be cut."""
+    comps = list(comps)
+    result: list[Dim] = []
+    for need in sizes:
+        dim: list[Comp] = []
+        while need > 1:
+            if not comps:
+                return None
+            a, s = comps[0]
+            if s <= need and need % s == 0:
+                dim.append((a, s))
+                need //= s
+                comps.pop(0)
+            elif a is None and s % need == 0:
+                dim.append((None, need))
+                comps[0] = (None, s // need)
+                need = 1
+            else:
+                return None
+        result.append(tuple(dim))
+    return result if not comps else None

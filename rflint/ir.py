@@ -1,0 +1,194 @@
+"""Typed records shared by every part of rflint: the layer graph and the analysis results.
+
+This module imports nothing outside the standard library, so the receptive-field algebra,
+the rules and the report renderers can be used (and tested) without torch.
+
+Why a separate IR instead of working on torch.fx nodes directly: the same graph can come from
+torch.fx, torch.export or an ONNX file, and the refinement advisor edits it without re-tracing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import Enum
+from fractions import Fraction
+
+INF = math.inf
+
+#: A receptive-field size or jump: exact rational (upsampling makes jumps fractional) or +inf.
+Number = Fraction | float
+
+
+class Kind(str, Enum):
+    """What a layer does to the receptive field."""
+
+    INPUT = "input"  # the model input: r = 1, J = 1
+    WINDOW = "window"  # conv / pool: r += (k_eff - 1) * J, J *= s
+    POINTWISE = "pointwise"  # 1x1 conv, norm, activation, dropout, channel ops: no change
+    MERGE = "merge"  # add, sub, mul, cat, stack: union of the inputs' paths
+    UPSAMPLE = "upsample"  # interpolate / transposed conv: the jump divides by the factor
+    GLOBAL = "global"  # global pooling, linear over a spatial axis, attention: whole input
+    RESHAPE = "reshape"  # view / permute / flatten: moves axes, no new context by itself
+    UNKNOWN = "unknown"  # an op whose receptive-field effect rflint does not know
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """A place in a source file (1-based line)."""
+
+    file: str
+    line: int
+    col: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Layer:
+    """One node of the model graph, lowered to what matters for receptive fields.
+
+    ``kernel``, ``stride`` and ``dilation`` are per spatial axis. For an upsampling layer the
+    kernel is the number of input positions one output position reads (1 for nearest, 2 for
+    linear, ``ceil(k_eff / s)`` for a transposed conv) and the stride is ``1 / factor``, so that
+    one transfer function serves every kind.
+    """
+
+    name: str  # unique node id inside the graph
+    qualname: str  # user-facing name: module path ("layer4.1.conv2") or function node name
+    op: str  # short op name: "Conv2d", "max_pool2d", "add"
+    kind: Kind
+    inputs: tuple[str, ...] = ()
+    kernel: tuple[int, ...] = ()
+    stride: tuple[Fraction, ...] = ()
+    dilation: tuple[int, ...] = ()
+    padding: tuple[int, ...] = ()
+    #: axes made global by a GLOBAL layer (False = that axis is left alone)
+    global_axes: tuple[bool, ...] = ()
+    #: spatial size of the layer's output feature map, when known
+    out_size: tuple[int, ...] | None = None
+    in_channels: int | None = None
+    out_channels: int | None = None
+    groups: int = 1
+    module_type: str = ""  # e.g. "torch.nn.modules.conv.Conv2d"
+    source: Source | None = None  # where the layer is used (call site in forward)
+    definition: Source | None = None  # where the layer is defined (``self.conv = ...``)
+    note: str = ""  # e.g. why an op is unknown
+
+    @property
+    def k_eff(self) -> tuple[int, ...]:
+        """Effective kernel per axis, ``d * (k - 1) + 1``."""
+        if not self.kernel:
+            return ()
+        dil = self.dilation or (1,) * len(self.kernel)
+        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel, dil))
+
+    @property
+    def grows_field(self) -> bool:
+        """True if the layer can add spatial context (k_eff > 1 on some axis)."""
+        return self.kind in (Kind.WINDOW, Kind.UPSAMPLE) and any(k > 1 for k in self.k_eff)
+
+
+@dataclass(frozen=True, slots=True)
+class Graph:
+    """A model as a list of layers in topological order, plus its input geometry."""
+
+    layers: tuple[Layer, ...]
+    input_size: tuple[int, ...]  # spatial input size per axis (H, W) or (L,) or (D, H, W)
+    name: str = "model"
+    tracer: str = "fx"
+
+    @property
+    def ndim(self) -> int:
+        return len(self.input_size)
+
+    def by_name(self) -> dict[str, Layer]:
+        return {layer.name: layer for layer in self.layers}
+
+
+@dataclass(frozen=True, slots=True)
+class AxisRF:
+    """Receptive field of one layer along one spatial axis, over all paths from the input.
+
+    ``r_min``/``r_max`` range over the *local* paths only; a path through a global op is
+    recorded in ``has_global`` instead, so that a squeeze-and-excitation gate does not make
+    every later layer infinite. A layer reached only through global ops has r = inf.
+    """
+
+    r_min: Number
+    r_max: Number
+    j_min: Number
+    j_max: Number
+    has_global: bool = False
+
+    @property
+    def is_global(self) -> bool:
+        return self.r_min == INF
+
+
+@dataclass(frozen=True, slots=True)
+class LayerRF:
+    """Analysis result for one layer."""
+
+    layer: Layer
+    axes: tuple[AxisRF, ...]  # the layer's own (output) receptive field
+    input_r_min: tuple[Number, ...]  # min r_min over the layer's inputs, per axis
+    uncertain: bool = False  # an unknown op lies on some path to this layer
+
+    @property
+    def r_min(self) -> tuple[Number, ...]:
+        return tuple(a.r_min for a in self.axes)
+
+    @property
+    def r_max(self) -> tuple[Number, ...]:
+        return tuple(a.r_max for a in self.axes)
+
+    @property
+    def jump(self) -> tuple[Number, ...]:
+        return tuple(a.j_max for a in self.axes)
+
+
+class Status(str, Enum):
+    """A layer's status at a given input resolution."""
+
+    OK = "ok"
+    CRITICAL = "critical"
+    UNPRODUCTIVE = "unproductive"
+    UNKNOWN = "unknown"
+    GLOBAL = "global"
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """Everything rflint knows about one model at one input size."""
+
+    graph: Graph
+    layers: tuple[LayerRF, ...]
+    #: smallest input size at which no layer is unproductive (max input r_min + 1, per axis)
+    i_min_unproductive: tuple[Number, ...]
+    #: smallest input size at which no layer is even critical (max own r_min, per axis);
+    #: the refinement criterion of Richter & Pal (2022) is ``i_min < I_res``
+    i_min: tuple[Number, ...]
+    #: largest r_max of any finite layer
+    i_max: tuple[Number, ...]
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARN = "warn"
+    INFO = "info"
+    IGNORE = "ignore"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One diagnostic, ready for any output format."""
+
+    code: str  # "RF101"
+    name: str  # "unproductive-layer"
+    severity: Severity
+    message: str
+    model: str  # the model's target or configured name
+    layer: str  # qualname ("" for model-level findings)
+    source: Source | None = None
+    input_size: tuple[int, ...] = ()
+    receptive_field: dict[str, object] = field(default_factory=dict)
+    hint: str = ""

@@ -1,0 +1,596 @@
+"""Turn a target string into a ``torch.nn.Module``, without downloading or allocating weights.
+
+Accepted targets::
+
+    path/to/file.py              auto-discovers build_model / create_model / get_model / model
+    path/to/file.py:attr         attr may be dotted (``Outer.factory``)
+    package.module:attr          imported with importlib
+    torchvision:NAME             torchvision.models.get_model(NAME, weights=None)
+    timm:NAME                    timm.create_model(NAME, pretrained=False)
+    model.pt / .pth / .pt2 ...   pickled models: refused unless ``trust_pickle=True``
+
+``attr`` may be a factory function, an ``nn.Module`` class (both called with ``kwargs``) or an
+already-built ``nn.Module`` instance. ONNX files are not loaded here: they need no torch and no
+code execution, so :func:`is_onnx_target` lets the engine route them to
+:func:`rflint.frontend.onnx.graph_from_onnx` instead.
+
+Why the meta device: rflint only needs shapes and layer hyper-parameters, never weight values.
+Building under ``with torch.device("meta")`` makes a 100 GB model cost nothing and keeps memory
+near the size of the graph. A few models cannot be built on meta (torchvision's ``regnet_*``
+raise ``NotImplementedError``); for those the build is retried on the CPU.
+
+Why a memory cap: importing a model file and calling its factory runs arbitrary user code, and
+the CPU retry (or code that names ``device="cpu"`` explicitly) really allocates. To make sure a
+model that allocates 100 GB is refused instead of bringing the machine down, import and
+construction run under a temporary ``RLIMIT_AS`` soft limit of *current address space + a
+budget* (half the physical memory by default, ``memory_limit`` to change it). An allocation
+past the budget then fails inside torch (``RuntimeError: ... can't allocate memory``) or
+Python (``MemoryError``) and becomes a :class:`~rflint.errors.TargetError`. The limit is
+restored afterwards. It is a no-op where ``resource``/``RLIMIT_AS`` is unavailable or not
+enforced (Windows, macOS); there the meta device is the only protection.
+
+Why pickles are refused: unpickling executes arbitrary code chosen by whoever wrote the file
+(``__reduce__``), and ``torch.load(weights_only=True)`` cannot rebuild a whole module anyway.
+A pickled target is never opened unless the caller passes ``trust_pickle=True``.
+
+User code may print; its stdout is redirected to stderr while it runs so that machine-readable
+output (JSON, SARIF) on stdout stays valid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import fnmatch
+import glob
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import itertools
+import os
+import re
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import torch
+from torch import nn
+
+from rflint import ir
+from rflint.errors import TargetError
+
+#: Names tried, in order, when a ``.py`` target names no attribute.
+FACTORY_NAMES = ("build_model", "create_model", "get_model", "model")
+#: Extensions of files that torch writes with pickle (or a zip archive holding pickles).
+PICKLE_SUFFIXES = (".pt", ".pth", ".pt2", ".pkl", ".pickle", ".ckpt", ".bin", ".jit", ".ptl")
+ONNX_SUFFIXES = (".onnx",)
+_GLOB_CHARS = re.compile(r"[*?\[]")
+_ATTR = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+_module_counter = itertools.count()
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A built model and where it came from.
+
+    ``source`` is where the factory or class is defined, so findings about the model as a
+    whole can point at a line. ``on_meta`` says whether every parameter and buffer lives on the
+    meta device (no memory behind them).
+    """
+
+    module: nn.Module
+    target: str
+    source: ir.Source | None
+    on_meta: bool
+
+
+# --------------------------------------------------------------------------- target parsing
+
+
+def is_onnx_target(target: str) -> bool:
+    """True if ``target`` names an ONNX file, which the engine reads without torch."""
+    return target.lower().endswith(ONNX_SUFFIXES)
+
+
+def is_pickle_target(target: str) -> bool:
+    """True if ``target`` names a file format that torch writes with pickle."""
+    return target.lower().endswith(PICKLE_SUFFIXES)
+
+
+def split_target(target: str) -> tuple[str, str | None]:
+    """``"a/b.py:make"`` -> ``("a/b.py", "make")``; ``"a/b.py"`` -> ``("a/b.py", None)``.
+
+    Only a trailing ``:identifier`` is split off, so Windows drive letters (``C:\\m.py``) and
+    directories with colons stay part of the path.
+    """
+    head, sep, tail = target.rpartition(":")
+    if sep and head and _ATTR.fullmatch(tail):
+        return head, tail
+    return target, None
+
+
+def _looks_like_path(spec: str) -> bool:
+    return spec.endswith(".py") or os.sep in spec or "/" in spec or os.path.exists(spec)
+
+
+# --------------------------------------------------------------------------- public entry
+
+
+def load_model(
+    target: str,
+    *,
+    kwargs: dict | None = None,
+    trust_pickle: bool = False,
+    memory_limit: int | None = None,
+) -> LoadedModel:
+    """Build the model named by ``target``.
+
+    Args:
+        target: one of the forms in the module docstring.
+        kwargs: keyword arguments for the factory or class (``--model-kwargs``).
+        trust_pickle: allow unpickling ``.pt``/``.pth``/``.pt2``/TorchScript files.
+        memory_limit: bytes user code may allocate while it runs (default: half the RAM).
+
+    Returns:
+        The built module, preferably on the meta device.
+
+    Raises:
+        TargetError: with a one-line message for every way the target can be wrong.
+    """
+    kwargs = dict(kwargs or {})
+    target = target.strip()
+    if not target:
+        raise TargetError("empty model target", hint="pass e.g. path/to/model.py:build_model or torchvision:resnet18")
+    budget = default_memory_limit() if memory_limit is None else memory_limit
+    if target.startswith("torchvision:"):
+        return _load_torchvision(target, target.partition(":")[2], kwargs, budget)
+    if target.startswith("timm:"):
+        return _load_timm(target, target.partition(":")[2], kwargs, budget)
+    if is_onnx_target(target):
+        raise TargetError(
+            f"{target}: ONNX files are read by rflint.frontend.onnx.graph_from_onnx, not built as torch modules"
+        )
+    spec, attr = split_target(target)
+    if is_pickle_target(spec):
+        return _load_pickle(target, spec, trust_pickle, budget)
+    if _looks_like_path(spec):
+        return _load_file(target, Path(spec), attr, kwargs, budget)
+    if attr is None:
+        raise TargetError(
+            f"cannot interpret model target {target!r}",
+            hint="use path/to/file.py[:attr], package.module:attr, torchvision:NAME or timm:NAME",
+        )
+    return _load_import(target, spec, attr, kwargs, budget)
+
+
+# --------------------------------------------------------------------------- globs
+
+
+def expand_targets(patterns: Iterable[str]) -> list[str]:
+    """Expand glob patterns into concrete targets, in order and without duplicates.
+
+    ``torchvision:resnet*`` matches torchvision's classification models, ``timm:convnext_*``
+    timm's registry, ``models/*.py`` files on disk. A pattern that matches nothing is an
+    error, because silently checking zero models would look like a pass.
+    """
+    out: dict[str, None] = {}
+    for pattern in patterns:
+        for target in _expand_one(pattern):
+            out.setdefault(target, None)
+    return list(out)
+
+
+def _expand_one(pattern: str) -> list[str]:
+    if not _GLOB_CHARS.search(pattern):
+        return [pattern]
+    scheme, sep, name = pattern.partition(":")
+    if sep and scheme in ("torchvision", "timm"):
+        names = torchvision_model_names() if scheme == "torchvision" else timm_model_names()
+        matches = [f"{scheme}:{n}" for n in names if fnmatch.fnmatchcase(n, name)]
+    else:
+        path, attr = split_target(pattern)
+        suffix = f":{attr}" if attr else ""
+        matches = [p + suffix for p in sorted(glob.glob(path))]
+    if not matches:
+        raise TargetError(f"pattern {pattern!r} matches no model", hint="check the spelling, or quote it so the shell does not expand it")
+    return matches
+
+
+def torchvision_model_names() -> list[str]:
+    """torchvision's classification model names (what a ``torchvision:*`` glob ranges over)."""
+    tvm = _import_optional("torchvision.models", "torchvision", "vision")
+    return list(tvm.list_models(module=tvm))
+
+
+def timm_model_names() -> list[str]:
+    """timm's registered architecture names."""
+    timm = _import_optional("timm", "timm", "timm")
+    return list(timm.list_models())
+
+
+# --------------------------------------------------------------------------- zoo loaders
+
+
+def _import_optional(module: str, package: str, extra: str) -> ModuleType:
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise TargetError(
+            f"{package} is not installed ({exc})",
+            hint=f"pip install {package}  (or pip install 'rflint[{extra}]')",
+        ) from exc
+
+
+def _unknown_name(kind: str, name: str, known: list[str]) -> TargetError:
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    tail = f"; did you mean {', '.join(close)}?" if close else ""
+    return TargetError(
+        f"unknown {kind} model {name!r}{tail}",
+        hint=f"list the names with: python -c \"import {kind}; print({kind}.list_models())\"" if kind == "timm"
+        else "list the names with: python -c \"import torchvision; print(torchvision.models.list_models())\"",
+    )
+
+
+def _load_torchvision(target: str, name: str, kwargs: dict, budget: int) -> LoadedModel:
+    tvm = _import_optional("torchvision.models", "torchvision", "vision")
+    known = list(tvm.list_models())
+    if name not in known:
+        raise _unknown_name("torchvision", name, known)
+    builder = tvm.get_model_builder(name)
+    return _build(target, lambda: builder(weights=None, **kwargs), builder, budget)
+
+
+def _load_timm(target: str, name: str, kwargs: dict, budget: int) -> LoadedModel:
+    timm = _import_optional("timm", "timm", "timm")
+    arch = timm.models.split_model_name_tag(name)[0]
+    if not timm.is_model(arch):
+        raise _unknown_name("timm", name, list(timm.list_models()))
+    entry = timm.models.model_entrypoint(arch)
+    return _build(target, lambda: timm.create_model(name, pretrained=False, **kwargs), entry, budget)
+
+
+# --------------------------------------------------------------------------- user code
+
+
+def _load_file(target: str, path: Path, attr: str | None, kwargs: dict, budget: int) -> LoadedModel:
+    _check_file(path, target)
+    if path.suffix != ".py":
+        raise TargetError(
+            f"{path}: don't know how to load a {path.suffix or 'extensionless'} file",
+            hint="pass a .py file that builds the model, an .onnx file, or torchvision:NAME / timm:NAME",
+        )
+    if not path.read_bytes().strip():
+        raise TargetError(f"{path} is empty", hint="the file must define the model, e.g. def build_model(): ...")
+    module = _exec_file(path, budget)
+    name = attr or _discover(module, path)
+    obj = _get_attr(module, name, f"{path}")
+    return _instantiate(target, obj, name, kwargs, budget)
+
+
+def _check_file(path: Path, target: str) -> None:
+    if path.is_dir():
+        raise TargetError(f"{path} is a directory, not a model file", hint=f"point at a .py file, e.g. {path}/model.py:build_model")
+    if not path.exists():
+        raise TargetError(f"{path}: no such file", hint="check the path (relative paths are taken from the current directory)")
+
+
+def _module_name(path: Path) -> str:
+    """A fresh module name per load: two ``model.py`` files in different folders (or the same
+    file loaded twice) must not share a ``sys.modules`` entry."""
+    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
+    stem = re.sub(r"\W", "_", path.stem)
+    return f"rflint_target_{stem}_{digest}_{next(_module_counter)}"
+
+
+def _exec_file(path: Path, budget: int) -> ModuleType:
+    """Import a ``.py`` file with its folder on ``sys.path`` (so sibling imports work)."""
+    name = _module_name(path)
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise TargetError(f"{path}: cannot be imported as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses and typing look the module up while it runs
+    folder = str(path.resolve().parent)
+    try:
+        with _on_sys_path(folder), _user_code(budget):
+            spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        sys.modules.pop(name, None)
+        where = f"{exc.filename or path}:{exc.lineno}" if exc.lineno else str(path)
+        raise TargetError(f"{where}: syntax error: {exc.msg}", hint="fix the model file so that python can import it") from exc
+    except _MemoryExceeded as exc:
+        sys.modules.pop(name, None)
+        raise _memory_error(f"importing {path}", budget) from exc
+    except (Exception, SystemExit) as exc:  # user code: any failure is the user's to fix
+        sys.modules.pop(name, None)
+        raise TargetError(f"importing {path} raised {_describe(exc)}", hint=_import_hint(exc)) from exc
+    return module
+
+
+def _load_import(target: str, modname: str, attr: str, kwargs: dict, budget: int) -> LoadedModel:
+    try:
+        with _user_code(budget):
+            module = importlib.import_module(modname)
+    except ModuleNotFoundError as exc:
+        if exc.name and (modname == exc.name or modname.startswith(exc.name + ".")):
+            raise TargetError(f"no module named {modname!r}", hint="install the package or run rflint from the folder that contains it") from exc
+        raise TargetError(f"importing {modname} raised {_describe(exc)}", hint=_import_hint(exc)) from exc
+    except SyntaxError as exc:
+        raise TargetError(f"{exc.filename}:{exc.lineno}: syntax error: {exc.msg}") from exc
+    except _MemoryExceeded as exc:
+        raise _memory_error(f"importing {modname}", budget) from exc
+    except (Exception, SystemExit) as exc:
+        raise TargetError(f"importing {modname} raised {_describe(exc)}", hint=_import_hint(exc)) from exc
+    obj = _get_attr(module, attr, modname)
+    return _instantiate(target, obj, attr, kwargs, budget)
+
+
+def _import_hint(exc: BaseException) -> str:
+    if isinstance(exc, ImportError):
+        return "install the missing dependency in the environment rflint runs in"
+    return "the model file must import cleanly; run it with python to see the full error, or pass --verbose"
+
+
+def _discover(module: ModuleType, path: Path) -> str:
+    for name in FACTORY_NAMES:
+        if hasattr(module, name):
+            return name
+    found = _candidates(module)
+    listed = f"; candidates: {', '.join(found)}" if found else ""
+    raise TargetError(
+        f"{path} defines none of {', '.join(FACTORY_NAMES)}{listed}",
+        hint=f"name the factory or class explicitly: {path}:NAME",
+    )
+
+
+def _candidates(module: ModuleType) -> list[str]:
+    """Public names in ``module`` that could be a model: nn.Module classes and instances,
+    and functions defined in the module itself."""
+    out = []
+    for name, obj in vars(module).items():
+        if name.startswith("_"):
+            continue
+        is_class = inspect.isclass(obj) and issubclass(obj, nn.Module)
+        is_local_fn = inspect.isfunction(obj) and obj.__module__ == module.__name__
+        if is_class or is_local_fn or isinstance(obj, nn.Module):
+            out.append(name)
+    return sorted(out)
+
+
+def _get_attr(module: ModuleType, dotted: str, where: str) -> Any:
+    obj: Any = module
+    for part in dotted.split("."):
+        if not hasattr(obj, part):
+            found = _candidates(module)
+            close = difflib.get_close_matches(part, found, n=1)
+            guess = f"; did you mean {close[0]!r}?" if close else ""
+            listed = f" Available: {', '.join(found)}." if found else ""
+            raise TargetError(f"{where} has no attribute {dotted!r}{guess}{listed}".rstrip())
+        obj = getattr(obj, part)
+    return obj
+
+
+def _instantiate(target: str, obj: Any, name: str, kwargs: dict, budget: int) -> LoadedModel:
+    if isinstance(obj, nn.Module):
+        if kwargs:
+            raise TargetError(f"{name} is an already-built module; --model-kwargs cannot be applied", hint="point at the factory or class instead")
+        return LoadedModel(obj, target, definition_site(type(obj)), _all_meta(obj))
+    if inspect.isclass(obj) and not issubclass(obj, nn.Module):
+        raise TargetError(
+            f"{name} is the class {obj.__qualname__}, which is not an nn.Module subclass",
+            hint="point at the model class or at a function that returns the model",
+        )
+    if not callable(obj):
+        raise TargetError(
+            f"{name} is a {type(obj).__name__}, not an nn.Module, nn.Module class or factory function",
+            hint="point at a function that returns the model or at the model class",
+        )
+    return _build(target, lambda: obj(**kwargs), obj, budget, label=name)
+
+
+# --------------------------------------------------------------------------- pickles
+
+
+def _load_pickle(target: str, spec: str, trust: bool, budget: int) -> LoadedModel:
+    path = Path(spec)
+    _check_file(path, target)
+    if not trust:
+        raise TargetError(
+            f"{path}: refusing to unpickle (loading a pickle runs any code its author put in it)",
+            hint="point rflint at the Python code that builds the model, export it to ONNX, or pass --trust-pickle if you trust the file",
+        )
+    try:
+        with _user_code(budget):
+            obj = _unpickle(path)
+    except _MemoryExceeded as exc:
+        raise _memory_error(f"loading {path}", budget) from exc
+    except (Exception, SystemExit) as exc:
+        raise TargetError(f"loading {path} raised {_describe(exc)}") from exc
+    if isinstance(obj, dict):
+        raise TargetError(f"{path} holds a state_dict (weights only), not a model", hint="point rflint at the code that builds the model")
+    if not isinstance(obj, nn.Module):
+        raise TargetError(f"{path} holds a {type(obj).__name__}, not an nn.Module")
+    return LoadedModel(obj, target, None, _all_meta(obj))
+
+
+def _unpickle(path: Path) -> Any:
+    """Only reached with ``trust_pickle=True``: TorchScript via ``torch.jit.load``, an
+    exported program via ``torch.export.load``, anything else via ``torch.load``."""
+    if path.suffix == ".pt2":
+        return torch.export.load(str(path)).module()
+    if _is_torchscript(path):
+        return torch.jit.load(str(path), map_location="cpu")
+    return torch.load(str(path), map_location="cpu", weights_only=False)
+
+
+def _is_torchscript(path: Path) -> bool:
+    """TorchScript archives are zips holding a ``code/`` folder (torch.save zips do not)."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as zf:
+        return any("/code/" in n or n.startswith("code/") for n in zf.namelist())
+
+
+# --------------------------------------------------------------------------- building
+
+
+def _build(target: str, make: Callable[[], Any], origin: Any, budget: int, label: str | None = None) -> LoadedModel:
+    """Call ``make`` on the meta device, else on the CPU, under the memory cap."""
+    label = label or target
+    meta_error: BaseException | None = None
+    try:
+        with _user_code(budget), torch.device("meta"):
+            obj = make()
+        on_meta = True
+    except _MemoryExceeded as exc:
+        raise _memory_error(f"building {label}", budget) from exc
+    except (Exception, SystemExit) as exc:
+        meta_error = exc
+    if meta_error is not None:
+        try:
+            with _user_code(budget):
+                obj = make()
+            on_meta = False
+        except _MemoryExceeded as exc:
+            raise _memory_error(f"building {label}", budget) from exc
+        except (Exception, SystemExit) as exc:
+            raise TargetError(f"building {label} raised {_describe(exc)}", hint="check the factory and --model-kwargs") from exc
+    if not isinstance(obj, nn.Module):
+        raise TargetError(
+            f"{label} returned a {type(obj).__name__}, not a torch.nn.Module",
+            hint="the factory must return the model itself (not a tuple, dict or state_dict)",
+        )
+    if on_meta and not _all_meta(obj):
+        obj = _to_meta(obj)
+    return LoadedModel(obj, target, definition_site(origin), _all_meta(obj))
+
+
+def _to_meta(module: nn.Module) -> nn.Module:
+    """A module built in the meta context may still hold CPU tensors (``torch.from_numpy``,
+    explicit ``device="cpu"``); move them so that tracing sees one device."""
+    try:
+        return module.to("meta")
+    except Exception:
+        return module
+
+
+def _all_meta(module: nn.Module) -> bool:
+    tensors = itertools.chain(module.parameters(), module.buffers())
+    return all(t.is_meta for t in tensors)
+
+
+def definition_site(obj: Any) -> ir.Source | None:
+    """File and line where a function or class is defined, if Python can tell."""
+    target = inspect.unwrap(obj) if callable(obj) else obj
+    target = getattr(target, "func", target)  # functools.partial
+    try:
+        file = inspect.getsourcefile(target)
+        _, line = inspect.getsourcelines(target)
+    except (TypeError, OSError):
+        return None
+    return ir.Source(file, max(line, 1)) if file else None
+
+
+def _describe(exc: BaseException) -> str:
+    """``ValueError: bad width`` on one line, whatever the exception's message looks like."""
+    text = " ".join(str(exc).split())
+    if len(text) > 300:
+        text = text[:297] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+# --------------------------------------------------------------------------- guards
+
+
+class _MemoryExceeded(Exception):
+    """User code hit the address-space cap."""
+
+
+def default_memory_limit() -> int:
+    """Half the physical memory: enough for any real model, far from taking the machine down."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    except (ValueError, OSError, AttributeError):
+        return 8 << 30
+
+
+def _memory_error(what: str, budget: int) -> TargetError:
+    return TargetError(
+        f"{what} tried to allocate more than the {budget / 2**30:.1f} GiB memory limit",
+        hint="make the model constructible on the meta device (no explicit device='cpu' tensors), or build it smaller",
+    )
+
+
+def _is_oom(exc: BaseException) -> bool:
+    if isinstance(exc, MemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and (
+        "can't allocate memory" in str(exc) or "not enough memory" in str(exc).lower()
+    )
+
+
+@contextlib.contextmanager
+def _user_code(budget: int) -> Iterator[None]:
+    """Run user code with stdout sent to stderr and under the memory cap; turn an
+    out-of-memory failure into :class:`_MemoryExceeded`."""
+    try:
+        with contextlib.redirect_stdout(sys.stderr), _address_space_cap(budget):
+            yield
+    except BaseException as exc:
+        if _is_oom(exc):
+            raise _MemoryExceeded(str(exc)) from exc
+        raise
+
+
+def _address_space_bytes() -> int | None:
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+@contextlib.contextmanager
+def _address_space_cap(budget: int) -> Iterator[None]:
+    """Temporarily lower the soft ``RLIMIT_AS`` to current usage + ``budget``."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        yield
+        return
+    current = _address_space_bytes()
+    if current is None or not hasattr(resource, "RLIMIT_AS"):
+        yield
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = current + budget
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    if soft != resource.RLIM_INFINITY and soft <= limit:
+        yield  # an existing, stricter limit already applies
+        return
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+@contextlib.contextmanager
+def _on_sys_path(folder: str) -> Iterator[None]:
+    """Put the model file's folder first on ``sys.path`` while it is imported, so that it can
+    import its sibling modules as ``python file.py`` would; take it off again afterwards."""
+    added = folder not in sys.path
+    if added:
+        sys.path.insert(0, folder)
+    try:
+        yield
+    finally:
+        if added and folder in sys.path:
+            sys.path.remove(folder)

@@ -1,0 +1,327 @@
+"""An autograd oracle for receptive fields, independent of rflint (test helper, not shipped).
+
+The receptive field of an output unit is the set of input pixels its value depends on. After
+making the network *linear with positive coefficients* this set is exactly the support of the
+input gradient of that unit: every path from a pixel to the unit contributes a product of
+positive numbers, so nothing can cancel, and a pixel gets a non-zero gradient iff some path
+reaches it. The extent of the support along an axis (max index - min index + 1) is then the
+largest single-path field when the paths are centred on the same point, i.e. rflint's
+``r_max``. Where branches are not centred alike (padding that is not ``(k_eff - 1) / 2`` on one
+branch only) the union of differently shifted footprints can be wider than ``r_max``; tests
+that hit such a case must say so.
+
+How the copy is made linear and positive (``linearize``):
+
+- every parameter of rank >= 2 (conv / linear / transposed-conv weights) becomes ``1 / fan_in``
+  (positive, and it keeps activations of order 1 so nothing under- or overflows in float64);
+  biases become 0; every other parameter (norm weights, layer-scale gammas such as torchvision
+  ``CNBlock.layer_scale``, class tokens) becomes 1;
+- BatchNorm runs in eval mode with running mean 0 and variance 1 (a positive scale);
+  BatchNorm without running statistics, LayerNorm, GroupNorm and InstanceNorm are replaced by
+  ``Identity``: they normalise over channels, and with identical channels (constant weights)
+  their Jacobian maps a channel-constant gradient to exactly zero;
+- non-linearities (modules, and the functional / tensor-method forms while the oracle runs)
+  become the identity; Hardsigmoid would otherwise have zero slope on the positive side;
+- max pooling becomes average pooling with the same kernel, stride, padding and ceil_mode
+  (modules and ``F.max_poolNd``): same window, positive coefficients;
+- squeeze-and-excitation blocks (torchvision ``SqueezeExcitation``, timm ``SqueezeExcite`` /
+  ``SEModule`` / ``EffectiveSEModule``) become ``Identity``: their gate is a constant per
+  channel once held fixed. Left in, its global pooling would make the support the whole input
+  (rflint reports that path separately with ``has_global``);
+- dropout and stochastic depth are off (eval mode).
+
+The input size: the oracle starts from the caller's shape and doubles an axis until the
+support stays at least ``margin`` pixels away from both borders, so that zero padding cannot
+clip it. Each spatial axis is measured on its own, with the other axes kept at their starting
+(small) size: the footprint of a path is a product of per-axis windows, so the extent along
+one axis does not depend on the size of the others, and thin inputs keep zoo-size models fast
+on a CPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections.abc import Iterator, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+NONLINEAR_MODULES: tuple[type[nn.Module], ...] = (
+    nn.ReLU,
+    nn.ReLU6,
+    nn.GELU,
+    nn.SiLU,
+    nn.Hardswish,
+    nn.Hardsigmoid,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.LeakyReLU,
+    nn.ELU,
+    nn.CELU,
+    nn.SELU,
+    nn.Mish,
+    nn.PReLU,
+    nn.Softplus,
+    nn.Hardtanh,
+    nn.Softsign,
+    nn.Tanhshrink,
+)
+CHANNEL_NORMS: tuple[type[nn.Module], ...] = (
+    nn.LayerNorm,
+    nn.GroupNorm,
+    nn.InstanceNorm1d,
+    nn.InstanceNorm2d,
+    nn.InstanceNorm3d,
+    nn.LocalResponseNorm,
+)
+SE_CLASS_NAMES = {"SqueezeExcitation", "SqueezeExcite", "SEModule", "EffectiveSEModule", "SEBlock"}
+_MAX_TO_AVG = {nn.MaxPool1d: nn.AvgPool1d, nn.MaxPool2d: nn.AvgPool2d, nn.MaxPool3d: nn.AvgPool3d}
+_ADAPTIVE_MAX_TO_AVG = {
+    nn.AdaptiveMaxPool1d: nn.AdaptiveAvgPool1d,
+    nn.AdaptiveMaxPool2d: nn.AdaptiveAvgPool2d,
+    nn.AdaptiveMaxPool3d: nn.AdaptiveAvgPool3d,
+}
+
+
+class OracleError(RuntimeError):
+    """The oracle could not measure a support (no gradient, input too large, bad layer)."""
+
+
+class _Captured(Exception):
+    """Raised by the forward hook to stop the forward pass once the layer's output is known."""
+
+
+def _avg_from_max(pool: nn.Module) -> nn.Module:
+    dilation = pool.dilation if isinstance(pool.dilation, tuple) else (pool.dilation,)
+    if any(d != 1 for d in dilation):
+        raise OracleError(f"dilated max pooling is not supported by the oracle: {pool}")
+    if pool.return_indices:
+        raise OracleError(f"max pooling with return_indices is not supported by the oracle: {pool}")
+    return _MAX_TO_AVG[type(pool)](
+        pool.kernel_size, stride=pool.stride, padding=pool.padding, ceil_mode=pool.ceil_mode
+    )
+
+
+def _replacement(module: nn.Module) -> nn.Module | None:
+    """The module that stands in for ``module`` in the linear copy, or None to keep it."""
+    if isinstance(module, NONLINEAR_MODULES) or isinstance(module, CHANNEL_NORMS):
+        return nn.Identity()
+    if type(module).__name__ in SE_CLASS_NAMES:
+        return nn.Identity()
+    if type(module) in _MAX_TO_AVG:
+        return _avg_from_max(module)
+    if type(module) in _ADAPTIVE_MAX_TO_AVG:
+        return _ADAPTIVE_MAX_TO_AVG[type(module)](module.output_size)
+    if isinstance(module, nn.modules.batchnorm._BatchNorm) and not module.track_running_stats:
+        return nn.Identity()
+    return None
+
+
+def _swap_modules(root: nn.Module) -> None:
+    for name, child in list(root.named_children()):
+        new = _replacement(child)
+        if new is not None:
+            setattr(root, name, new)
+        else:
+            _swap_modules(child)
+
+
+@torch.no_grad()
+def _set_parameters(model: nn.Module) -> None:
+    for module in model.modules():
+        for name, param in module.named_parameters(recurse=False):
+            if name.endswith("bias"):
+                param.zero_()
+            elif param.dim() >= 2:
+                param.fill_(1.0 / param[0].numel())
+            else:
+                param.fill_(1.0)
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.track_running_stats:
+            module.running_mean.zero_()
+            module.running_var.fill_(1.0)
+
+
+def linearize(model: nn.Module) -> nn.Module:
+    """A CPU float64 copy of ``model`` that is linear with positive coefficients (see module doc).
+
+    Works on models built on the meta device too: their storage is materialised first.
+    """
+    model = copy.deepcopy(model)
+    if any(t.is_meta for t in list(model.parameters()) + list(model.buffers())):
+        model = model.to_empty(device="cpu")
+    model = model.to(device="cpu", dtype=torch.float64)
+    _swap_modules(model)
+    _set_parameters(model)
+    return model.eval()
+
+
+def _identity(x, *args, **kwargs):
+    return x
+
+
+def _avg_pool_like_max(avg):
+    def pool(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+        dil = dilation if isinstance(dilation, Sequence) else (dilation,)
+        if any(d != 1 for d in dil) or return_indices:
+            raise OracleError("functional max pooling with dilation or indices is not supported by the oracle")
+        return avg(input, kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode)
+
+    return pool
+
+
+@contextlib.contextmanager
+def linear_functionals() -> Iterator[None]:
+    """Within the block, functional non-linearities are the identity and functional max pooling
+    is average pooling, so that ``F.relu(x)`` or ``F.max_pool2d(x, 3, 2)`` inside a ``forward``
+    are linearised like their module forms."""
+    patches: list[tuple[object, str, object]] = []
+    for name in (
+        "relu", "relu_", "relu6", "gelu", "silu", "hardswish", "hardsigmoid", "sigmoid", "tanh",
+        "leaky_relu", "leaky_relu_", "elu", "elu_", "celu", "selu", "mish", "softplus", "hardtanh",
+        "hardtanh_", "softsign",
+    ):  # fmt: skip
+        if hasattr(F, name):
+            patches.append((F, name, _identity))
+    for name in ("relu", "relu_", "sigmoid", "sigmoid_", "tanh", "tanh_", "selu", "celu"):
+        patches.append((torch, name, _identity))
+    for name in ("relu", "relu_", "sigmoid", "sigmoid_", "tanh", "tanh_"):
+        patches.append((torch.Tensor, name, _identity))
+    patches += [
+        (F, "max_pool1d", _avg_pool_like_max(F.avg_pool1d)),
+        (F, "max_pool2d", _avg_pool_like_max(F.avg_pool2d)),
+        (F, "max_pool3d", _avg_pool_like_max(F.avg_pool3d)),
+        (F, "adaptive_max_pool1d", lambda x, output_size, return_indices=False: F.adaptive_avg_pool1d(x, output_size)),
+        (F, "adaptive_max_pool2d", lambda x, output_size, return_indices=False: F.adaptive_avg_pool2d(x, output_size)),
+        (F, "adaptive_max_pool3d", lambda x, output_size, return_indices=False: F.adaptive_avg_pool3d(x, output_size)),
+        (F, "layer_norm", lambda x, *args, **kwargs: x),
+        (F, "group_norm", lambda x, *args, **kwargs: x),
+    ]
+    saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
+    try:
+        for owner, name, new in patches:
+            setattr(owner, name, new)
+        yield
+    finally:
+        for owner, name, old in reversed(saved):
+            setattr(owner, name, old)
+
+
+def _first_tensor(value) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (tuple, list)):
+        for item in value:
+            if isinstance(item, torch.Tensor):
+                return item
+            if hasattr(item, "__iter__") or isinstance(item, dict):
+                with contextlib.suppress(OracleError):
+                    return _first_tensor(item)
+    if hasattr(value, "_fields"):  # torchvision's InceptionOutputs / GoogLeNetOutputs
+        return _first_tensor(tuple(value))
+    raise OracleError(f"no tensor in the captured value of type {type(value).__name__}")
+
+
+def _forward_to(model: nn.Module, x: torch.Tensor, layer: str | None, at: str) -> torch.Tensor:
+    """The tensor at ``layer`` (its output, or its first input with ``at="input"``)."""
+    if layer is None:
+        with linear_functionals():
+            return _first_tensor(model(x))
+    try:
+        target = model.get_submodule(layer)
+    except AttributeError as exc:
+        raise OracleError(f"no module named {layer!r}") from exc
+    captured: list[torch.Tensor] = []
+
+    def hook(module, args, output):
+        captured.append(_first_tensor(args if at == "input" else output))
+        raise _Captured
+
+    handle = target.register_forward_hook(hook)
+    try:
+        with linear_functionals():
+            model(x)
+    except _Captured:
+        pass
+    finally:
+        handle.remove()
+    if not captured:
+        raise OracleError(f"module {layer!r} was not called in forward")
+    return captured[0]
+
+
+def support_extent(model: nn.Module, input_shape: Sequence[int], layer: str | None = None, at: str = "output"):
+    """One measurement on an already linearised model at a fixed input shape.
+
+    Returns ``(lo, hi)`` per spatial axis: the first and last input index with a non-zero
+    gradient of the centre output unit (summed over channels).
+    """
+    x = torch.ones(tuple(input_shape), dtype=torch.float64, requires_grad=True)
+    out = _forward_to(model, x, layer, at)
+    ndim = len(input_shape) - 2
+    if out.dim() != ndim + 2:
+        raise OracleError(f"the tensor at {layer or 'the output'} has shape {tuple(out.shape)}: no {ndim} spatial axes")
+    centre = tuple(s // 2 for s in out.shape[2:])
+    out[(0, slice(None), *centre)].sum().backward()
+    grad = x.grad[0].abs().sum(dim=0)  # sum over channels: shape = spatial
+    if not bool((grad > 0).any()):
+        raise OracleError("the centre output unit has a zero input gradient (something is not linearised)")
+    extents = []
+    for axis in range(ndim):
+        other = tuple(a for a in range(ndim) if a != axis)
+        hit = (grad.sum(dim=other) > 0) if other else grad > 0
+        idx = torch.nonzero(hit).flatten()
+        extents.append((int(idx.min()), int(idx.max())))
+    return tuple(extents)
+
+
+def measure_support(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    layer: str | None = None,
+    *,
+    at: str = "output",
+    margin: int = 32,
+    max_size: int = 8192,
+    per_axis: bool = True,
+) -> tuple[int, ...]:
+    """The receptive-field extent, per spatial axis, of the centre unit of ``layer``.
+
+    Args:
+        model: any ``nn.Module`` (it is copied; the original is not touched; meta is fine).
+        input_shape: ``(N, C, *spatial)``; the spatial sizes are the starting sizes (and, with
+            ``per_axis``, the fixed sizes of the axes not being measured).
+        layer: module qualname whose output (or first input, ``at="input"``) is the feature map;
+            ``None`` for the model's output, which must still have spatial axes.
+        margin: the support must stay this many pixels away from both borders; otherwise the
+            axis is doubled and the measurement repeated.
+        per_axis: measure each axis with the others kept small (see module doc); ``False``
+            grows all axes together (slower, the plain method).
+
+    Returns:
+        ``max index - min index + 1`` of the input-gradient support, per spatial axis.
+    """
+    net = linearize(model)
+    shape = list(input_shape)
+    ndim = len(shape) - 2
+    if ndim < 1:
+        raise OracleError(f"input_shape {tuple(input_shape)} has no spatial axes")
+    result: list[int] = [0] * ndim
+    axes_groups = [[a] for a in range(ndim)] if per_axis else [list(range(ndim))]
+    for group in axes_groups:
+        trial = list(shape)
+        while True:
+            extents = support_extent(net, trial, layer, at)
+            clipped = [a for a in group if extents[a][0] < margin or extents[a][1] > trial[a + 2] - 1 - margin]
+            if not clipped:
+                break
+            for a in clipped:
+                trial[a + 2] *= 2
+            if max(trial[a + 2] for a in clipped) > max_size:
+                raise OracleError(f"support still touches the border at input size {trial[2:]}")
+        for a in group:
+            result[a] = extents[a][1] - extents[a][0] + 1
+    return tuple(result)
