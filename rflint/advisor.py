@@ -12,7 +12,8 @@ resolution. This module finds such changes on the IR, without torch and without 
    - ``remove-pool``: a non-overlapping pooling layer (kernel = stride) replaced by identity;
    - ``patchify``: a patchify conv (kernel = stride, ConvNeXt's stem) 4x4/4 -> 2x2/2 (or 1x1/1);
    - ``kernel``: a conv's kernel made smaller (7 -> 5 -> 3), one layer or a whole stage (all convs
-     with the same kernel at the same feature-map jump), with ``same`` padding kept;
+     of one kind with the same kernel whose outputs have the same jump, i.e. the same
+     resolution), with ``same`` padding kept;
    - ``cut``: the efficiency direction: the trailing run of blocks that holds the unproductive
      layers is removed and the head reads the last productive block.
 
@@ -28,8 +29,8 @@ resolution. This module finds such changes on the IR, without torch and without 
    its compute (:func:`graph_cost`) and ranks the two directions:
 
    - *performance*: candidates with ``I_min < I_res`` on every axis, least compute increase
-     first (ties: fewer modules changed, then the larger ``I_min``, i.e. the smaller change of
-     the receptive field);
+     first (a saving counts as no increase; ties: fewer modules changed, then the larger
+     ``I_min``, i.e. the smaller change of the receptive field);
    - *efficiency*: candidates that leave fewer unproductive layers and cost less compute,
      fewest unproductive layers left first, then fewest productive field-growing layers removed.
 
@@ -47,8 +48,19 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
-from rflint.algebra import analyse, display, is_critical, is_unproductive
-from rflint.ir import Analysis, Graph, Kind, Layer
+from rflint.algebra import (
+    AxisPaths,
+    analyse,
+    display,
+    is_critical,
+    is_unproductive,
+    make_global,
+    resolution_bounds,
+    transfer,
+    union,
+    window,
+)
+from rflint.ir import Analysis, Graph, Kind, Layer, LayerRF
 
 Size = tuple[int, ...] | None
 
@@ -128,15 +140,15 @@ def _window_out(layer: Layer, size: tuple[int, ...]) -> tuple[int, ...]:
     """Output size of a conv / pool: ``floor((in + 2p - k_eff) / s) + 1`` per axis."""
     ndim = len(size)
     k_eff = layer.k_eff or (1,) * ndim
-    stride = layer.stride or (Fraction(1),) * ndim
+    stride = layer.stride or (1,) * ndim
     pad = layer.padding or (0,) * ndim
     out = []
     for n, k, s, p in zip(size, k_eff, stride, pad):
-        s = Fraction(s)
-        if s < 1:  # upsampling: stride 1/factor
-            out.append(int(n / s))
-        else:
-            out.append(max(1, math.floor((n + 2 * p - k) / s) + 1))
+        num, den = (s.numerator, s.denominator) if isinstance(s, Fraction) else (int(s), 1)
+        if num < den:  # upsampling: stride 1/factor
+            out.append(n * den // num)
+        else:  # floor((n + 2p - k) / (num/den)) + 1
+            out.append(max(1, (n + 2 * p - k) * den // num + 1))
     return tuple(out)
 
 
@@ -153,9 +165,11 @@ class Sizes:
 
     graph: Graph
     conflicts: tuple[str, ...]
+    #: the new output size per layer name (what the graph's ``out_size`` fields hold)
+    sizes: dict[str, Size] = field(default_factory=dict)
 
 
-def propagate_sizes(new: Graph, base: Graph) -> Sizes:
+def propagate_sizes(new: Graph, base: Graph, write_sizes: bool = True) -> Sizes:
     """Recompute every layer's ``out_size`` in ``new`` (an edited copy of ``base``).
 
     A layer whose inputs and own geometry are unchanged keeps the traced size. Otherwise a
@@ -164,6 +178,10 @@ def propagate_sizes(new: Graph, base: Graph) -> Sizes:
     pool keeps its fixed output size; other layers follow the input they have the size of
     (global ops keep their size). Merges whose inputs had equal sizes in ``base`` must still
     have equal sizes, else they are reported in ``conflicts``.
+
+    With ``write_sizes=False`` the layers' ``out_size`` fields are left as traced (rewriting
+    frozen records is the slow part) and only ``Sizes.sizes`` holds the new sizes; the layers
+    whose receptive-field geometry depends on the size (adaptive pooling) are updated anyway.
     """
     base_by = base.by_name()
     new_size: dict[str, Size] = {}
@@ -177,10 +195,10 @@ def propagate_sizes(new: Graph, base: Graph) -> Sizes:
             out: Size = new.input_size
             old_size[layer.name] = base.input_size
             new_size[layer.name] = out
-            layers.append(layer if layer.out_size == out else replace(layer, out_size=out))
+            layers.append(layer if layer.out_size == out or not write_sizes else replace(layer, out_size=out))
             continue
         ins = [n for n in layer.inputs if new_size.get(n) is not None]
-        same_geometry = old is not None and (old.kind, old.kernel, old.stride, old.padding) == (
+        same_geometry = layer is old or old is not None and (old.kind, old.kernel, old.stride, old.padding) == (
             layer.kind,
             layer.kernel,
             layer.stride,
@@ -203,8 +221,33 @@ def propagate_sizes(new: Graph, base: Graph) -> Sizes:
                 conflicts.append(layer.qualname)
         old_size[layer.name] = orig_out
         new_size[layer.name] = out
-        layers.append(layer if layer.out_size == out else replace(layer, out_size=out))
-    return Sizes(replace(new, layers=tuple(layers)), tuple(conflicts))
+        if "adaptive" in layer.op.lower() and ins and out is not None and new_size[ins[0]] != old_size.get(ins[0]):
+            layer = _adaptive_geometry(layer, new_size[ins[0]], out)
+        layers.append(layer if layer.out_size == out or not write_sizes else replace(layer, out_size=out))
+    return Sizes(replace(new, layers=tuple(layers)), tuple(conflicts), new_size)
+
+
+def _adaptive_geometry(layer: Layer, size_in: tuple[int, ...], size_out: tuple[int, ...]) -> Layer:
+    """Adaptive pooling lowered at a new input size, as the frontend lowers it: global on an axis
+    pooled to 1, else a window of the largest bin with stride ``in / out``."""
+    if len(size_in) != len(size_out):
+        return layer
+    kernel, stride, glob = [], [], []
+    for n, m in zip(size_in, size_out):
+        if m == 1 and n > 1:
+            kernel.append(1), stride.append(Fraction(1)), glob.append(True)
+        elif m == n:
+            kernel.append(1), stride.append(Fraction(1)), glob.append(False)
+        else:
+            kernel.append(max(-(-(j + 1) * n // m) - (j * n // m) for j in range(m)))
+            stride.append(Fraction(n, m))
+            glob.append(False)
+    if any(glob) and all(k == 1 for k in kernel):
+        return replace(layer, kind=Kind.GLOBAL, global_axes=tuple(glob), kernel=(), stride=(), dilation=())
+    if any(glob):
+        return replace(layer, kind=Kind.UNKNOWN, note="adaptive pooling that is global on some axes only")
+    nd = len(kernel)
+    return replace(layer, kind=Kind.WINDOW, kernel=tuple(kernel), stride=tuple(stride), dilation=(1,) * nd, global_axes=())
 
 
 def _layer_out(
@@ -235,24 +278,31 @@ def _is_conv_or_linear(layer: Layer) -> bool:
     return ("conv" in op or "linear" in op) and layer.in_channels is not None and layer.out_channels is not None
 
 
-def layer_cost(layer: Layer) -> tuple[int, int]:
-    """``(MACs, parameters)`` of one conv or linear layer (bias not counted); 0 for others."""
+def layer_cost(layer: Layer, out_size: Size = None) -> tuple[int, int]:
+    """``(MACs, parameters)`` of one conv or linear layer (bias not counted); 0 for others.
+
+    A layer that is global on an axis (a linear layer over a flattened feature map) runs once
+    along that axis."""
     if not _is_conv_or_linear(layer):
         return 0, 0
+    out_size = out_size if out_size is not None else layer.out_size
     k = math.prod(layer.kernel) if layer.kernel else 1
     groups = max(1, layer.groups)
     params = k * (layer.in_channels // groups) * layer.out_channels
-    positions = math.prod(layer.out_size) if layer.out_size else 1
+    positions = 1
+    if out_size:
+        glob = layer.global_axes if layer.kind is Kind.GLOBAL and layer.global_axes else (False,) * len(out_size)
+        positions = math.prod(n for n, g in zip(out_size, glob) if not g)
     return positions * params, params
 
 
-def graph_cost(graph: Graph) -> tuple[int, int]:
+def graph_cost(graph: Graph, sizes: dict[str, Size] | None = None) -> tuple[int, int]:
     """``(MACs, parameters)`` of a graph. A module used at several places has its parameters
-    counted once and its MACs at every use."""
+    counted once and its MACs at every use. ``sizes`` overrides the layers' ``out_size``."""
     macs = 0
     params: dict[str, int] = {}
     for layer in graph.layers:
-        m, p = layer_cost(layer)
+        m, p = layer_cost(layer, sizes.get(layer.name, layer.out_size) if sizes is not None else layer.out_size)
         macs += m
         key = layer.qualname if layer.module_type else layer.name
         params[key] = max(params.get(key, 0), p)
@@ -293,7 +343,7 @@ def _apply_change(layer: Layer, change: Change) -> Layer:
     return replace(layer, **updates)
 
 
-def apply_edit(graph: Graph, edit: Edit) -> Sizes:
+def apply_edit(graph: Graph, edit: Edit, write_sizes: bool = True) -> Sizes:
     """The graph with ``edit`` applied and sizes re-propagated (see :func:`propagate_sizes`)."""
     by_qual: dict[str, Change] = {c.qualname: c for c in edit.changes if not c.remove}
     removed = tuple(c.qualname for c in edit.changes if c.remove)
@@ -307,7 +357,7 @@ def apply_edit(graph: Graph, edit: Edit) -> Sizes:
     for layer in graph.layers:
         change = change_for(layer)
         layers.append(layer if change is None else _apply_change(layer, change))
-    return propagate_sizes(replace(graph, layers=tuple(layers)), graph)
+    return propagate_sizes(replace(graph, layers=tuple(layers)), graph, write_sizes)
 
 
 # --------------------------------------------------------------------------------------------
@@ -358,10 +408,6 @@ def enumerate_edits(analysis: Analysis) -> list[Edit]:
     sizes: dict[str, Size] = {l.name: (graph.input_size if l.kind is Kind.INPUT else l.out_size) for l in graph.layers}
     order = {l.name: i for i, l in enumerate(graph.layers)}
     jump = {lrf.layer.name: lrf.jump for lrf in analysis.layers}
-    input_jump: dict[str, tuple] = {}
-    for lrf in analysis.layers:
-        js = [jump[n] for n in lrf.layer.inputs if n in jump]
-        input_jump[lrf.layer.name] = max(js) if js else ()
     reached = {lrf.layer.name for lrf in analysis.layers}
     # one entry per module: the first place it is used
     modules: dict[str, Layer] = {}
@@ -428,7 +474,9 @@ def enumerate_edits(analysis: Analysis) -> list[Edit]:
         if tuple(layer.kernel) == _ints(layer.stride):
             continue  # patchify: handled above
         depthwise = layer.groups > 1 and layer.groups == layer.in_channels
-        stages.setdefault((tuple(layer.kernel), input_jump.get(layer.name), depthwise, layer.op), []).append(layer)
+        # a stage: the convs that produce the same resolution (same output jump), the strided
+        # first conv of the stage included
+        stages.setdefault((tuple(layer.kernel), jump.get(layer.name), depthwise, layer.op), []).append(layer)
     for (kernel, _, _, _), members in stages.items():
         for k_new in SMALLER_KERNELS:
             if k_new >= max(kernel):
@@ -507,7 +555,7 @@ def _cut_edits(analysis: Analysis, order: dict[str, int]) -> list[Edit]:
     # the head: the first layer (a cut point) after the unproductive run that makes the field
     # global on every axis, e.g. the global average pool before the classifier
     head = next(
-        (i for i in cuts if i > unproductive[-1] and layers[i].kind is Kind.GLOBAL),
+        (i for i in cuts if i > unproductive[-1] and (layers[i].kind is Kind.GLOBAL or "adaptive" in layers[i].op.lower())),
         None,
     )
     if head is None:
@@ -541,15 +589,20 @@ def _cut_edit(analysis: Analysis, layers: list[Layer], start: int, head: int, by
     if prefixes is None:
         return None
     channels = _channels_at(layers, start, by_name)
+    head_channels = _channels_at(layers, head, by_name)
     changes = [Change(p, "module", remove=True) for p in prefixes]
-    # the first conv / linear after the removed run reads `channels` now
-    reader = next((l for l in layers[head:] if _is_conv_or_linear(l)), None)
-    if reader is not None and channels is not None and reader.in_channels != channels:
-        changes.append(Change(reader.qualname, reader.op, in_channels=channels, old_kernel=tuple(reader.kernel)))
     anchor = layers[start].qualname
+    parent = anchor.rpartition(".")[0]
+    if parent and layers[start].kind is not Kind.WINDOW and not any(p.startswith(parent + ".") for p in prefixes):
+        anchor = parent  # "the tail after layer3.0", not after its last activation
     label = f"remove {', '.join(prefixes)} (the tail after {anchor})"
-    if reader is not None and channels is not None and reader.in_channels != channels:
-        label += f"; {reader.qualname} reads {channels} channels"
+    # the first conv / linear after the removed run reads `channels` instead of `head_channels`
+    # per position (a linear layer over a flattened map reads positions x channels)
+    reader = next((l for l in layers[head:] if _is_conv_or_linear(l)), None)
+    if reader is not None and channels and head_channels and channels != head_channels:
+        new_in = reader.in_channels * channels // head_channels
+        changes.append(Change(reader.qualname, reader.op, in_channels=new_in, old_kernel=tuple(reader.kernel)))
+        label += f"; {reader.qualname} reads {new_in} features"
     return Edit("cut", tuple(changes), label=label)
 
 
@@ -619,6 +672,7 @@ class Advice:
     invalid: int  # candidates dropped because merges no longer agree in size
     seconds: float  # time to enumerate, apply, analyse and rank
     dropped: int = 0  # candidates that failed verification (rflint.refine)
+    failures: tuple[Candidate, ...] = ()  # those candidates, with the reason in ``note``
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -645,13 +699,104 @@ def count_unproductive(analysis: Analysis) -> int:
     return sum(1 for lrf in analysis.layers if is_unproductive(lrf, size))
 
 
-def evaluate(base: Analysis, edit: Edit, base_cost: tuple[int, int] | None = None) -> Candidate | None:
+class Reanalyser:
+    """``analyse`` for many edited copies of one graph, reusing the unchanged prefix.
+
+    An edit changes the receptive fields only from the first layer whose geometry it changes
+    on, so the path sets of the layers before it are taken from the base graph. The loop is
+    :func:`rflint.algebra.propagate`'s, built from the same transfer functions; the tests check
+    that it gives exactly ``analyse(graph)``.
+    """
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self.state: dict[str, tuple[AxisPaths, ...]] = {}
+        self.uncertain: dict[str, bool] = {}
+        #: per layer index: how many LayerRF results the layers before it produced
+        self.before: list[int] = []
+        self.results = self._run(graph, 0, {}, {}, [])
+
+    def _run(
+        self,
+        graph: Graph,
+        start: int,
+        state: dict[str, tuple[AxisPaths, ...]],
+        uncertain: dict[str, bool],
+        results: list[LayerRF],
+    ) -> list[LayerRF]:
+        ndim = graph.ndim
+        record = start == 0 and graph is self.graph
+        for layer in graph.layers[start:]:
+            if record:
+                self.before.append(len(results))
+            inputs = [state[name] for name in layer.inputs if name in state]
+            if layer.kind is not Kind.INPUT and not inputs:
+                continue
+            paths = _transfer(layer, inputs, ndim)
+            state[layer.name] = paths
+            unsure = layer.kind is Kind.UNKNOWN or any(uncertain.get(n, False) for n in layer.inputs)
+            uncertain[layer.name] = unsure
+            if len(inputs) == 1:
+                input_r_min = tuple(p.summary().r_min for p in inputs[0])
+            elif inputs:
+                input_r_min = tuple(union(inp[a] for inp in inputs).summary().r_min for a in range(ndim))
+            else:
+                input_r_min = (Fraction(1),) * ndim
+            results.append(LayerRF(layer, tuple(p.summary() for p in paths), input_r_min, unsure))
+        if record:
+            self.state, self.uncertain = state, uncertain
+        return results
+
+    def analyse(self, graph: Graph) -> Analysis:
+        """The analysis of ``graph``, an edited copy of the base graph (same layer names)."""
+        base = self.graph.layers
+        start = next(
+            (i for i, (a, b) in enumerate(zip(base, graph.layers)) if _rf_fields(a) != _rf_fields(b)),
+            len(graph.layers),
+        )
+        if len(base) != len(graph.layers) or start == 0:
+            return analyse(graph)
+        names = [layer.name for layer in base[:start]]
+        state = {n: self.state[n] for n in names if n in self.state}
+        uncertain = {n: self.uncertain[n] for n in names if n in self.uncertain}
+        prefix = list(self.results[: self.before[start]])
+        layers = self._run(graph, start, state, uncertain, prefix)
+        i_min_u, i_min, i_max = resolution_bounds(layers, graph.ndim)
+        return Analysis(graph, tuple(layers), i_min_u, i_min, i_max)
+
+
+def _transfer(layer: Layer, inputs: list[tuple[AxisPaths, ...]], ndim: int) -> tuple[AxisPaths, ...]:
+    """:func:`rflint.algebra.transfer`, without the union of a single input's paths with
+    nothing (most layers have one input; the union is the hot spot of the search)."""
+    if len(inputs) != 1 or layer.kind is Kind.INPUT:
+        return transfer(layer, inputs, ndim)
+    merged = inputs[0]
+    if layer.kind in (Kind.WINDOW, Kind.UPSAMPLE):
+        k_eff = layer.k_eff or (1,) * ndim
+        stride = layer.stride or (Fraction(1),) * ndim
+        return tuple(window(merged[a], k_eff[a], Fraction(stride[a])) for a in range(ndim))
+    if layer.kind is Kind.GLOBAL:
+        axes = layer.global_axes or (True,) * ndim
+        return tuple(make_global(p) if g else p for p, g in zip(merged, axes))
+    return merged
+
+
+def _rf_fields(layer: Layer) -> tuple:
+    return (layer.name, layer.kind, layer.kernel, layer.stride, layer.dilation, layer.global_axes, layer.inputs)
+
+
+def evaluate(
+    base: Analysis,
+    edit: Edit,
+    base_cost: tuple[int, int] | None = None,
+    reanalyser: Reanalyser | None = None,
+) -> Candidate | None:
     """Apply ``edit`` on the IR and analyse it; ``None`` if the edit breaks a merge."""
-    sized = apply_edit(base.graph, edit)
+    sized = apply_edit(base.graph, edit, write_sizes=False)
     if sized.conflicts:
         return None
-    analysis = analyse(sized.graph)
-    macs, params = graph_cost(sized.graph)
+    analysis = reanalyser.analyse(sized.graph) if reanalyser is not None else analyse(sized.graph)
+    macs, params = graph_cost(sized.graph, sized.sizes)
     base_macs, base_params = base_cost or graph_cost(base.graph)
     removed_productive = 0
     if edit.kind == "cut":
@@ -677,7 +822,10 @@ def evaluate(base: Analysis, edit: Edit, base_cost: tuple[int, int] | None = Non
 
 
 def performance_key(c: Candidate) -> tuple:
-    return (round(c.macs_ratio, 6), len(c.edit.changes), tuple(-x for x in c.i_min))
+    """Least compute increase first; an edit that saves compute counts as no increase (in the
+    performance direction saving compute is no goal, losing capacity is a risk), then the fewest
+    modules changed, then the largest ``I_min`` (the smallest change of the receptive field)."""
+    return (round(max(c.macs_ratio, 1.0), 6), len(c.edit.changes), tuple(-x for x in c.i_min), c.macs_ratio)
 
 
 def efficiency_key(c: Candidate) -> tuple:
@@ -696,8 +844,9 @@ def advise(analysis: Analysis, top: int | None = DEFAULT_TOP) -> Advice:
     t1 = time.perf_counter()
     evaluated: list[Candidate] = []
     invalid = 0
+    reanalyser = Reanalyser(analysis.graph)
     for edit in edits:
-        cand = evaluate(analysis, edit, base_cost)
+        cand = evaluate(analysis, edit, base_cost, reanalyser)
         if cand is None:
             invalid += 1
         else:
@@ -784,4 +933,32 @@ def to_dict(c: Candidate) -> dict[str, object]:
         "params_delta": c.params_delta,
         "verified": c.verified,
         **({"note": c.note} if c.note else {}),
+    }
+
+
+def advice_to_dict(advice: Advice) -> dict[str, object]:
+    """The whole advice for JSON output (``rflint suggest --format json``)."""
+    base = advice.base
+    return {
+        "schema_version": 1,
+        "model": base.graph.name,
+        "input_size": list(advice.input_size),
+        "base": {
+            "i_min": [display(x) for x in base.i_min],
+            "i_min_unproductive": [display(x) for x in base.i_min_unproductive],
+            "i_max": [display(x) for x in base.i_max],
+            "i_min_feature_map_term": [display(x) for x in feature_map_term(base)],
+            "unproductive": advice.base_unproductive,
+            "macs": advice.base_macs,
+            "params": advice.base_params,
+        },
+        "refined": advice.already_refined,
+        "nothing_to_change": advice.nothing_to_change,
+        "performance": [to_dict(c) for c in advice.performance],
+        "efficiency": [to_dict(c) for c in advice.efficiency],
+        "candidates_evaluated": advice.evaluated,
+        "candidates_invalid": advice.invalid,
+        "verification_dropped": advice.dropped,
+        "dropped": [{"edit": c.edit.text, "reason": c.note} for c in advice.failures],
+        "seconds": {k: round(v, 4) for k, v in advice.timings.items()},
     }

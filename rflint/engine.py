@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from rflint.algebra import analyse
 from rflint.checks import ALL_RULES, Rule
+from rflint.errors import TraceError
 from rflint.ir import Analysis, Finding, Graph
 
 
@@ -67,13 +68,23 @@ def build_graph(spec: ModelSpec, timings: dict[str, float] | None = None) -> Gra
     loaded = load_model(spec.target, kwargs=dict(spec.kwargs), trust_pickle=spec.trust_pickle)
     timings["load"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    graph = trace_graph(
-        loaded.module,
-        input_size=spec.input_size,
-        input_shape=spec.input_shape,
-        name=spec.display_name,
-        leaf_modules=spec.leaf_modules,
-    )
+    try:
+        graph = trace_graph(
+            loaded.module,
+            input_size=spec.input_size,
+            input_shape=spec.input_shape,
+            name=spec.display_name,
+            leaf_modules=spec.leaf_modules,
+        )
+    except TraceError as fx_error:  # fall back to torch.export (graph.tracer == "export")
+        from rflint.frontend.export import graph_from_export
+
+        try:
+            graph = graph_from_export(
+                loaded.module, input_size=spec.input_size, input_shape=spec.input_shape, name=spec.display_name
+            )
+        except TraceError as export_error:
+            raise TraceError(f"{fx_error}; {export_error}") from export_error
     timings["trace"] = time.perf_counter() - t0
     return graph
 

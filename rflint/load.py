@@ -113,8 +113,13 @@ def split_target(target: str) -> tuple[str, str | None]:
     return target, None
 
 
-def _looks_like_path(spec: str) -> bool:
-    return spec.endswith(".py") or os.sep in spec or "/" in spec or os.path.exists(spec)
+def _looks_like_path(spec: str, attr: str | None) -> bool:
+    """A file target rather than ``package.module:attr``. A bare existing name counts as a
+    path only without an attribute, so that ``models:build`` still imports the package
+    ``models`` even though a folder of that name sits in the working directory."""
+    if spec.endswith(".py") or os.sep in spec or "/" in spec or os.path.isfile(spec):
+        return True
+    return attr is None and os.path.exists(spec)
 
 
 # --------------------------------------------------------------------------- public entry
@@ -157,7 +162,7 @@ def load_model(
     spec, attr = split_target(target)
     if is_pickle_target(spec):
         return _load_pickle(target, spec, trust_pickle, budget)
-    if _looks_like_path(spec):
+    if _looks_like_path(spec, attr):
         return _load_file(target, Path(spec), attr, kwargs, budget)
     if attr is None:
         raise TargetError(
@@ -257,7 +262,7 @@ def _load_timm(target: str, name: str, kwargs: dict, budget: int) -> LoadedModel
 
 
 def _load_file(target: str, path: Path, attr: str | None, kwargs: dict, budget: int) -> LoadedModel:
-    _check_file(path, target)
+    _check_file(path)
     if path.suffix != ".py":
         raise TargetError(
             f"{path}: don't know how to load a {path.suffix or 'extensionless'} file",
@@ -268,10 +273,10 @@ def _load_file(target: str, path: Path, attr: str | None, kwargs: dict, budget: 
     module = _exec_file(path, budget)
     name = attr or _discover(module, path)
     obj = _get_attr(module, name, f"{path}")
-    return _instantiate(target, obj, name, kwargs, budget)
+    return _instantiate(target, obj, f"{path}:{name}", kwargs, budget)
 
 
-def _check_file(path: Path, target: str) -> None:
+def _check_file(path: Path) -> None:
     if path.is_dir():
         raise TargetError(f"{path} is a directory, not a model file", hint=f"point at a .py file, e.g. {path}/model.py:build_model")
     if not path.exists():
@@ -300,7 +305,8 @@ def _exec_file(path: Path, budget: int) -> ModuleType:
             spec.loader.exec_module(module)
     except SyntaxError as exc:
         sys.modules.pop(name, None)
-        where = f"{exc.filename or path}:{exc.lineno}" if exc.lineno else str(path)
+        shown = path if exc.filename in (None, str(path), str(path.resolve())) else exc.filename
+        where = f"{shown}:{exc.lineno}" if exc.lineno else str(shown)
         raise TargetError(f"{where}: syntax error: {exc.msg}", hint="fix the model file so that python can import it") from exc
     except _MemoryExceeded as exc:
         sys.modules.pop(name, None)
@@ -326,7 +332,7 @@ def _load_import(target: str, modname: str, attr: str, kwargs: dict, budget: int
     except (Exception, SystemExit) as exc:
         raise TargetError(f"importing {modname} raised {_describe(exc)}", hint=_import_hint(exc)) from exc
     obj = _get_attr(module, attr, modname)
-    return _instantiate(target, obj, attr, kwargs, budget)
+    return _instantiate(target, obj, f"{modname}:{attr}", kwargs, budget)
 
 
 def _import_hint(exc: BaseException) -> str:
@@ -381,12 +387,12 @@ def _instantiate(target: str, obj: Any, name: str, kwargs: dict, budget: int) ->
         return LoadedModel(obj, target, definition_site(type(obj)), _all_meta(obj))
     if inspect.isclass(obj) and not issubclass(obj, nn.Module):
         raise TargetError(
-            f"{name} is the class {obj.__qualname__}, which is not an nn.Module subclass",
+            f"{name} is a class that does not derive from torch.nn.Module",
             hint="point at the model class or at a function that returns the model",
         )
     if not callable(obj):
         raise TargetError(
-            f"{name} is a {type(obj).__name__}, not an nn.Module, nn.Module class or factory function",
+            f"{name} is of type {type(obj).__name__}, not an nn.Module, nn.Module class or factory function",
             hint="point at a function that returns the model or at the model class",
         )
     return _build(target, lambda: obj(**kwargs), obj, budget, label=name)
@@ -397,7 +403,7 @@ def _instantiate(target: str, obj: Any, name: str, kwargs: dict, budget: int) ->
 
 def _load_pickle(target: str, spec: str, trust: bool, budget: int) -> LoadedModel:
     path = Path(spec)
-    _check_file(path, target)
+    _check_file(path)
     if not trust:
         raise TargetError(
             f"{path}: refusing to unpickle (loading a pickle runs any code its author put in it)",
@@ -413,7 +419,7 @@ def _load_pickle(target: str, spec: str, trust: bool, budget: int) -> LoadedMode
     if isinstance(obj, dict):
         raise TargetError(f"{path} holds a state_dict (weights only), not a model", hint="point rflint at the code that builds the model")
     if not isinstance(obj, nn.Module):
-        raise TargetError(f"{path} holds a {type(obj).__name__}, not an nn.Module")
+        raise TargetError(f"{path} holds an object of type {type(obj).__name__}, not an nn.Module")
     return LoadedModel(obj, target, None, _all_meta(obj))
 
 
@@ -463,7 +469,7 @@ def _build(target: str, make: Callable[[], Any], origin: Any, budget: int, label
             raise TargetError(f"building {label} raised {_describe(exc)}", hint="check the factory and --model-kwargs") from exc
     if not isinstance(obj, nn.Module):
         raise TargetError(
-            f"{label} returned a {type(obj).__name__}, not a torch.nn.Module",
+            f"{label} returned an object of type {type(obj).__name__}, not a torch.nn.Module",
             hint="the factory must return the model itself (not a tuple, dict or state_dict)",
         )
     if on_meta and not _all_meta(obj):

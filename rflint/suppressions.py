@@ -447,18 +447,30 @@ class _DefinitionFinder:
     def _container_element(self, path: Sequence[str], container: Any, key: str) -> _Expr | None:
         """The expression of child ``key`` of the container at ``path``."""
         cls = type(container)
-        if cls not in self.containers:  # a subclass: look for super().__init__(...) or add_module
-            found = self._class(cls)
-            if found is not None:
+        if cls not in self.containers:
+            # A subclass: its children come from add_module, or from the super().__init__(...)
+            # call of the class that derives directly from the torch container.
+            for klass in cls.__mro__:
+                if klass in self.containers:
+                    break
+                found = self._class(klass)
+                if found is None:
+                    continue
                 file, node, parents = found
                 for sub in ast.walk(node):
                     value = _assigned_value(sub, key)
                     if value is not None:
                         return _Expr(value, file, _enclosing_function(sub, parents), node)
+                base = next((b for b in klass.__bases__ if b in self.containers), None)
+                if base is None:
+                    continue
                 for sub in ast.walk(node):
                     if isinstance(sub, ast.Call) and _is_super_init(sub):
                         expr = _Expr(sub, file, _enclosing_function(sub, parents), node)
+                        if base is not self.containers[0] and len(sub.args) == 1:
+                            expr = replace_node(expr, sub.args[0])  # ModuleList([...]) / ModuleDict({...})
                         return self._element(expr, key, parents)
+                return None
         created = self._creation(path)
         if created is None:
             return None

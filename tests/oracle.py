@@ -287,6 +287,7 @@ def measure_support(
     margin: int = 32,
     max_size: int = 8192,
     per_axis: bool = True,
+    start: int | None = None,
 ) -> tuple[int, ...]:
     """The receptive-field extent, per spatial axis, of the centre unit of ``layer``.
 
@@ -300,6 +301,9 @@ def measure_support(
             axis is doubled and the measurement repeated.
         per_axis: measure each axis with the others kept small (see module doc); ``False``
             grows all axes together (slower, the plain method).
+        start: starting size of the measured axis (default: its size in ``input_shape``). A
+            good guess only saves doublings; the result does not depend on it, since the axis
+            is still grown until the support is clear of the border.
 
     Returns:
         ``max index - min index + 1`` of the input-gradient support, per spatial axis.
@@ -313,6 +317,9 @@ def measure_support(
     axes_groups = [[a] for a in range(ndim)] if per_axis else [list(range(ndim))]
     for group in axes_groups:
         trial = list(shape)
+        if start is not None:
+            for a in group:
+                trial[a + 2] = start
         while True:
             extents = support_extent(net, trial, layer, at)
             clipped = [a for a in group if extents[a][0] < margin or extents[a][1] > trial[a + 2] - 1 - margin]

@@ -141,23 +141,24 @@ def run(gm: fx.GraphModule, input_shape: tuple[int, ...]) -> dict[fx.Node, tuple
 
 
 def infer_input_shape(module: nn.Module, input_size: Sequence[int] | None) -> tuple[int, ...]:
-    """``(1, C, *spatial)`` from the first convolution's channels and dimensionality."""
-    for m in module.modules():
-        if isinstance(m, (nn.modules.conv._ConvNd,)):
-            ndim = len(m.kernel_size)
-            if input_size is None:
-                raise ShapeError("no input size given", hint="pass --input-size N (e.g. 224) or --input-shape 1,3,224,224")
-            size = tuple(input_size) * ndim if len(input_size) == 1 else tuple(input_size)
-            if len(size) != ndim:
-                raise ShapeError(
-                    f"--input-size has {len(size)} axes but the model's first convolution is {ndim}-d",
-                    hint=f"give one size or {ndim} sizes, e.g. --input-size {'x'.join(['224'] * ndim)}",
-                )
-            return (1, m.in_channels, *size)
-    raise ShapeError(
-        "cannot infer the input shape: the model has no convolution",
-        hint="pass the full shape with --input-shape, e.g. --input-shape 1,3,224,224",
-    )
+    """``(1, C, *spatial)`` from the first convolution module's channels and dimensionality.
+
+    A model with no convolution module (functional convs only) is assumed to take 3 channels
+    and as many spatial axes as ``input_size`` gives (2 for a single number); if that guess is
+    wrong, running the model fails with a shape error that points to ``--input-shape``.
+    """
+    if input_size is None:
+        raise ShapeError("no input size given", hint="pass --input-size N (e.g. 224) or --input-shape 1,3,224,224")
+    first = next((m for m in module.modules() if isinstance(m, nn.modules.conv._ConvNd)), None)
+    ndim = len(first.kernel_size) if first is not None else (len(input_size) if len(input_size) > 1 else 2)
+    channels = first.in_channels if first is not None else 3
+    size = tuple(input_size) * ndim if len(input_size) == 1 else tuple(input_size)
+    if len(size) != ndim:
+        raise ShapeError(
+            f"--input-size has {len(size)} axes but the model's first convolution is {ndim}-d",
+            hint=f"give one size or {ndim} sizes, e.g. --input-size {'x'.join(['224'] * ndim)}",
+        )
+    return (1, channels, *size)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -423,7 +424,6 @@ def _lower_interpolate(ctx: _Ctx, op: str, mode: str) -> Lowered:
     taps = _interp_taps(mode)
     lay = ctx.first
     n = len(lay) - 2
-    in_shape = [L.axis_sizes((d,), 1) for d in lay]
     if taps is None:
         return _unknown(ctx, op, f"interpolation mode {mode!r}")
     kernel, stride = [1] * ctx.ndim, [Fraction(1)] * ctx.ndim
@@ -437,7 +437,6 @@ def _lower_interpolate(ctx: _Ctx, op: str, mode: str) -> Lowered:
         size_in = math.prod(c[1] for c in dim)
         size_out = ctx.out_shape[2 + i]
         kernel[axis], stride[axis] = taps, Fraction(size_in, size_out)
-    del in_shape
     return Lowered(Kind.UPSAMPLE, op, L.resize(lay, ctx.out_shape), tuple(kernel), tuple(stride), (1,) * ctx.ndim)
 
 

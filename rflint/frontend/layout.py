@@ -162,7 +162,22 @@ def reshape(layout: Layout, shape: Sequence[int]) -> Layout | None:
                 return None
             for k, dim in zip(block_o, assigned):
                 out[k] = dim
-    return tuple(out)
+    return _reattach_unit_axes(layout, shape, tuple(out))
+
+
+def _reattach_unit_axes(layout: Layout, shape: Sequence[int], out: Layout) -> Layout:
+    """Size-1 spatial components (a 1x1 feature map) carry no data, so the block matching above
+    drops them; put them back on the trailing size-1 output dims, right-aligned, so that a
+    channel shuffle on a 1x1 map keeps H and W (ShuffleNet's last stage at 32 px)."""
+    units = [(a, s) for dim in layout for a, s in dim if s == 1 and a is not None]
+    units = [c for c in units if not any(c[0] == a for d in out for a, _ in d)]
+    free = [k for k, s in enumerate(shape) if s == 1 and not out[k]]
+    if not units or len(units) > len(free):
+        return out
+    result = list(out)
+    for k, comp in zip(free[len(free) - len(units) :], units):
+        result[k] = (comp,)
+    return tuple(result)
 
 
 def _split(comps: list[Comp], sizes: list[int]) -> list[Dim] | None:

@@ -24,12 +24,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rflint.algebra import display, layer_status
-from rflint.ir import Analysis, Kind, LayerRF, Status
+from rflint.ir import Analysis, Kind, Layer, LayerRF, Status
 
 #: kinds that never change the receptive field and may be folded into a neighbour's box
 FOLDABLE = (Kind.POINTWISE, Kind.RESHAPE)
 
-CHAR_W = 6.6  # width of one character of the 11 px monospace label font
+CHAR_W = 6.9  # width of one character of the 11 px monospace label font
+BOLD_CHAR_W = 7.3
 LINE_H = 14.0  # height of one label line
 PAD_X = 10.0
 PAD_Y = 7.0
@@ -80,6 +81,26 @@ class Layout:
     width: float
     height: float
     collapsed: int  # number of layers folded into a neighbour's box
+
+
+def box_text_width(lines: Sequence[str]) -> float:
+    """Estimated width of a box's label: the first line is bold, hence wider."""
+    widths = [len(line) * CHAR_W for line in lines]
+    if widths:
+        widths[0] = len(lines[0]) * BOLD_CHAR_W
+    return max(widths, default=0.0)
+
+
+def is_ordinary(layer: Layer) -> bool:
+    """A layer that adds no context and moves no axis: pointwise, reshape, or a window layer
+    with a 1x1 kernel and stride 1 (a 1x1 convolution)."""
+    if layer.kind in FOLDABLE:
+        return True
+    return (
+        layer.kind is Kind.WINDOW
+        and not layer.grows_field
+        and all(s == 1 for s in layer.stride)
+    )
 
 
 def fmt_axes(values: Sequence[object]) -> str:
@@ -157,7 +178,7 @@ def collapse(analysis: Analysis, enabled: bool = True) -> tuple[list[Box], dict[
         ins = list(dict.fromkeys(inputs[n]))
         if (
             enabled
-            and lrf.layer.kind in FOLDABLE
+            and is_ordinary(lrf.layer)
             and len(ins) == 1
             and len(consumers[ins[0]]) == 1
         ):
@@ -168,7 +189,7 @@ def collapse(analysis: Analysis, enabled: bool = True) -> tuple[list[Box], dict[
     if enabled:
         for lrf in reversed(analysis.layers):
             n = lrf.layer.name
-            if owner[n] != n or lrf.layer.kind not in FOLDABLE:
+            if owner[n] != n or not is_ordinary(lrf.layer):
                 continue
             members = [m for m, o in owner.items() if o == n]
             tail = members[-1]
@@ -280,15 +301,18 @@ def _pack(row: list[Box], desired: list[float]) -> None:
 
 
 def spine(boxes: list[Box]) -> set[str]:
-    """The main path: back from the deepest box, always through the deepest input (the first
-    input on ties). Its boxes are drawn in one straight column."""
+    """The main path: back from the deepest box, always through the deepest local input (the
+    first on ties; a global branch such as a squeeze-and-excitation gate is a side branch).
+    Its boxes are drawn in one straight column."""
     if not boxes:
         return set()
     by_id = {b.id: b for b in boxes}
     node = max(boxes, key=lambda b: b.rank)
     path = {node.id}
     while node.preds:
-        node = max((by_id[p] for p in node.preds), key=lambda p: p.rank)  # first max wins
+        node = max(  # first max wins
+            (by_id[p] for p in node.preds), key=lambda p: (p.status is not Status.GLOBAL, p.rank)
+        )
         path.add(node.id)
     return path
 
@@ -306,19 +330,26 @@ def _push(row: list[Box], desired: list[float], fixed: int) -> None:
 
 def place(rows: list[list[Box]], main: set[str], passes: int = 6) -> None:
     """Horizontal centres: the main path at x = 0, the other boxes pulled towards their
-    neighbours' mean x and pushed apart without changing their order."""
+    neighbours' mean x and pushed apart without changing their order. Where the main path
+    skips a layer (past a squeeze-and-excitation branch, say) its column is kept free."""
     by_id = {b.id: b for row in rows for b in row}
     for row in rows:
         for b in row:
-            b.w = max(MIN_BOX_W, max(len(line) for line in b.lines) * CHAR_W + 2 * PAD_X)
+            b.w = max(MIN_BOX_W, box_text_width(b.lines) + 2 * PAD_X)
             b.h = len(b.lines) * LINE_H + 2 * PAD_Y
             b.x = 0.0
+    spine_ranks = sorted(by_id[i].rank for i in main)
+    crossed = {r for a, b in zip(spine_ranks, spine_ranks[1:]) for r in range(a + 1, b)}
 
-    def arrange(row: list[Box], desired: list[float]) -> None:
+    def arrange(row: list[Box], desired: list[float], rank: int) -> None:
         fixed = [i for i, b in enumerate(row) if b.id in main]
         if fixed:
             row[fixed[0]].x = 0.0
             _push(row, desired, fixed[0])
+        elif rank in crossed:  # a free column for the main path's edge
+            post = Box("", row[0].head, [], Status.OK, w=2 * LANE_GAP - GAP_X)
+            at = sum(1 for d in desired if d < 0)
+            _push([*row[:at], post, *row[at:]], [*desired[:at], 0.0, *desired[at:]], at)
         else:
             _pack(row, desired)
 
@@ -334,10 +365,10 @@ def place(rows: list[list[Box]], main: set[str], passes: int = 6) -> None:
                     ns = []
                 xs = [by_id[n].x for n in ns]
                 desired.append(sum(xs) / len(xs) if xs else b.x)
-            arrange(row, desired)
+            arrange(row, desired, r)
 
 
-def route(boxes: list[Box], rows: list[list[Box]]) -> list[Edge]:
+def route(boxes: list[Box], rows: list[list[Box]], main: set[str] = frozenset()) -> list[Edge]:
     """Edges with control points; skip edges get a lane beside the rows they pass."""
     by_id = {b.id: b for b in boxes}
     row_left = [min((b.x - b.w / 2 for b in row), default=0.0) for row in rows]
@@ -357,26 +388,37 @@ def route(boxes: list[Box], rows: list[list[Box]]) -> list[Edge]:
             else:
                 skips.append((b.rank - src.rank, src, b, len(edges)))
                 edges.append(Edge(p, b.id, True, [(src.x, src.bottom), (tx, b.y)]))
-    # lanes: shortest skips first, so they sit closest to the boxes they pass
+    # one lane per source (a bus with a branch into every target it skips to), shortest
+    # spans first so that they sit closest to the boxes they pass
+    groups: dict[str, list[tuple[Box, Box, int]]] = {}
+    for _, src, dst, idx in skips:
+        groups.setdefault(src.id, []).append((src, dst, idx))
+    spans = sorted(
+        groups.values(), key=lambda g: (max(d.rank for _, d, _ in g) - g[0][0].rank, g[0][0].rank)
+    )
     placed: list[tuple[float, float, float, str]] = []  # (y0, y1, x, side)
-    for _, src, dst, idx in sorted(skips, key=lambda t: (t[0], t[1].rank)):
-        mid = range(src.rank + 1, dst.rank)
+    for group in spans:
+        src = group[0][0]
+        last = max(d.rank for _, d, _ in group)
+        mid = range(src.rank + 1, last)
         left = min(row_left[r] for r in mid)
         right = max(row_right[r] for r in mid)
-        def clear(x: float) -> bool:
+
+        def clear(x: float, mid: range = mid) -> bool:
             return all(
                 not any(abs(b.x - x) < b.w / 2 + LANE_GAP for b in rows[r]) for r in mid
             )
 
-        ex = (src.x + dst.x) / 2
-        free = [x for x in (src.x, dst.x, ex) if clear(x)]
+        dsts = [d for _, d, _ in group]
+        ex = (src.x + sum(d.x for d in dsts) / len(dsts)) / 2
+        free = [x for x in (src.x, *(d.x for d in dsts), ex) if clear(x)]
         if free:  # straight down where no box is in the way
             side, x = "mid", free[0]
         elif right - ex <= ex - left:
             side, x = "right", right + LANE_GAP * 2
         else:
             side, x = "left", left - LANE_GAP * 2
-        y0, y1 = row_top[src.rank + 1], row_bottom[dst.rank - 1]
+        y0, y1 = row_top[src.rank + 1], row_bottom[last - 1]
         step = LANE_GAP if side != "left" else -LANE_GAP
         while any(
             s == side and abs(px - x) < LANE_GAP - 0.01 and py0 < y1 and y0 < py1
@@ -384,9 +426,12 @@ def route(boxes: list[Box], rows: list[list[Box]]) -> list[Edge]:
         ):
             x += step if side != "mid" else LANE_GAP
         placed.append((y0, y1, x, side))
-        e = edges[idx]
-        (sx, sy), (tx, ty) = e.points
-        e.points = [(sx, sy), (x, y0), (x, y1), (tx, ty)]
+        for _, dst, idx in group:
+            e = edges[idx]
+            if side == "mid" and src.id in main and dst.id in main:
+                e.skip = False  # the main path, straight down past a side branch
+            (sx, sy), (tx, ty) = e.points
+            e.points = [(sx, sy), (x, y0), (x, row_bottom[dst.rank - 1]), (tx, ty)]
     return edges
 
 
@@ -395,14 +440,15 @@ def layout(analysis: Analysis, collapse_chains: bool = True) -> Layout:
     boxes, _ = collapse(analysis, collapse_chains)
     n_ranks = assign_ranks(boxes)
     rows = order_within_ranks(boxes, n_ranks)
-    place(rows, spine(boxes))
+    main = spine(boxes)
+    place(rows, main)
     y = MARGIN
     for row in rows:
         height = max(b.h for b in row)
         for b in row:
             b.y = y + (height - b.h) / 2
         y += height + GAP_Y
-    edges = route(boxes, rows)
+    edges = route(boxes, rows, main)
     xs = [b.x - b.w / 2 for b in boxes] + [x for e in edges for x, _ in e.points]
     xe = [b.x + b.w / 2 for b in boxes] + [x for e in edges for x, _ in e.points]
     x0 = min(xs, default=0.0) - MARGIN

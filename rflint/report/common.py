@@ -1,0 +1,105 @@
+"""What every renderer shares: the render context and small pure helpers."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+from rflint import __version__
+from rflint.checks import ALL_RULES, Rule
+from rflint.ir import Finding, Severity
+from rflint.rule_docs import rule_url
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    """Everything a renderer needs besides the findings; filled by the CLI.
+
+    Attributes:
+        root: absolute directory that paths are shown relative to (the repository root);
+            "" shows paths as the findings hold them.
+        color: emit ANSI colour (``full`` only).
+        width: line width for ``full``.
+        rules: the rule registry (SARIF ``tool.driver.rules``, markdown columns).
+        rule_docs: rule code -> Markdown page (SARIF ``fullDescription``).
+        snippets: (file, line) -> source line text (``full`` shows it under the location).
+    """
+
+    root: str = ""
+    color: bool = False
+    width: int = 100
+    version: str = __version__
+    rules: tuple[Rule, ...] = ALL_RULES
+    rule_docs: Mapping[str, str] = field(default_factory=dict)
+    snippets: Mapping[tuple[str, int], str] = field(default_factory=dict)
+
+
+def display_path(file: str, ctx: RenderContext) -> str:
+    """``file`` relative to ``ctx.root`` with ``/`` separators when it lies under it, else as is."""
+    if ctx.root and os.path.isabs(file):
+        rel = os.path.relpath(file, ctx.root)
+        if not rel.startswith(".."):
+            return PurePosixPath(*rel.split(os.sep)).as_posix()
+    return file
+
+
+def is_relative(file: str, ctx: RenderContext) -> bool:
+    return not os.path.isabs(display_path(file, ctx))
+
+
+def fingerprint(finding: Finding) -> str:
+    """Stable identity of a finding across runs and line moves: sha256(rule|model|layer)."""
+    return hashlib.sha256(f"{finding.code}|{finding.model}|{finding.layer}".encode()).hexdigest()
+
+
+def severity_counts(findings: Iterable[Finding]) -> Counter[Severity]:
+    return Counter(f.severity for f in findings)
+
+
+def summary_line(findings: Sequence[Finding]) -> str:
+    """``Found 3 findings (1 error, 1 warning, 1 info).`` or ``All checks passed!``."""
+    if not findings:
+        return "All checks passed!"
+    counts = severity_counts(findings)
+    parts = []
+    for sev, word in ((Severity.ERROR, "error"), (Severity.WARN, "warning"), (Severity.INFO, "info")):
+        n = counts.get(sev, 0)
+        if n:
+            parts.append(f"{n} {word}{'s' if n != 1 and word != 'info' else ''}")
+    n = len(findings)
+    return f"Found {n} finding{'s' if n != 1 else ''} ({', '.join(parts)})."
+
+
+def location_text(finding: Finding, ctx: RenderContext) -> str:
+    """``path:line:col`` or, with no source, the model name."""
+    if finding.source is None:
+        return finding.model
+    s = finding.source
+    return f"{display_path(s.file, ctx)}:{s.line}:{s.col}"
+
+
+def finding_dict(finding: Finding, ctx: RenderContext) -> dict[str, object]:
+    """One finding as a ruff-shaped JSON object, plus rflint's model, layer and field numbers."""
+    loc = None if finding.source is None else {"row": finding.source.line, "column": finding.source.col}
+    return {
+        "code": finding.code,
+        "name": finding.name,
+        "message": finding.message,
+        "severity": finding.severity.value,
+        "filename": None if finding.source is None else display_path(finding.source.file, ctx),
+        "location": loc,
+        "end_location": loc,
+        "noqa_row": None if finding.source is None else finding.source.line,
+        "fix": None,
+        "url": rule_url(finding.code),
+        "model": finding.model,
+        "layer": finding.layer,
+        "input_size": list(finding.input_size),
+        "receptive_field": dict(finding.receptive_field),
+        "hint": finding.hint,
+        "fingerprint": fingerprint(finding),
+    }

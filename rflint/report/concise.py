@@ -1,0 +1,16 @@
+"""``concise``: one line per finding, ``path:line:col: RF101 message`` (flake8/ruff style)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rflint.engine import ModelReport
+from rflint.ir import Finding
+from rflint.report.common import RenderContext, location_text, summary_line
+
+
+def render(reports: Sequence[ModelReport], findings: Sequence[Finding], ctx: RenderContext) -> str:
+    # one line per finding, always: a newline inside a message would break line-based tools
+    lines = [f"{location_text(f, ctx)}: {f.code} {' '.join(f.message.splitlines())}" for f in findings]
+    lines.append(summary_line(findings))
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,47 @@
+"""``github``: GitHub Actions workflow commands, one annotation per finding.
+
+``::error title=rflint (RF101),file=models/net.py,line=12,col=9,endLine=12,endColumn=9::...``
+Escaping follows actions/toolkit ``command.ts``: data escapes ``%``, CR and LF; property values
+also escape ``:`` and ``,``. Paths are repo-relative so annotations attach to the PR diff.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rflint.engine import ModelReport
+from rflint.ir import Finding, Severity
+from rflint.report.common import RenderContext, display_path
+
+LEVELS = {Severity.ERROR: "error", Severity.WARN: "warning", Severity.INFO: "notice"}
+
+
+def escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(text: str) -> str:
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def annotation(finding: Finding, ctx: RenderContext) -> str:
+    props = [("title", f"rflint ({finding.code})")]
+    if finding.source is not None:
+        s = finding.source
+        props += [
+            ("file", display_path(s.file, ctx)),
+            ("line", str(s.line)),
+            ("col", str(s.col)),
+            ("endLine", str(s.line)),
+            ("endColumn", str(s.col)),
+        ]
+    where = f"{finding.model}::{finding.layer}" if finding.layer else finding.model
+    message = f"{finding.code} {finding.message}\n  model: {where}"
+    if finding.hint:
+        message += f"\n  help: {finding.hint}"
+    head = ",".join(f"{k}={escape_property(v)}" for k, v in props)
+    return f"::{LEVELS.get(finding.severity, 'warning')} {head}::{escape_data(message)}"
+
+
+def render(reports: Sequence[ModelReport], findings: Sequence[Finding], ctx: RenderContext) -> str:
+    return "".join(annotation(f, ctx) + "\n" for f in findings)

@@ -1,0 +1,36 @@
+"""``junit``: JUnit XML for CI test-report viewers: one ``<testsuite>`` per model and one failing
+``<testcase>`` per finding (a model without findings gets one passing test case)."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+
+from rflint.engine import ModelReport
+from rflint.ir import Finding
+from rflint.report.common import RenderContext, display_path, location_text
+
+
+def render(reports: Sequence[ModelReport], findings: Sequence[Finding], ctx: RenderContext) -> str:
+    models = list(dict.fromkeys([r.spec.display_name for r in reports] + [f.model for f in findings]))
+    root = ET.Element("testsuites", name="rflint", tests="0", failures=str(len(findings)))
+    total = 0
+    for model in models:
+        mine = [f for f in findings if f.model == model]
+        suite = ET.SubElement(root, "testsuite", name=model, tests=str(max(len(mine), 1)), failures=str(len(mine)))
+        total += max(len(mine), 1)
+        if not mine:
+            ET.SubElement(suite, "testcase", name="rflint", classname=model)
+        for f in mine:
+            attrs = {"name": f"{f.code} {f.layer or '<model>'}", "classname": model}
+            if f.source is not None:
+                attrs.update(file=display_path(f.source.file, ctx), line=str(f.source.line))
+            case = ET.SubElement(suite, "testcase", attrs)
+            failure = ET.SubElement(case, "failure", message=f"[{f.severity.value}] {f.message}", type=f.code)
+            body = f"{location_text(f, ctx)}: {f.code} {f.message}"
+            if f.hint:
+                body += f"\nhelp: {f.hint}"
+            failure.text = body
+    root.set("tests", str(total))
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -1,0 +1,41 @@
+"""``markdown``: a job summary for ``$GITHUB_STEP_SUMMARY``: one table row per model (input size,
+I_min, I_max, findings per rule), then the findings."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+from rflint.checks.base import fmt_axes
+from rflint.engine import ModelReport
+from rflint.ir import Finding
+from rflint.report.common import RenderContext, display_path, summary_line
+from rflint.rule_docs import rule_url
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render(reports: Sequence[ModelReport], findings: Sequence[Finding], ctx: RenderContext) -> str:
+    codes = [rule.code for rule in ctx.rules]
+    counts = Counter((f.model, f.code) for f in findings)
+    out = ["## rflint", ""]
+    out.append("| Model | Input size | I_min | I_max | " + " | ".join(codes) + " |")
+    out.append("| --- | --- | ---: | ---: | " + " | ".join("---:" for _ in codes) + " |")
+    for report in reports:
+        a = report.analysis
+        name = report.spec.display_name
+        row = [f"`{_cell(name)}`", fmt_axes(a.graph.input_size), fmt_axes(a.i_min), fmt_axes(a.i_max)]
+        row += [str(counts.get((name, code), 0)) for code in codes]
+        out.append("| " + " | ".join(row) + " |")
+    out.append("")
+    if findings:
+        out += ["### Findings", ""]
+        for f in findings:
+            where = f"`{_cell(f.model)}`" + (f" `{_cell(f.layer)}`" if f.layer else "")
+            loc = f" (`{display_path(f.source.file, ctx)}:{f.source.line}`)" if f.source is not None else ""
+            out.append(f"- **{f.severity.value}** [{f.code}]({rule_url(f.code)}) {where}{loc}: {_cell(f.message)}")
+        out.append("")
+    out.append(summary_line(findings))
+    return "\n".join(out) + "\n"

@@ -1,0 +1,102 @@
+"""``sarif``: SARIF 2.1.0 for GitHub code scanning and other SARIF viewers.
+
+- ``tool.driver.rules``: every registered rule with ``shortDescription`` (the summary),
+  ``fullDescription``/``help`` (the rule page), ``helpUri`` and ``defaultConfiguration.level``.
+- results carry ``partialFingerprints["rflint/v1"] = sha256(rule|model|layer)``, so an alert
+  survives line moves and edits elsewhere in the file (GitHub deduplicates by it).
+- locations are repo-relative URIs with ``uriBaseId: %SRCROOT%``; files outside the root get an
+  absolute ``file://`` URI. A model-level finding without a source has only a logical location.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import quote
+
+from rflint.checks import Rule
+from rflint.engine import ModelReport
+from rflint.ir import Finding, Severity
+from rflint.report.common import RenderContext, display_path, fingerprint, is_relative
+from rflint.rule_docs import HOMEPAGE, rule_url
+
+SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+LEVELS = {Severity.ERROR: "error", Severity.WARN: "warning", Severity.INFO: "note", Severity.IGNORE: "none"}
+
+
+def _descriptor(rule: Rule, ctx: RenderContext) -> dict[str, object]:
+    page = ctx.rule_docs.get(rule.code, "")
+    return {
+        "id": rule.code,
+        "name": rule.name,
+        "shortDescription": {"text": rule.summary},
+        "fullDescription": {"text": page or rule.summary, **({"markdown": page} if page else {})},
+        "help": {"text": f"{rule.summary}. See {rule_url(rule.code)}", **({"markdown": page} if page else {})},
+        "helpUri": rule_url(rule.code),
+        "defaultConfiguration": {"level": LEVELS[rule.severity]},
+        "properties": {"tags": ["architecture", "receptive-field"]},
+    }
+
+
+def _location(finding: Finding, ctx: RenderContext) -> dict[str, object]:
+    logical = {
+        "fullyQualifiedName": f"{finding.model}::{finding.layer}" if finding.layer else finding.model,
+        "kind": "module",
+    }
+    location: dict[str, object] = {"logicalLocations": [logical]}
+    if finding.source is not None:
+        s = finding.source
+        if is_relative(s.file, ctx):
+            artifact = {"uri": quote(display_path(s.file, ctx)), "uriBaseId": "%SRCROOT%"}
+        else:
+            artifact = {"uri": Path(s.file).as_uri()}
+        location["physicalLocation"] = {
+            "artifactLocation": artifact,
+            "region": {"startLine": s.line, "startColumn": s.col},
+        }
+    return location
+
+
+def _result(finding: Finding, index: dict[str, int], ctx: RenderContext) -> dict[str, object]:
+    result: dict[str, object] = {
+        "ruleId": finding.code,
+        "level": LEVELS.get(finding.severity, "warning"),
+        "message": {"text": finding.message + (f"\nhelp: {finding.hint}" if finding.hint else "")},
+        "locations": [_location(finding, ctx)],
+        "partialFingerprints": {"rflint/v1": fingerprint(finding)},
+        "properties": {
+            "model": finding.model,
+            "layer": finding.layer,
+            "input_size": list(finding.input_size),
+            "receptive_field": dict(finding.receptive_field),
+        },
+    }
+    if finding.code in index:
+        result["ruleIndex"] = index[finding.code]
+    return result
+
+
+def sarif_log(reports: Sequence[ModelReport], findings: Sequence[Finding], ctx: RenderContext) -> dict[str, object]:
+    rules = list(ctx.rules)
+    index = {rule.code: i for i, rule in enumerate(rules)}
+    run: dict[str, object] = {
+        "tool": {
+            "driver": {
+                "name": "rflint",
+                "version": ctx.version,
+                "semanticVersion": ctx.version,
+                "informationUri": HOMEPAGE,
+                "rules": [_descriptor(rule, ctx) for rule in rules],
+            }
+        },
+        "columnKind": "unicodeCodePoints",
+        "results": [_result(f, index, ctx) for f in findings],
+    }
+    if ctx.root:
+        run["originalUriBaseIds"] = {"%SRCROOT%": {"uri": Path(ctx.root).as_uri().rstrip("/") + "/"}}
+    return {"$schema": SCHEMA, "version": "2.1.0", "runs": [run]}
+
+
+def render(reports: Sequence[ModelReport], findings: Sequence[Finding], ctx: RenderContext) -> str:
+    return json.dumps(sarif_log(reports, findings, ctx), indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,243 @@
+"""Receptive-field growth plot: r_min and r_max against depth, with matplotlib (the ``plot`` extra).
+
+The x axis counts only the layers that can grow the field (windows with a kernel above 1 and
+upsampling): pointwise layers would add flat steps that say nothing, and the count of
+field-growing layers is what "depth" means for a receptive field. The y axis is logarithmic,
+since r_max grows geometrically with downsampling. Each input size is a horizontal line, and the
+layers that are unproductive at it (their input already sees the whole input) are shaded.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rflint.algebra import is_critical, is_unproductive
+from rflint.errors import UsageError
+from rflint.ir import INF, Analysis, LayerRF
+
+PALETTE = ("#1c7ed6", "#e8590c", "#2f9e44", "#ae3ec9", "#f08c00", "#0c8599", "#c2255c", "#5c940d")
+
+
+@dataclass(frozen=True)
+class Series:
+    """One curve pair: a model analysed at one input size."""
+
+    label: str
+    analysis: Analysis
+
+
+def require_matplotlib():
+    """Import matplotlib with a headless backend, or explain how to install it."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg", force=True)
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise UsageError(
+            "this needs matplotlib, which is not installed",
+            hint="pip install 'rflint[plot]'",
+        ) from None
+    return plt
+
+
+def growing_layers(analysis: Analysis) -> list[LayerRF]:
+    """The layers that define depth on the x axis, in graph order, with a finite field."""
+    return [
+        lrf
+        for lrf in analysis.layers
+        if lrf.layer.grows_field and all(a.r_max != INF for a in lrf.axes)
+    ]
+
+
+def _runs(flags: Sequence[bool]) -> list[tuple[int, int]]:
+    """``[(start, end), ...]`` of consecutive True entries (inclusive indices)."""
+    out, start = [], None
+    for i, flag in enumerate([*flags, False]):
+        if flag and start is None:
+            start = i
+        elif not flag and start is not None:
+            out.append((start, i - 1))
+            start = None
+    return out
+
+
+def growth_figure(series: Sequence[Series], axis: int = 0, title: str | None = None):
+    """A matplotlib Figure with one r_min/r_max pair per series.
+
+    Args:
+        series: (label, analysis) pairs; each analysis carries its own input size.
+        axis: which spatial axis to plot (0 = height for images).
+        title: the figure title; a default names the models.
+    """
+    plt = require_matplotlib()
+    from matplotlib.ticker import MaxNLocator
+
+    fig, ax = plt.subplots(figsize=(10, 5.6), dpi=110)
+    multi = len(series) > 1  # colours stand for models, dotted lines for input sizes
+    sizes_drawn: dict[int, str] = {}
+    curves_drawn: dict[tuple, str] = {}  # identical curves (one model, several sizes) drawn once
+    top, bottom, right = 1.0, float("inf"), 1
+    models = list(dict.fromkeys(s.analysis.graph.name for s in series))
+    several_sizes = len({s.analysis.graph.input_size for s in series}) > 1
+    for s in series:
+        colour = PALETTE[models.index(s.analysis.graph.name) % len(PALETTE)]
+        layers = growing_layers(s.analysis)
+        size = s.analysis.graph.input_size
+        n = size[axis] if axis < len(size) else size[0]
+        if not layers:
+            continue
+        x = list(range(1, len(layers) + 1))
+        rmin = [float(lrf.axes[axis].r_min) for lrf in layers]
+        rmax = [float(lrf.axes[axis].r_max) for lrf in layers]
+        top, right = max(top, max(rmax), n), max(right, len(x))
+        bottom = min(bottom, min(rmin), n)
+        key = (s.analysis.graph.name, tuple(rmin), tuple(rmax))
+        if key not in curves_drawn:
+            curves_drawn[key] = colour
+            name = (s.analysis.graph.name if len(models) > 1 else "") + " "
+            ax.plot(x, rmax, color=colour, lw=2, marker="o", ms=3, label=f"{name}r_max".strip())
+            ax.plot(x, rmin, color=colour, lw=1.5, ls="--", marker="o", ms=2.5, label=f"{name}r_min".strip())
+        unprod = [is_unproductive(lrf, size) for lrf in layers]
+        crit = [is_critical(lrf, size) for lrf in layers]
+        shade = colour if multi else "#c92a2a"
+        for a, b in _runs(unprod):
+            ax.axvspan(a + 0.5, b + 1.5, color=shade, alpha=0.13 if multi else 0.16, lw=0)
+        if not multi:
+            for a, b in _runs(crit):
+                ax.axvspan(a + 0.5, b + 1.5, color="#f59f00", alpha=0.18, lw=0)
+            first = next((lrf for lrf, u in zip(layers, unprod) if u), None)
+            if first is not None:
+                ax.annotate(
+                    f"first unproductive:\n{first.layer.qualname}",
+                    xy=(unprod.index(True) + 1, rmax[unprod.index(True)]),
+                    xytext=(-30, 22),
+                    textcoords="offset points",
+                    ha="right",
+                    fontsize=8.5,
+                    color="#c92a2a",
+                    arrowprops={"arrowstyle": "->", "color": "#c92a2a", "lw": 0.8},
+                )
+        if n not in sizes_drawn:
+            sizes_drawn[n] = colour
+            line_colour = "#495057"
+            ax.axhline(n, color=line_colour, lw=1.2, ls=":")
+            ax.text(
+                1.0, n, f"input {n} ", transform=ax.get_yaxis_transform(), ha="right",
+                va="bottom", fontsize=9, color=line_colour,
+            )
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlim(0.5, right + 0.5)
+    ax.set_yscale("log")
+    ax.set_ylim(min(bottom, top) / 1.4, top * 2.2)
+    ax.set_xlabel("depth (field-growing layers: convolutions and poolings with kernel > 1)")
+    ax.set_ylabel("receptive field (pixels, log scale)")
+    ax.grid(True, which="both", axis="y", alpha=0.25)
+    handles, labels = ax.get_legend_handles_labels()
+    from matplotlib.patches import Patch
+
+    if multi:
+        handles.append(Patch(color="#868e96", alpha=0.3))
+        labels.append(
+            "unproductive (shaded in the model's colour"
+            + ("; darker = at more input sizes)" if several_sizes else ")")
+        )
+    else:
+        handles += [Patch(color="#c92a2a", alpha=0.3), Patch(color="#f59f00", alpha=0.35)]
+        labels += ["unproductive", "critical"]
+    ax.legend(handles, labels, loc="upper left", fontsize=8.5, framealpha=0.9)
+    if title is None:
+        names = list(dict.fromkeys(s.analysis.graph.name for s in series))
+        title = ", ".join(names) + " — receptive-field growth"
+        sizes = series[0].analysis.graph.input_size
+        if len(set(sizes)) > 1:
+            title += f" (axis {axis})"
+    ax.set_title(title, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def growth_png(series: Sequence[Series], axis: int = 0, title: str | None = None) -> bytes:
+    """The growth figure as PNG bytes."""
+    plt = require_matplotlib()
+    fig = growth_figure(series, axis, title)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def save_figure(fig, path: str) -> None:
+    """Write a figure; the format follows the file extension (png, svg, pdf)."""
+    plt = require_matplotlib()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def erf_figure(result):
+    """Heatmap of an :class:`rflint.erf.ErfResult` (2-d inputs) plus the marginal profiles with
+    their Gaussian fits. The dashed square holds 95 % of the gradient; the solid one is the
+    theoretical field r_max around the same centre (clipped by the picture)."""
+    plt = require_matplotlib()
+    from matplotlib.patches import Rectangle
+
+    grad = result.grad_map
+    if grad.dim() != 2:
+        raise UsageError("the heatmap is drawn for 2-d inputs only; use --format json for the numbers")
+    data = grad.float().numpy()
+    h, w = data.shape
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 5.4), dpi=110, gridspec_kw={"width_ratios": [1.05, 1]})
+    from matplotlib.colors import LogNorm
+
+    # log colours: residual networks put a sharp spike at the centre (the shortcut-only path)
+    # that would hide the wide Gaussian part on a linear scale
+    top = float(data.max()) or 1.0
+    clipped = data.clip(min=top * 1e-4)
+    im = ax.imshow(clipped, cmap="inferno", interpolation="nearest", norm=LogNorm(vmin=top * 1e-4, vmax=top))
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of |gradient| per pixel (log scale)")
+    cy, cx = result.centroid
+    half = result.side / 2
+    ax.add_patch(
+        Rectangle((cx - half, cy - half), result.side, result.side, fill=False, ec="#4dabf7", lw=1.6, ls="--")
+    )
+    rh, rw = (r if r is not None else max(h, w) * 4 for r in result.r_max)
+    ax.add_patch(Rectangle((cx - rw / 2, cy - rh / 2), rw, rh, fill=False, ec="#63e6be", lw=1.6))
+    ax.set_xlim(-0.5, w - 0.5)
+    ax.set_ylim(h - 0.5, -0.5)
+    ax.plot([result.peak[1]], [result.peak[0]], marker="+", color="#4dabf7", ms=10)
+    ax.set_title(
+        f"{result.model}: {result.layer} (unit {tuple(result.centre)} of {'x'.join(map(str, result.output_size))})",
+        fontsize=10,
+    )
+    ax.set_xlabel(f"dashed: 95 % of the gradient ({result.side} px)   solid: r_max {'x'.join(str(r) for r in result.r_max)}", fontsize=9)
+    colours = ("#1c7ed6", "#e8590c")
+    import math
+
+    for a, (profile, sigma, mu, label) in enumerate(
+        zip(_profiles(grad), result.sigma, result.centroid, ("rows (axis 0)", "columns (axis 1)"))
+    ):
+        xs = list(range(len(profile)))
+        bx.plot(xs, profile, color=colours[a], lw=1.5, label=f"{label}: sigma {sigma:.1f}")
+        if sigma > 0:
+            fit = [math.exp(-0.5 * ((x - mu) / sigma) ** 2) / (sigma * math.sqrt(2 * math.pi)) for x in xs]
+            bx.plot(xs, fit, color=colours[a], lw=1, ls=":")
+    bx.set_title("marginal gradient mass per row / column, with Gaussian fits (dotted)", fontsize=10)
+    bx.set_xlabel("input pixel")
+    ratio = result.ratio[0]
+    bx.legend(fontsize=8.5, loc="upper right", title=(
+        f"ERF {result.side} px / r_max {result.r_max[0]} = {ratio:.2f}" if ratio is not None else None
+    ), title_fontsize=8.5)
+    bx.grid(alpha=0.25)
+    fig.suptitle(
+        f"effective receptive field, {result.samples} samples ({result.inputs}), input {'x'.join(map(str, result.input_shape[2:]))}",
+        fontsize=11,
+    )
+    fig.tight_layout()
+    return fig
+
+
+def _profiles(grad) -> list[list[float]]:
+    dims = range(grad.dim())
+    return [grad.sum(dim=tuple(d for d in dims if d != a)).tolist() for a in dims]

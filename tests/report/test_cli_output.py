@@ -1,0 +1,202 @@
+"""The output options through the real CLI on a real model: one snapshot per format with its exit
+code, and the contract around them (stdout vs stderr, env vars, colour, exit codes, config,
+baseline, ``rflint rule``)."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+from typer.testing import CliRunner
+
+from rflint.cli import app
+from rflint.report import FORMATS
+
+# At 16x16: features.6 is critical (r 18 > 16, input r 10), features.8 is unproductive (input r
+# 18 >= 16), I_min = 26 (receptive fields 3, 4, 8, 10, 18, 26; see rules/RF101.md).
+MODEL = textwrap.dedent(
+    """\
+    import torch.nn as nn
+
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features = nn.Sequential(
+                nn.Conv2d(3, 16, 3, padding=1),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
+                nn.Conv2d(16, 32, 3, padding=1),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
+                nn.Conv2d(32, 64, 3, padding=1),
+                nn.ReLU(),
+                nn.Conv2d(64, 64, 3, padding=1),
+                nn.ReLU(),
+            )
+            self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
+
+        def forward(self, x):
+            return self.head(self.features(x))
+    """
+)
+SNAPSHOT_FORMATS = sorted(set(FORMATS) - {"html"})
+EXTENSIONS = {"json": "json", "sarif": "sarif.json", "junit": "xml", "markdown": "md", "json-lines": "jsonl"}
+CLEAN_ENV = {"NO_COLOR": None, "FORCE_COLOR": None, "RFLINT_OUTPUT_FORMAT": None, "CI": None, "PRE_COMMIT": None}
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    (tmp_path / "cli_net.py").write_text(MODEL, encoding="utf-8")
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.rflint]\n\n[[tool.rflint.models]]\ntarget = "cli_net.py:Net"\nname = "net"\ninput-size = 16\n',
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(tmp_path)
+    for key in CLEAN_ENV:
+        monkeypatch.delenv(key, raising=False)
+    return tmp_path
+
+
+def invoke(*args: str, env: dict[str, str | None] | None = None):
+    return CliRunner().invoke(app, list(args), env={**CLEAN_ENV, **(env or {})})
+
+
+def normalise(text: str, root) -> str:
+    return text.replace(root.as_uri(), "file:///ROOT").replace(str(root), "/ROOT")
+
+
+@pytest.mark.parametrize("fmt", SNAPSHOT_FORMATS)
+def test_cli_format_snapshot_with_exit_code(project, fmt, snapshot):
+    result = invoke("check", "--output-format", fmt)
+    assert result.exit_code == 1, result.output  # RF101 is an error
+    assert result.stderr == ""
+    snapshot(f"cli-{fmt}.{EXTENSIONS.get(fmt, 'txt')}", f"exit code: {result.exit_code}\n" + normalise(result.stdout, project))
+
+
+def test_bare_check_runs_every_configured_model_and_the_default_is_concise(project):
+    result = invoke("check")
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("cli_net.py:") and " RF101 features.8 is unproductive" in line for line in lines)
+    assert lines[-1] == "Found 3 findings (1 error, 1 warning, 1 info)."
+
+
+def test_a_configured_model_can_be_named_on_the_command_line(project):
+    assert invoke("check", "net", "--output-format", "concise").exit_code == 1
+
+
+def test_env_var_picks_the_format_and_the_option_wins(project):
+    assert json.loads(invoke("check", env={"RFLINT_OUTPUT_FORMAT": "json"}).stdout)[0]["model"] == "net"
+    assert invoke("check", "--output-format", "concise", env={"RFLINT_OUTPUT_FORMAT": "json"}).stdout.startswith("cli_net.py:")
+
+
+def test_output_file_leaves_stdout_empty(project):
+    result = invoke("check", "--output-format", "sarif", "-o", "out.sarif")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert json.loads((project / "out.sarif").read_text())["version"] == "2.1.0"
+
+
+def test_statistics(project):
+    result = invoke("check", "--statistics")
+    assert result.stdout.splitlines() == ["1\tRF101\tunproductive-layer", "1\tRF102\tcritical-layer", "1\tRF103\tinput-below-minimum-resolution", "Found 3 findings."]
+    rows = json.loads(invoke("check", "--statistics", "--output-format", "json").stdout)
+    assert {r["code"] for r in rows} == {"RF101", "RF102", "RF103"}
+
+
+def test_exit_zero_masks_findings_but_never_a_failure(project):
+    assert invoke("check", "--exit-zero").exit_code == 0
+    failing = invoke("check", "net", "no_such_file.py:Net", "--exit-zero")
+    assert failing.exit_code == 2
+    assert "rflint: error:" in failing.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "coloured"),
+    [
+        (["--color", "always"], {"NO_COLOR": "1"}, True),
+        (["--color", "never"], {"FORCE_COLOR": "1"}, False),
+        ([], {"FORCE_COLOR": "1"}, True),
+        ([], {"NO_COLOR": "1", "FORCE_COLOR": "1"}, False),
+        ([], {}, False),  # not a terminal
+    ],
+)
+def test_colour_follows_the_option_then_no_color_then_force_color(project, args, env, coloured):
+    result = invoke("check", "--output-format", "full", *args, env=env)
+    assert ("\x1b[" in result.stdout) is coloured
+
+
+def test_colour_never_reaches_machine_formats(project):
+    result = invoke("check", "--output-format", "json", "--color", "always")
+    assert "\x1b[" not in result.stdout
+    json.loads(result.stdout)
+
+
+def test_selection_options_and_config_flags(project):
+    assert invoke("check", "--select", "RF103").exit_code == 0  # warn only
+    only = json.loads(invoke("check", "--select", "RF1", "--ignore", "RF101,RF102", "--output-format", "json").stdout)
+    assert [f["code"] for f in only] == ["RF103"]
+    assert invoke("check", "--extend-select", "RF999").exit_code == 2
+    (project / "strict.toml").write_text('[rules]\nRF103 = "error"\nRF101 = "ignore"\n', encoding="utf-8")
+    # --config replaces pyproject.toml: it lists no models, so the model is named explicitly
+    result = invoke("check", "cli_net.py:Net", "--input-size", "16", "--config", "strict.toml", "--output-format", "json")
+    assert result.exit_code == 1
+    assert {f["code"]: f["severity"] for f in json.loads(result.stdout)} == {"RF102": "info", "RF103": "error"}
+    assert invoke("check", "--isolated").exit_code == 2  # no config: no models to check
+
+
+def test_config_errors_exit_2_with_the_key_path(project):
+    (project / "pyproject.toml").write_text("[tool.rflint]\nselct = []\n", encoding="utf-8")
+    result = invoke("check")
+    assert result.exit_code == 2
+    assert "unknown key tool.rflint.selct" in result.stderr and result.stdout == ""
+
+
+def test_baseline_round_trip(project):
+    written = invoke("check", "--write-baseline", "rflint-baseline.json")
+    assert written.exit_code == 0  # everything is in the baseline now
+    assert "wrote 3 baseline entries" in written.stderr
+    assert json.loads((project / "rflint-baseline.json").read_text())["models"]["net"]["features.8"] == {"RF101": 1}
+    clean = invoke("check", "--baseline", "rflint-baseline.json")
+    assert clean.exit_code == 0 and clean.stdout.strip() == "All checks passed!"
+    # train at 32 instead: every finding is fixed, so every entry is stale
+    (project / "pyproject.toml").write_text(
+        (project / "pyproject.toml").read_text().replace("input-size = 16", "input-size = 32"), encoding="utf-8"
+    )
+    stale = invoke("check", "--baseline", "rflint-baseline.json")
+    assert stale.exit_code == 0 and stale.stderr.count("stale baseline entry") == 3
+    invoke("check", "--write-baseline", "rflint-baseline.json")
+    assert json.loads((project / "rflint-baseline.json").read_text())["models"] == {}
+
+
+def test_rewriting_a_baseline_does_not_add_new_findings_without_force(project):
+    (project / "pyproject.toml").write_text(
+        (project / "pyproject.toml").read_text().replace("input-size = 16", "input-size = 24"), encoding="utf-8"
+    )
+    invoke("check", "--write-baseline", "b.json", "--select", "RF101,RF102")
+    before = json.loads((project / "b.json").read_text())["models"]
+    assert before == {"net": {"features.8": {"RF102": 1}}}  # at 24 features.8 is critical (26 > 24)
+    (project / "pyproject.toml").write_text(
+        (project / "pyproject.toml").read_text().replace("input-size = 24", "input-size = 16"), encoding="utf-8"
+    )
+    ratchet = invoke("check", "--write-baseline", "b.json", "--select", "RF101,RF102")
+    # at 16 features.8 is unproductive and features.6 critical: the old entry is fixed and
+    # removed, and the two new findings are NOT added
+    assert json.loads((project / "b.json").read_text())["models"] == {}
+    assert ratchet.exit_code == 1  # and the new finding still fails
+    forced = invoke("check", "--write-baseline", "b.json", "--select", "RF101,RF102", "--force")
+    assert forced.exit_code == 0
+    assert json.loads((project / "b.json").read_text())["models"] == {
+        "net": {"features.6": {"RF102": 1}, "features.8": {"RF101": 1}}
+    }
+
+
+def test_rule_command(project):
+    page = invoke("rule", "RF101")
+    assert page.exit_code == 0 and page.stdout.startswith("# RF101 unproductive-layer\n")
+    assert invoke("rule", "unused-suppression").stdout.startswith("# RF100 unused-suppression")
+    rows = json.loads(invoke("rule", "--all", "--output-format", "json").stdout)
+    assert [r["code"] for r in rows] == ["RF001", "RF100", "RF101", "RF102", "RF103"]
+    unknown = invoke("rule", "RF999")
+    assert unknown.exit_code == 2 and "unknown rule 'RF999'" in unknown.stderr
