@@ -169,7 +169,7 @@ class Sizes:
     sizes: dict[str, Size] = field(default_factory=dict)
 
 
-def propagate_sizes(new: Graph, base: Graph, write_sizes: bool = True) -> Sizes:
+def propagate_sizes(new: Graph, base: Graph, write_sizes: bool = True, stop_at_conflict: bool = False) -> Sizes:
     """Recompute every layer's ``out_size`` in ``new`` (an edited copy of ``base``).
 
     A layer whose inputs and own geometry are unchanged keeps the traced size. Otherwise a
@@ -182,6 +182,7 @@ def propagate_sizes(new: Graph, base: Graph, write_sizes: bool = True) -> Sizes:
     With ``write_sizes=False`` the layers' ``out_size`` fields are left as traced (rewriting
     frozen records is the slow part) and only ``Sizes.sizes`` holds the new sizes; the layers
     whose receptive-field geometry depends on the size (adaptive pooling) are updated anyway.
+    ``stop_at_conflict`` returns at the first conflict (with a partial result).
     """
     base_by = base.by_name()
     new_size: dict[str, Size] = {}
@@ -219,6 +220,8 @@ def propagate_sizes(new: Graph, base: Graph, write_sizes: bool = True) -> Sizes:
             equal_before = len({old_size.get(n) for n in ins}) == 1
             if equal_before and len({new_size[n] for n in ins}) > 1:
                 conflicts.append(layer.qualname)
+                if stop_at_conflict:  # the edit is invalid: the rest of the graph does not matter
+                    return Sizes(new, tuple(conflicts), new_size)
         old_size[layer.name] = orig_out
         new_size[layer.name] = out
         if "adaptive" in layer.op.lower() and ins and out is not None and new_size[ins[0]] != old_size.get(ins[0]):
@@ -343,7 +346,7 @@ def _apply_change(layer: Layer, change: Change) -> Layer:
     return replace(layer, **updates)
 
 
-def apply_edit(graph: Graph, edit: Edit, write_sizes: bool = True) -> Sizes:
+def apply_edit(graph: Graph, edit: Edit, write_sizes: bool = True, stop_at_conflict: bool = False) -> Sizes:
     """The graph with ``edit`` applied and sizes re-propagated (see :func:`propagate_sizes`)."""
     by_qual: dict[str, Change] = {c.qualname: c for c in edit.changes if not c.remove}
     removed = tuple(c.qualname for c in edit.changes if c.remove)
@@ -357,7 +360,7 @@ def apply_edit(graph: Graph, edit: Edit, write_sizes: bool = True) -> Sizes:
     for layer in graph.layers:
         change = change_for(layer)
         layers.append(layer if change is None else _apply_change(layer, change))
-    return propagate_sizes(replace(graph, layers=tuple(layers)), graph, write_sizes)
+    return propagate_sizes(replace(graph, layers=tuple(layers)), graph, write_sizes, stop_at_conflict)
 
 
 # --------------------------------------------------------------------------------------------
@@ -591,11 +594,8 @@ def _cut_edit(analysis: Analysis, layers: list[Layer], start: int, head: int, by
     channels = _channels_at(layers, start, by_name)
     head_channels = _channels_at(layers, head, by_name)
     changes = [Change(p, "module", remove=True) for p in prefixes]
-    anchor = layers[start].qualname
-    parent = anchor.rpartition(".")[0]
-    if parent and layers[start].kind is not Kind.WINDOW and not any(p.startswith(parent + ".") for p in prefixes):
-        anchor = parent  # "the tail after layer3.0", not after its last activation
-    label = f"remove {', '.join(prefixes)} (the tail after {anchor})"
+    anchor = _block_of(layers, start, prefixes)
+    label = f"remove {_runs(prefixes)} (the tail after {anchor})"
     # the first conv / linear after the removed run reads `channels` instead of `head_channels`
     # per position (a linear layer over a flattened map reads positions x channels)
     reader = next((l for l in layers[head:] if _is_conv_or_linear(l)), None)
@@ -604,6 +604,40 @@ def _cut_edit(analysis: Analysis, layers: list[Layer], start: int, head: int, by
         changes.append(Change(reader.qualname, reader.op, in_channels=new_in, old_kernel=tuple(reader.kernel)))
         label += f"; {reader.qualname} reads {new_in} features"
     return Edit("cut", tuple(changes), label=label)
+
+
+def _block_of(layers: list[Layer], start: int, removed: list[str]) -> str:
+    """The outermost module that ends at layer ``start`` and holds nothing removed, to name the
+    cut point in user terms ("the tail after layer3.0", not after its last activation)."""
+    qual = layers[start].qualname
+    parts = qual.split(".")
+    for depth in range(1, len(parts)):
+        block = ".".join(parts[:depth])
+        inside = [i for i, l in enumerate(layers) if l.qualname == block or l.qualname.startswith(block + ".")]
+        if any(p == block or p.startswith(block + ".") for p in removed):
+            continue
+        if inside and max(inside) == start:
+            return block
+    return qual
+
+
+def _runs(paths: list[str]) -> str:
+    """``features.12 .. features.18`` for a run of three or more numbered siblings."""
+    out: list[str] = []
+    i = 0
+    while i < len(paths):
+        parent, _, last = paths[i].rpartition(".")
+        j = i
+        while (
+            last.isdigit()
+            and j + 1 < len(paths)
+            and paths[j + 1].rpartition(".")[0] == parent
+            and paths[j + 1].rpartition(".")[2] == str(int(last) + (j + 1 - i))
+        ):
+            j += 1
+        out.append(f"{paths[i]} .. {paths[j]}" if j - i >= 2 else ", ".join(paths[i : j + 1]))
+        i = j + 1
+    return ", ".join(out)
 
 
 def _covering_prefixes(removed: set[str], kept: set[str]) -> list[str] | None:
@@ -792,7 +826,7 @@ def evaluate(
     reanalyser: Reanalyser | None = None,
 ) -> Candidate | None:
     """Apply ``edit`` on the IR and analyse it; ``None`` if the edit breaks a merge."""
-    sized = apply_edit(base.graph, edit, write_sizes=False)
+    sized = apply_edit(base.graph, edit, write_sizes=False, stop_at_conflict=True)
     if sized.conflicts:
         return None
     analysis = reanalyser.analyse(sized.graph) if reanalyser is not None else analyse(sized.graph)
@@ -840,7 +874,9 @@ def advise(analysis: Analysis, top: int | None = DEFAULT_TOP) -> Advice:
     size = analysis.graph.input_size
     base_cost = graph_cost(analysis.graph)
     base_bad = count_unproductive(analysis)
-    edits = enumerate_edits(analysis)
+    # a refined model has no unproductive layer either (an unproductive layer's own r_min exceeds
+    # the input size, so I_min would too): nothing to search for
+    edits = [] if is_refined(analysis, size) else enumerate_edits(analysis)
     t1 = time.perf_counter()
     evaluated: list[Candidate] = []
     invalid = 0

@@ -547,6 +547,8 @@ def render_suggest_table(advice: Any, console: Console) -> None:
             )
         console.print(table)
     verify_note = f", {advice.dropped} dropped by verification" if advice.dropped else ""
+    if advice.already_refined:
+        return
     invalid_note = f" ({advice.invalid} more dropped: they break a residual add or concat)" if advice.invalid else ""
     console.print(
         f"{advice.evaluated} candidate edits analysed on the IR in {advice.seconds:.2f} s{invalid_note}{verify_note}."

@@ -22,7 +22,17 @@ from dataclasses import replace
 
 from torch import nn
 
-from rflint.advisor import Advice, Candidate, Change, Edit, advise, fmt_number, graph_cost, is_refined
+from rflint.advisor import (
+    Advice,
+    Candidate,
+    Change,
+    Edit,
+    advise,
+    count_unproductive,
+    fmt_number,
+    graph_cost,
+    is_refined,
+)
 from rflint.algebra import analyse
 from rflint.engine import ModelSpec
 from rflint.errors import RflintError
@@ -128,6 +138,12 @@ def verify_candidate(
             candidate,
             verified=False,
             note=f"re-traced I_min {fmt_number(traced.i_min)} != predicted {fmt_number(candidate.i_min)}",
+        )
+    if count_unproductive(traced) != candidate.unproductive:
+        return replace(
+            candidate,
+            verified=False,
+            note=f"re-traced unproductive layers {count_unproductive(traced)} != predicted {candidate.unproductive}",
         )
     macs, params = graph_cost(graph)
     note = ""

@@ -367,6 +367,9 @@ class _DefinitionFinder:
         self.root = root
         self.containers = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
         self._class_cache: dict[type, tuple[str, ast.ClassDef, dict[ast.AST, ast.AST]] | None] = {}
+        self._assign_cache: dict[type, dict[str, tuple[ast.stmt, ast.expr, str, _Expr]]] = {}
+        self._parents_cache: dict[ast.AST, dict[ast.AST, ast.AST]] = {}
+        self._super_cache: dict[type, ast.Call | None] = {}
 
     # -- public
     def definition(self, qualname: str) -> Source | None:
@@ -401,34 +404,46 @@ class _DefinitionFinder:
         if not cls.__module__.startswith("torch."):
             try:
                 file = inspect.getsourcefile(cls)
-                _, start = inspect.getsourcelines(cls)
-            except (OSError, TypeError):
+            except TypeError:  # a builtin or C extension class
                 file = None
             tree = _parse(file) if file else None
-            if tree is not None:
-                for node in ast.walk(tree):
-                    if isinstance(node, ast.ClassDef) and node.name == cls.__name__:
-                        first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
-                        if start in (first, node.lineno):
-                            result = (file, node, _parents(node))
-                            break
+            node = _find_class(tree, cls) if tree is not None else None
+            if node is not None:
+                result = (file, node, _parents(node))
         self._class_cache[cls] = result
         return result
+
+    def _assignments(self, klass: type) -> dict[str, tuple[ast.stmt, ast.expr, str, _Expr]]:
+        """Every ``self.<attr> = ...`` (or ``add_module``) in one class, first one per attr."""
+        if klass in self._assign_cache:
+            return self._assign_cache[klass]
+        out: dict[str, tuple[ast.stmt, ast.expr, str, _Expr]] = {}
+        found = self._class(klass)
+        if found is not None:
+            file, node, parents = found
+            for sub in ast.walk(node):
+                for attr, value in _assigned_values(sub):
+                    if attr in out:
+                        continue
+                    stmt = sub
+                    while not isinstance(stmt, ast.stmt):
+                        stmt = parents[stmt]
+                    out[attr] = (stmt, value, file, _Expr(value, file, _enclosing_function(sub, parents), node))
+        self._assign_cache[klass] = out
+        return out
+
+    def _super_init(self, klass: type, node: ast.ClassDef) -> ast.Call | None:
+        if klass not in self._super_cache:
+            calls = [sub for sub in ast.walk(node) if isinstance(sub, ast.Call) and _is_super_init(sub)]
+            self._super_cache[klass] = calls[0] if calls else None
+        return self._super_cache[klass]
 
     def _assignment(self, cls: type, attr: str) -> tuple[ast.stmt, ast.expr, str, _Expr] | None:
         """The statement that sets ``self.<attr>`` in ``cls`` or a base class, and its value."""
         for klass in cls.__mro__:
-            found = self._class(klass)
-            if found is None:
-                continue
-            file, node, parents = found
-            for sub in ast.walk(node):
-                value = _assigned_value(sub, attr)
-                if value is not None:
-                    stmt = sub
-                    while not isinstance(stmt, ast.stmt):
-                        stmt = parents[stmt]
-                    return stmt, value, file, _Expr(value, file, _enclosing_function(sub, parents), node)
+            hit = self._assignments(klass).get(attr)
+            if hit is not None:
+                return hit
         return None
 
     # -- containers
@@ -456,21 +471,20 @@ class _DefinitionFinder:
                 found = self._class(klass)
                 if found is None:
                     continue
-                file, node, parents = found
-                for sub in ast.walk(node):
-                    value = _assigned_value(sub, key)
-                    if value is not None:
-                        return _Expr(value, file, _enclosing_function(sub, parents), node)
+                hit = self._assignments(klass).get(key)
+                if hit is not None:
+                    return hit[3]
                 base = next((b for b in klass.__bases__ if b in self.containers), None)
                 if base is None:
                     continue
-                for sub in ast.walk(node):
-                    if isinstance(sub, ast.Call) and _is_super_init(sub):
-                        expr = _Expr(sub, file, _enclosing_function(sub, parents), node)
-                        if base is not self.containers[0] and len(sub.args) == 1:
-                            expr = replace_node(expr, sub.args[0])  # ModuleList([...]) / ModuleDict({...})
-                        return self._element(expr, key, parents)
-                return None
+                file, node, parents = found
+                call = self._super_init(klass, node)
+                if call is None:
+                    return None
+                expr = _Expr(call, file, _enclosing_function(call, parents), node)
+                if base is not self.containers[0] and len(call.args) == 1:
+                    expr = replace_node(expr, call.args[0])  # ModuleList([...]) / ModuleDict({...})
+                return self._element(expr, key, parents)
         created = self._creation(path)
         if created is None:
             return None
@@ -478,7 +492,11 @@ class _DefinitionFinder:
         return self._element(created, key, found)
 
     def _class_parents(self, expr: _Expr) -> dict[ast.AST, ast.AST]:
-        return _parents(expr.cls) if expr.cls is not None else {}
+        if expr.cls is None:
+            return {}
+        if expr.cls not in self._parents_cache:
+            self._parents_cache[expr.cls] = _parents(expr.cls)
+        return self._parents_cache[expr.cls]
 
     def _element(self, expr: _Expr, key: str, parents: dict[ast.AST, ast.AST], depth: int = 0) -> _Expr | None:
         node = expr.node
@@ -539,6 +557,30 @@ class _DefinitionFinder:
         return None
 
 
+def _find_class(tree: ast.Module, cls: type) -> ast.ClassDef | None:
+    """The ``class`` statement of ``cls`` in its module's AST, matched by ``__qualname__``
+    (``Outer.Inner``, ``make.<locals>.Net``); the last definition wins, as at runtime."""
+    target = cls.__qualname__
+    first_line = getattr(cls, "__firstlineno__", None)  # Python >= 3.13
+    found: ast.ClassDef | None = None
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        nonlocal found
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.ClassDef):
+                qualname = prefix + child.name
+                if qualname == target and (first_line is None or child.lineno == first_line or found is None):
+                    found = child
+                visit(child, qualname + ".")
+            elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                visit(child, prefix + child.name + ".<locals>.")
+            else:
+                visit(child, prefix)
+
+    visit(tree, "")
+    return found
+
+
 def replace_node(expr: _Expr, node: ast.expr) -> _Expr:
     return _Expr(node, expr.file, expr.func, expr.cls)
 
@@ -559,6 +601,24 @@ def _is_super_init(call: ast.Call) -> bool:
         and isinstance(f.value, ast.Call)
         and _call_name(f.value.func) == "super"
     )
+
+
+def _assigned_values(node: ast.AST) -> list[tuple[str, ast.expr]]:
+    """``(attr, value)`` for every ``self.<attr>`` that ``node`` sets."""
+    out: list[tuple[str, ast.expr]] = []
+    if isinstance(node, ast.Assign):
+        out += [(t.attr, node.value) for t in node.targets if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self"]
+    elif isinstance(node, ast.AnnAssign) and node.value is not None:
+        t = node.target
+        if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self":
+            out.append((t.attr, node.value))
+    elif isinstance(node, ast.Call) and len(node.args) >= 2:
+        name_arg = node.args[1] if isinstance(node.func, ast.Name) else node.args[0]
+        if isinstance(name_arg, ast.Constant) and isinstance(name_arg.value, str):
+            value = _assigned_value(node, name_arg.value)
+            if value is not None:
+                out.append((name_arg.value, value))
+    return out
 
 
 def _assigned_value(node: ast.AST, attr: str) -> ast.expr | None:
@@ -605,6 +665,7 @@ def _local_value(func: ast.AST, name: str, before: ast.AST) -> ast.expr | None:
     return value
 
 
+@lru_cache(maxsize=1024)
 def _local_list(func: ast.AST, name: str, before: ast.AST) -> ast.List | None:
     """A list literal bound to ``name`` and grown only by straight-line ``append``/``extend``/``+=``
     before ``before``; None if it is touched inside a loop or branch (index not static)."""

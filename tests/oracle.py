@@ -30,9 +30,9 @@ How the copy is made linear and positive (``linearize``):
   (rflint reports that path separately with ``has_global``);
 - dropout and stochastic depth are off (eval mode).
 
-The input size: the oracle starts from the caller's shape and doubles an axis until the
-support stays at least ``margin`` pixels away from both borders, so that zero padding cannot
-clip it. Each spatial axis is measured on its own, with the other axes kept at their starting
+The input size: the oracle starts from the caller's shape and grows an axis by half (at least
+four margins) until the support stays at least ``margin`` pixels away from both borders, so
+that zero padding cannot clip it. Each spatial axis is measured on its own, with the other axes kept at their starting
 (small) size: the footprint of a path is a product of per-axis windows, so the extent along
 one axis does not depend on the size of the others, and thin inputs keep zoo-size models fast
 on a CPU.
@@ -288,6 +288,7 @@ def measure_support(
     max_size: int = 8192,
     per_axis: bool = True,
     start: int | None = None,
+    axes: Sequence[int] | None = None,
 ) -> tuple[int, ...]:
     """The receptive-field extent, per spatial axis, of the centre unit of ``layer``.
 
@@ -298,12 +299,13 @@ def measure_support(
         layer: module qualname whose output (or first input, ``at="input"``) is the feature map;
             ``None`` for the model's output, which must still have spatial axes.
         margin: the support must stay this many pixels away from both borders; otherwise the
-            axis is doubled and the measurement repeated.
+            axis is grown by half and the measurement repeated.
         per_axis: measure each axis with the others kept small (see module doc); ``False``
             grows all axes together (slower, the plain method).
         start: starting size of the measured axis (default: its size in ``input_shape``). A
-            good guess only saves doublings; the result does not depend on it, since the axis
+            good guess only saves re-runs; the result does not depend on it, since the axis
             is still grown until the support is clear of the border.
+        axes: the spatial axes to measure (default: all); the others are reported as 0.
 
     Returns:
         ``max index - min index + 1`` of the input-gradient support, per spatial axis.
@@ -314,7 +316,8 @@ def measure_support(
     if ndim < 1:
         raise OracleError(f"input_shape {tuple(input_shape)} has no spatial axes")
     result: list[int] = [0] * ndim
-    axes_groups = [[a] for a in range(ndim)] if per_axis else [list(range(ndim))]
+    measured = list(range(ndim)) if axes is None else list(axes)
+    axes_groups = [[a] for a in measured] if per_axis else [measured]
     for group in axes_groups:
         trial = list(shape)
         if start is not None:
@@ -326,7 +329,7 @@ def measure_support(
             if not clipped:
                 break
             for a in clipped:
-                trial[a + 2] *= 2
+                trial[a + 2] += max(trial[a + 2] // 2, 4 * margin)
             if max(trial[a + 2] for a in clipped) > max_size:
                 raise OracleError(f"support still touches the border at input size {trial[2:]}")
         for a in group:

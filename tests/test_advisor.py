@@ -305,3 +305,9 @@ def test_advisor_does_not_import_torch():
 
     code = "import sys, rflint.advisor; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_runs_of_numbered_modules_are_shortened():
+    assert advisor._runs(["layer3.1", "layer4"]) == "layer3.1, layer4"
+    assert advisor._runs([f"features.{i}" for i in range(12, 19)] + ["head"]) == "features.12 .. features.18, head"
+    assert advisor._runs(["features.3", "features.4", "features.7"]) == "features.3, features.4, features.7"

@@ -188,3 +188,24 @@ def test_hint_for_rf103_on_mobilenet_v3_large():
     assert hint is not None
     assert hint.startswith("try features.13.block.1.0 .. features.15.block.1.0 (3 convs): kernel 5 -> 3 (I_min 263 -> 167")
     assert hint_for_rf103(traced("resnet18", 224)[1]) is None
+
+
+def test_candidates_failing_verification_are_dropped_and_counted():
+    from dataclasses import replace
+
+    module, analysis = traced("resnet18", 32)
+    advice = advice_for("resnet18", 32)
+    good = advice.efficiency[0]
+    # the conv alone, without its shortcut: the add gets a 2x2 and a 1x1 map (torch broadcasts,
+    # so it traces) and the re-traced I_min is not the candidate's
+    broken = replace(
+        good,
+        edit=Edit("stride", (Change("layer4.0.conv1", "Conv2d", stride=(1, 1), old_kernel=(3, 3), old_stride=(2, 2)),)),
+    )
+    # a right edit with a wrong prediction (the base analysis): the I_min comparison fails
+    wrong = replace(good, analysis=analysis)
+    checked = verify_advice(replace(advice, efficiency=(broken, wrong, good)), module, top=1, name="resnet18")
+    assert checked.dropped == 2
+    assert [c.verified for c in checked.failures] == [False, False]
+    assert checked.failures[1].note == "re-traced I_min 59 != predicted 139"
+    assert checked.efficiency[0].edit == good.edit and checked.efficiency[0].verified

@@ -18,6 +18,7 @@ not know becomes a ``Kind.UNKNOWN`` layer carrying its op type, never a silent i
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -166,23 +167,137 @@ def _set_input_shape(model: Any, input_name: str, shape: tuple[int, ...]) -> Non
 #: Data propagation (``Shape -> Slice -> Concat -> Reshape``) in ONNX's shape inference only
 #: covers the newer op versions, so older files are converted to this opset first when needed.
 SHAPE_OPSET = 17
+#: Largest tensor (in elements) rflint keeps or computes as a constant: shape vectors, axes,
+#: scales and the like, never weights.
+SMALL = 4096
+#: Ops whose value is not a function of their inputs.
+RANDOM_OPS = frozenset("RandomNormal RandomNormalLike RandomUniform RandomUniformLike Multinomial Bernoulli".split())
 
 
-def infer_shapes(model: Any) -> dict[str, tuple[int | None, ...]]:
-    """Tensor name -> dims, from ONNX shape inference (best effort: the layer parameters do
-    not depend on it, only the feature-map sizes and the global/local call of Gemm/MatMul)."""
-    shapes = _inferred_shapes(model)
+def resolve(model: Any) -> tuple[dict[str, tuple[int | None, ...]], dict[str, Any]]:
+    """Tensor shapes and small constant values, as far as they can be known without weights.
+
+    ONNX shape inference (with data propagation) does most of it. Exporters also emit shape
+    arithmetic that it cannot follow (``Where(Equal(...))`` in torchvision's ViT), so while some
+    shape is still open, the constant part of the graph is evaluated with ONNX's reference
+    evaluator, the results become initializers, and inference runs again.
+    """
+    work = _light_model(model)
+    consts = constants(model.graph)
+    shapes = _inferred_shapes(work)
     if _has_unknown_shapes(model, shapes) and _opset(model) < SHAPE_OPSET:
         from onnx import version_converter
 
         try:
-            converted = version_converter.convert_version(model, SHAPE_OPSET)
-        except Exception:  # custom domains, ops without adapters: keep what we have
-            return shapes
-        for name, dims in _inferred_shapes(converted).items():
-            if name not in shapes or None in shapes[name]:
-                shapes[name] = dims
-    return shapes
+            work = version_converter.convert_version(work, SHAPE_OPSET)
+        except Exception:  # custom domains, ops without adapters: go on with the original
+            pass
+        else:
+            _merge_shapes(shapes, _inferred_shapes(work))
+    for _ in range(3):
+        if not _has_unknown_shapes(model, shapes):
+            break
+        folded = fold_constants(work, shapes, consts)
+        if not folded:
+            break
+        consts.update(folded)
+        work = _replace_with_initializers(work, folded)
+        _merge_shapes(shapes, _inferred_shapes(work))
+    return shapes, consts
+
+
+def infer_shapes(model: Any) -> dict[str, tuple[int | None, ...]]:
+    """Tensor name -> dims (see :func:`resolve`)."""
+    return resolve(model)[0]
+
+
+def _merge_shapes(shapes: dict[str, tuple[int | None, ...]], extra: dict[str, tuple[int | None, ...]]) -> None:
+    for name, dims in extra.items():
+        if name not in shapes or None in shapes[name]:
+            shapes[name] = dims
+
+
+def _light_model(model: Any) -> Any:
+    """The model with every large initializer turned into a typed graph input: shape inference
+    needs the weights' shapes, not their bytes (which may not even be loaded)."""
+    from onnx import helper
+
+    g = model.graph
+    small, large = [], []
+    for init in g.initializer:
+        (small if math.prod(init.dims) <= SMALL and not _is_external(init) else large).append(init)
+    known = {vi.name for vi in g.input}
+    inputs = list(g.input) + [
+        helper.make_tensor_value_info(i.name, i.data_type, list(i.dims)) for i in large if i.name not in known
+    ]
+    graph = helper.make_graph(list(g.node), g.name, inputs, list(g.output), initializer=small, value_info=list(g.value_info))
+    light = helper.make_model(graph, opset_imports=list(model.opset_import), ir_version=model.ir_version)
+    light.functions.extend(model.functions)
+    return light
+
+
+def _is_external(tensor: Any) -> bool:
+    from onnx.external_data_helper import uses_external_data
+
+    return uses_external_data(tensor)
+
+
+def fold_constants(model: Any, shapes: dict[str, tuple[int | None, ...]], consts: dict[str, Any]) -> dict[str, Any]:
+    """Values of small tensors that depend only on constants and on known shapes (``Shape`` of
+    a tensor whose shape is known), computed with ``onnx.reference``; new entries only."""
+    import numpy as np
+    from onnx.reference import ReferenceEvaluator
+
+    values = dict(consts)
+    folded: dict[str, Any] = {}
+    opsets = {o.domain: o.version for o in model.opset_import}
+    for node in model.graph.node:
+        if node.domain not in ("", "ai.onnx") or node.op_type in RANDOM_OPS or node.op_type == "Constant":
+            continue
+        if any(a.type in (5, 10) for a in node.attribute):  # GRAPH / GRAPHS: If, Loop, Scan
+            continue
+        if all(out in values for out in node.output):
+            continue
+        if node.op_type in ("Shape", "Size"):
+            dims = shapes.get(node.input[0])
+            if dims is None or None in dims:
+                continue
+            if node.op_type == "Size":
+                value = np.array(math.prod(dims), dtype=np.int64)
+            else:
+                attrs = _attrs(node)
+                value = np.array(dims[attrs.get("start", 0) : attrs.get("end", len(dims))], dtype=np.int64)
+            values[node.output[0]] = folded[node.output[0]] = value
+            continue
+        inputs = [name for name in node.input if name]
+        if not inputs or not all(name in values for name in inputs):
+            continue
+        try:
+            outs = ReferenceEvaluator(node, opsets=opsets).run(None, {name: values[name] for name in inputs})
+        except Exception:  # an op the reference evaluator lacks: leave it to shape inference
+            continue
+        for name, value in zip(node.output, outs):
+            value = np.asarray(value)
+            if name and value.size <= SMALL:
+                values[name] = folded[name] = value
+    return folded
+
+
+def _replace_with_initializers(model: Any, folded: dict[str, Any]) -> Any:
+    """``model`` with the folded tensors as initializers and the nodes that made them removed."""
+    from onnx import helper, numpy_helper
+
+    g = model.graph
+    nodes = [n for n in g.node if not all(out in folded for out in n.output if out)]
+    produced = {out for n in nodes for out in n.output}
+    existing = {i.name for i in g.initializer}
+    extra = [numpy_helper.from_array(v, name) for name, v in folded.items() if name not in produced and name not in existing]
+    graph = helper.make_graph(
+        nodes, g.name, list(g.input), list(g.output), initializer=[*g.initializer, *extra], value_info=list(g.value_info)
+    )
+    out = helper.make_model(graph, opset_imports=list(model.opset_import), ir_version=model.ir_version)
+    out.functions.extend(model.functions)
+    return out
 
 
 def _inferred_shapes(model: Any) -> dict[str, tuple[int | None, ...]]:
@@ -190,7 +305,7 @@ def _inferred_shapes(model: Any) -> dict[str, tuple[int | None, ...]]:
 
     try:
         inferred = shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
-    except Exception:
+    except Exception:  # best effort: the layer parameters do not depend on it
         inferred = model
     shapes: dict[str, tuple[int | None, ...]] = {}
     g = inferred.graph
@@ -213,14 +328,13 @@ def _has_unknown_shapes(model: Any, shapes: dict[str, tuple[int | None, ...]]) -
 
 
 def constants(graph: Any) -> dict[str, Any]:
-    """Numeric values of initializers and ``Constant`` nodes (the small ones ops read as
-    parameters: Resize scales, Reduce axes, Slice steps). External-data tensors are skipped."""
+    """Numeric values of small initializers and ``Constant`` nodes (what ops read as
+    parameters: Resize scales, Reduce axes, Slice steps). Weights and external data are skipped."""
     from onnx import helper, numpy_helper
-    from onnx.external_data_helper import uses_external_data
 
     out: dict[str, Any] = {}
     for init in graph.initializer:
-        if not uses_external_data(init):
+        if math.prod(init.dims) <= SMALL and not _is_external(init):
             out[init.name] = numpy_helper.to_array(init)
     for node in graph.node:
         if node.op_type == "Constant" and node.attribute:
@@ -255,19 +369,25 @@ class _Ctx:
 
     node: Any
     attrs: dict[str, Any]
-    in_layouts: list[Any]  # per node input: its Layout if it depends on the model input, else None
+    in_layouts: list[Any]  # per node input: its Layout (None if constant, or if it could not be inferred)
+    dependent: list[bool]  # per node input: does it depend on the model input?
     shapes: dict[str, tuple[int | None, ...]]
     consts: dict[str, Any]
     ndim: int
-    opset: int = 21
+    opset: int
 
     @property
     def first(self) -> Any:
-        return next(lay for lay in self.in_layouts if lay is not None)
+        """Layout of the first input that depends on the model input (None if unknown)."""
+        return next((lay for lay, dep in zip(self.in_layouts, self.dependent) if dep), None)
 
     @property
     def n_dependent(self) -> int:
-        return sum(lay is not None for lay in self.in_layouts)
+        return sum(self.dependent)
+
+    @property
+    def layouts_known(self) -> bool:
+        return all(lay is not None for lay, dep in zip(self.in_layouts, self.dependent) if dep)
 
     def shape(self, name: str) -> tuple[int, ...] | None:
         dims = self.shapes.get(name)
@@ -327,7 +447,7 @@ def _window(
 ) -> Lowered:
     """A sliding window over the last ``len(kernel)`` dims, mapped onto the model's input axes."""
     n = len(kernel)
-    lay = ctx.first if ctx.n_dependent else None
+    lay = ctx.first
     axes = _spatial_axes(ctx, lay, n)
     if axes is None:
         return _unknown(ctx, f"{ctx.node.op_type} slides over a dimension that mixes spatial and other data")
@@ -340,18 +460,18 @@ def _window(
 
 
 def _unknown(ctx: _Ctx, note: str) -> Lowered:
-    lay = ctx.first if ctx.n_dependent else None
+    lay = ctx.first
     return Lowered(Kind.UNKNOWN, ctx.all_outputs(lay), note=note)
 
 
 def _pointwise(ctx: _Ctx) -> Lowered:
     """Elementwise ops: MERGE when two or more inputs depend on the model input."""
-    dep = [lay for lay in ctx.in_layouts if lay is not None]
+    dep = [lay for lay, d in zip(ctx.in_layouts, ctx.dependent) if d]
     shape = ctx.out_shape()
-    if len(dep) > 1 and shape is not None and all(lay is not None for lay in dep):
+    if len(dep) > 1 and shape is not None and ctx.layouts_known:
         lay = L.broadcast(dep, shape)
     else:
-        lay = ctx.same_rank_layout(dep[0]) if dep else None
+        lay = ctx.same_rank_layout(ctx.first)
     kind = Kind.MERGE if len(dep) > 1 else Kind.POINTWISE
     return Lowered(kind, (lay,) * len(ctx.node.output))
 
@@ -422,6 +542,8 @@ def _pool(ctx: _Ctx) -> Lowered:
 
 def _global_pool(ctx: _Ctx) -> Lowered:
     lay = ctx.first
+    if lay is None:  # NCHW assumed, as for every window op without layout information
+        return Lowered(Kind.GLOBAL, (None,), global_axes=(True,) * ctx.ndim)
     lay_out, axes = L.reduce(lay, list(range(2, len(lay))), keepdim=True)
     return _global(ctx, axes, lay_out)
 
@@ -551,7 +673,8 @@ def _const_layout(shape: Sequence[int] | None) -> Any:
 def _gemm(ctx: _Ctx) -> Lowered:
     """``A' B' + C``: global over the spatial axes of the contracted dims of A (and of B when
     B depends on the input too)."""
-    a, b = ctx.in_layouts[0], ctx.in_layouts[1] if len(ctx.in_layouts) > 1 else None
+    a = ctx.in_layouts[0] if ctx.dependent[0] else None
+    b = ctx.in_layouts[1] if len(ctx.dependent) > 1 and ctx.dependent[1] else None
     trans_a, trans_b = int(ctx.attrs.get("transA", 0)), int(ctx.attrs.get("transB", 0))
     axes: frozenset[int] = frozenset()
     if a is not None:
@@ -572,7 +695,8 @@ def _gemm(ctx: _Ctx) -> Lowered:
 
 def _matmul(ctx: _Ctx) -> Lowered:
     """``a @ b`` contracts a's last dim with b's second-to-last: global over their axes."""
-    a, b = ctx.in_layouts[0], ctx.in_layouts[1]
+    a = ctx.in_layouts[0] if ctx.dependent[0] else None
+    b = ctx.in_layouts[1] if ctx.dependent[1] else None
     a_l = a if a is not None else _const_layout(ctx.in_shape(0))
     b_l = b if b is not None else _const_layout(ctx.in_shape(1))
     shape = ctx.out_shape()
@@ -626,9 +750,9 @@ def _slice(ctx: _Ctx) -> Lowered:
 def _gather(ctx: _Ctx) -> Lowered:
     """Gather with a scalar index drops its dim (ViT's class token); otherwise the layout is
     resized, and picking positions along a spatial axis is reported as unknown."""
-    lay = ctx.first if ctx.in_layouts[0] is not None else None
-    if lay is None:
+    if not ctx.dependent[0]:
         return _unknown(ctx, "Gather with input-dependent indices (a data-dependent lookup)")
+    lay = ctx.first
     axis = int(ctx.attrs.get("axis", 0)) % len(lay)
     idx = ctx.const(1)
     if idx is not None and getattr(idx, "ndim", 1) == 0:
@@ -692,6 +816,24 @@ LOWERINGS: dict[str, Callable[[_Ctx], Lowered]] = {
     "Gather": _gather,
     **{op: _pointwise for op in POINTWISE_OPS | ELEMENTWISE_OPS},
 }
+
+
+#: Ops lowered correctly without knowing which dims are spatial (window ops assume NCHW).
+LAYOUT_FREE = POINTWISE_OPS | ELEMENTWISE_OPS | frozenset(
+    "Conv ConvTranspose MaxPool AveragePool LpPool GlobalAveragePool GlobalMaxPool GlobalLpPool Concat Split".split()
+)
+#: Ops that only move data around: without a layout they stay reshapes (with an unknown layout).
+MOVES_ONLY = frozenset("Reshape Flatten Squeeze Unsqueeze Transpose Gather".split())
+
+
+def _without_layout(ctx: _Ctx) -> Lowered:
+    """When shape inference left a tensor's shape open, rflint cannot tell which dims are
+    spatial: data movement stays a reshape, anything that could be global becomes unknown."""
+    op = ctx.node.op_type
+    steps = ctx.const(4) if op == "Slice" else None
+    if op in MOVES_ONLY or (op == "Slice" and (steps is None or all(abs(int(v)) == 1 for v in steps))):
+        return Lowered(Kind.RESHAPE, (None,) * len(ctx.node.output))
+    return _unknown(ctx, f"{op} on a tensor of unknown shape: rflint cannot tell which axes it acts on")
 
 
 # --------------------------------------------------------------------------- putting it together
@@ -759,12 +901,13 @@ def _data_input(model: Any) -> Any:
     return inputs[0]
 
 
-def lower(model: Any, shapes: dict[str, tuple[int | None, ...]], input_shape: tuple[int, ...]) -> list[Layer]:
+def lower(
+    model: Any, shapes: dict[str, tuple[int | None, ...]], consts: dict[str, Any], input_shape: tuple[int, ...]
+) -> list[Layer]:
     """One Layer per node that depends on the model input, in the file's (topological) order."""
     graph = model.graph
     ndim = len(input_shape) - 2
     data = _data_input(model)
-    consts = constants(graph)
     initializers = {i.name for i in graph.initializer}
     producer: dict[str, str] = {data.name: data.name}
     layouts: dict[str, Any] = {data.name: L.initial(input_shape, ndim)}
@@ -776,8 +919,9 @@ def lower(model: Any, shapes: dict[str, tuple[int | None, ...]], input_shape: tu
         deps = [t for t in node.input if t in producer]
         if not deps or node.op_type in SHAPE_OPS:
             continue  # constant folding / shape arithmetic: no receptive field
-        in_layouts = [layouts.get(t) if t in producer else None for t in node.input]
-        ctx = _Ctx(node, _attrs(node), in_layouts, shapes, consts, ndim, opset)
+        in_layouts = [layouts.get(t) for t in node.input]
+        dependent = [t in producer for t in node.input]
+        ctx = _Ctx(node, _attrs(node), in_layouts, dependent, shapes, consts, ndim, opset)
         low = _lower_node(ctx)
         name = _unique(node.name or f"{node.op_type}_{i}", used, producer)
         for out, lay in zip(node.output, low.layouts):
@@ -813,6 +957,8 @@ def _lower_node(ctx: _Ctx) -> Lowered:
     if fn is None:
         where = f" in domain {ctx.node.domain!r}" if ctx.node.domain not in ("", "ai.onnx") else ""
         return _unknown(ctx, f"rflint does not know how ONNX op {op}{where} changes the receptive field")
+    if not ctx.layouts_known and op not in LAYOUT_FREE:
+        return _without_layout(ctx)
     try:
         return fn(ctx)
     except Exception as exc:  # a lowering bug must not hide the layer: report it as unknown
@@ -869,16 +1015,21 @@ def graph_from_onnx(
     shape = spatial_input_shape(dims, input_size, input_shape)
     if tuple(dims) != shape:
         _set_input_shape(model, data.name, shape)
-    shapes = infer_shapes(model)
+    shapes, consts = resolve(model)
     _check_feature_maps(shapes, model, shape)
-    layers = lower(model, shapes, shape)
+    layers = lower(model, shapes, consts, shape)
     return Graph(tuple(layers), tuple(shape[2:]), name=name or Path(path).name, tracer="onnx")
+
+
+WINDOW_OPS = frozenset("Conv ConvTranspose MaxPool AveragePool LpPool".split())
 
 
 def _check_feature_maps(shapes: dict[str, tuple[int | None, ...]], model: Any, input_shape: tuple[int, ...]) -> None:
     """An input smaller than a layer's window shows up as a zero or negative inferred size."""
     size = "x".join(str(s) for s in input_shape[2:])
     for node in model.graph.node:
+        if node.op_type not in WINDOW_OPS:
+            continue  # shape arithmetic may legitimately slice an empty vector
         for out in node.output:
             dims = shapes.get(out)
             if dims is not None and any(d is not None and d <= 0 for d in dims):

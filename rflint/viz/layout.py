@@ -139,11 +139,11 @@ def box_lines(box: Box) -> list[str]:
     lines = [head.layer.qualname or head.layer.name]
     second = op_label(head)
     lines.append(second)
-    third = rf_label(head) if head.layer.kind is not Kind.INPUT else "input"
+    third = rf_label(head) if head.layer.kind is not Kind.INPUT else ""
     last = box.members[-1].layer
     size = last.out_size or head.layer.out_size
     if size:
-        third += "   fm " + "x".join(str(s) for s in size)
+        third += ("   " if third else "") + "fm " + "x".join(str(s) for s in size)
     lines.append(third)
     folded = [m.layer.op for m in box.members if m is not head]
     if folded:

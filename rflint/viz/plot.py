@@ -211,7 +211,13 @@ def erf_figure(result):
         f"{result.model}: {result.layer} (unit {tuple(result.centre)} of {'x'.join(map(str, result.output_size))})",
         fontsize=10,
     )
-    ax.set_xlabel(f"dashed: 95 % of the gradient ({result.side} px)   solid: r_max {'x'.join(str(r) for r in result.r_max)}", fontsize=9)
+    outside = cx - rw / 2 <= -0.5 and cx + rw / 2 >= w - 0.5 and cy - rh / 2 <= -0.5 and cy + rh / 2 >= h - 0.5
+    beyond = " (beyond the image)" if outside else ""
+    ax.set_xlabel(
+        f"dashed: 95 % of the gradient ({result.side} px)   solid: r_max "
+        f"{'x'.join(str(r) for r in result.r_max)}{beyond}",
+        fontsize=9,
+    )
     colours = ("#1c7ed6", "#e8590c")
     import math
 

@@ -23,14 +23,6 @@ COLOURS: dict[Status, tuple[str, str]] = {
     Status.GLOBAL: ("#dee2e6", "#495057"),
 }
 
-LEGEND_TEXT = {
-    Status.OK: "ok",
-    Status.CRITICAL: "critical (adds context only at the border)",
-    Status.UNPRODUCTIVE: "unproductive (input already sees the whole image)",
-    Status.UNKNOWN: "unknown op (field uncertain below it)",
-    Status.GLOBAL: "global (pooling / attention)",
-}
-
 FONT = "DejaVu Sans Mono, Menlo, Consolas, monospace"
 HEADER_H = 96.0
 

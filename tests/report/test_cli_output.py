@@ -200,3 +200,38 @@ def test_rule_command(project):
     assert [r["code"] for r in rows] == ["RF001", "RF100", "RF101", "RF102", "RF103"]
     unknown = invoke("rule", "RF999")
     assert unknown.exit_code == 2 and "unknown rule 'RF999'" in unknown.stderr
+
+
+def test_cli_sarif_validates_against_the_schema(project):
+    from pathlib import Path
+
+    import jsonschema
+
+    schema_path = Path(__file__).parent.parent / "data" / "sarif-schema-2.1.0.json"
+    schema = json.loads(schema_path.read_text(encoding="utf-8"))
+    log = json.loads(invoke("check", "--output-format", "sarif").stdout)
+    validator = jsonschema.Draft4Validator(schema, format_checker=jsonschema.Draft4Validator.FORMAT_CHECKER)
+    assert not list(validator.iter_errors(log))
+    uris = {loc["physicalLocation"]["artifactLocation"]["uri"] for r in log["runs"][0]["results"] for loc in r["locations"]}
+    assert uris == {"cli_net.py"}  # repo-relative
+
+
+class _Tty:
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(("env", "shown"), [({}, True), ({"CI": "true"}, False), ({"PRE_COMMIT": "1"}, False)])
+def test_progress_only_for_a_person_at_a_terminal(monkeypatch, env, shown):
+    import sys
+
+    from rflint.cli import show_progress
+
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("PRE_COMMIT", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(sys, "stderr", _Tty())
+    assert show_progress() is shown
+    monkeypatch.setattr(sys, "stderr", object.__new__(type("NotTty", (), {"isatty": lambda self: False})))
+    assert show_progress() is False
