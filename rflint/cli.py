@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import traceback
+from dataclasses import replace
 from collections.abc import Callable, Sequence
 from enum import Enum
 from pathlib import Path
@@ -254,9 +255,25 @@ def specs_for(targets: Sequence[str], config: Config, cli_spec: Callable[[str], 
 Panel = "Output"
 
 
+def with_refinement_hints(findings: Sequence[Finding], reports: Sequence[ModelReport]) -> list[Finding]:
+    """RF103's hint names the best single edit the refinement advisor finds on the IR (not yet
+    verified: `rflint suggest` does that). Computed only for the human format that shows it,
+    since the search costs about a second per model."""
+    from rflint.advisor import hint_for_rf103
+
+    analyses = {r.spec.display_name: r.analysis for r in reports}
+    out = []
+    for f in findings:
+        if f.code == "RF103" and f.model in analyses:
+            hint = hint_for_rf103(analyses[f.model])
+            f = replace(f, hint=hint) if hint else f
+        out.append(f)
+    return out
+
+
 @app.command()
 def check(
-    targets: Annotated[Optional[list[str]], typer.Argument(help="Models: file.py[:attr], pkg.mod:attr, torchvision:NAME, timm:NAME, model.onnx; globs allowed. None: every [[tool.rflint.models]] entry.")] = None,
+    targets: Annotated[Optional[list[str]], typer.Argument(help="Models: file.py[:attr], pkg.mod:attr, torchvision:NAME, timm:NAME, model.onnx; globs allowed. None: every \\[\\[tool.rflint.models]] entry.")] = None,
     input_size: InputSize = None,
     input_shape: InputShape = None,
     model_kwargs: ModelKwargs = None,
@@ -340,6 +357,8 @@ def check(
 
         out_stream = sys.stdout if output_file is None else None
         fmt = output_format or (OutputFormat.FULL if out_stream is not None and sys.stdout.isatty() else OutputFormat.CONCISE)
+        if fmt is OutputFormat.FULL:
+            findings = with_refinement_hints(findings, reports)
         if statistics:
             text = render_statistics(findings, as_json=fmt in (OutputFormat.JSON, OutputFormat.JSON_LINES))
         else:

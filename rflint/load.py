@@ -451,18 +451,16 @@ def _build(target: str, make: Callable[[], Any], origin: Any, budget: int, label
     label = label or target
     meta_error: BaseException | None = None
     try:
-        with _user_code(budget), torch.device("meta"):
+        with _user_code(budget), torch.device("meta"), _skip_init():
             obj = make()
-        on_meta = True
     except _MemoryExceeded as exc:
         raise _memory_error(f"building {label}", budget) from exc
     except (Exception, SystemExit) as exc:
         meta_error = exc
     if meta_error is not None:
         try:
-            with _user_code(budget):
+            with _user_code(budget), _skip_init():
                 obj = make()
-            on_meta = False
         except _MemoryExceeded as exc:
             raise _memory_error(f"building {label}", budget) from exc
         except (Exception, SystemExit) as exc:
@@ -472,9 +470,32 @@ def _build(target: str, make: Callable[[], Any], origin: Any, budget: int, label
             f"{label} returned an object of type {type(obj).__name__}, not a torch.nn.Module",
             hint="the factory must return the model itself (not a tuple, dict or state_dict)",
         )
-    if on_meta and not _all_meta(obj):
+    if not _all_meta(obj):  # also after the CPU retry: shape propagation then runs on meta, not real compute
         obj = _to_meta(obj)
     return LoadedModel(obj, target, definition_site(origin), _all_meta(obj))
+
+
+@contextlib.contextmanager
+def _skip_init() -> Iterator[None]:
+    """Make ``torch.nn.init``'s in-place initialisers (``kaiming_normal_``, ``uniform_``, ...)
+    no-ops while a model is built: rflint never reads weight values, and initialising them is
+    most of the construction time (regnet_y_16gf on the CPU: 7 s -> 0.1 s; on meta too, where
+    they still dispatch). Code that imported an initialiser by name is not affected."""
+    from torch.nn import init
+
+    names = [n for n in vars(init) if n.endswith("_") and not n.startswith("_") and callable(getattr(init, n))]
+    saved = {n: getattr(init, n) for n in names}
+
+    def skip(tensor: Any, *args: Any, **kwargs: Any) -> Any:
+        return tensor
+
+    for n in names:
+        setattr(init, n, skip)
+    try:
+        yield
+    finally:
+        for n, fn in saved.items():
+            setattr(init, n, fn)
 
 
 def _to_meta(module: nn.Module) -> nn.Module:

@@ -9,7 +9,7 @@ in ``forward``::
     x = self.head(x)                   # noqa  (bare: every rflint rule on this line)
 
 torch.fx only knows call sites (and, for children of an ``nn.Sequential``, only the line of
-the Sequential call), so :func:`definition_sources` finds definition lines with its own AST
+the Sequential call), so :func:`rflint.frontend.definitions.definition_sources` finds definition lines with its own AST
 pass over the classes that own each layer. The frontend stores them in ``Layer.definition``.
 
 Comments are read with :mod:`tokenize`, so ``"# noqa"`` inside a string is not a comment.
@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from rflint.checks import ALL_RULES
 from rflint.checks.unused_suppression import RULE as RF100
+from rflint.frontend.definitions import file_stamp, parse_source
 from rflint.ir import Finding, Source
 
 if TYPE_CHECKING:  # torch is imported only by the functions that need it
@@ -41,7 +42,7 @@ if TYPE_CHECKING:  # torch is imported only by the functions that need it
     from rflint.config import Config
     from rflint.engine import ModelReport, ModelSpec
 
-# flake8's grammar: `# noqa`, `# noqa: A1`, `# noqa:A1,B2 C3` (case-insensitive "noqa")
+# flake8's grammar: a bare noqa, or noqa + colon + codes split by commas or spaces (case-insensitive)
 _NOQA = re.compile(r"#\s*noqa(?::\s?(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
 _RFLINT = re.compile(r"#\s*rflint:\s*ignore(?:\[(?P<codes>[^\]]*)\])?")
 _NAMES = {rule.name: rule.code for rule in ALL_RULES}
@@ -85,9 +86,13 @@ def parse_comment(comment: str) -> tuple[str, frozenset[str] | None] | None:
     return None
 
 
-@lru_cache(maxsize=256)
 def file_suppressions(file: str) -> Mapping[int, Suppression]:
     """Every suppression comment in ``file`` by line (empty if it cannot be read)."""
+    return _file_suppressions(file, file_stamp(file))
+
+
+@lru_cache(maxsize=256)
+def _file_suppressions(file: str, stamp: tuple[int, int]) -> Mapping[int, Suppression]:
     try:
         text = Path(file).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
@@ -120,8 +125,12 @@ def source_lines(findings: Iterable[Finding]) -> dict[tuple[str, int], str]:
     return out
 
 
-@lru_cache(maxsize=256)
 def _lines(file: str) -> tuple[str, ...]:
+    return _read_lines(file, file_stamp(file))
+
+
+@lru_cache(maxsize=256)
+def _read_lines(file: str, stamp: tuple[int, int]) -> tuple[str, ...]:
     try:
         return tuple(Path(file).read_text(encoding="utf-8").splitlines())
     except (OSError, UnicodeDecodeError):
@@ -248,13 +257,16 @@ def resolve_findings(reports: Sequence[ModelReport], config: Config) -> list[Fin
     layer overrides), model-level locations, suppression comments, then RF100.
 
     This is the one call the CLI makes between ``engine.lint`` and a renderer (and the baseline).
+    Model-level findings (RF103) get the line of the model's factory, or else the line of the
+    model's ``target = ...`` in the config file (GitHub code scanning rejects a SARIF file with
+    any result that has no file location).
     """
     from rflint.config import apply_config
 
     configured: list[Finding] = []
     extra: dict[str, list[Source]] = {}
     for report in reports:
-        factory = model_source(report.spec)
+        factory = model_source(report.spec) or config_entry_source(config.path, report.spec)
         if factory is not None:
             extra[report.spec.display_name] = [factory]
         for f in apply_config(report.findings, config, report.spec):
@@ -293,7 +305,7 @@ def model_source(spec: ModelSpec) -> Source | None:
             file = spec_.origin if spec_ is not None else None
     if not file or not file.endswith(".py"):
         return None
-    tree = _parse(file)
+    tree = parse_source(file)
     if tree is None:
         return None
     names = (attr,) if attr else _DISCOVERED
@@ -306,395 +318,13 @@ def model_source(spec: ModelSpec) -> Source | None:
     return None
 
 
-# --- definition lines -------------------------------------------------------------------------
-
-
-def definition_sources(module: nn.Module, qualnames: Iterable[str]) -> dict[str, Source]:
-    """Where each layer is defined, for the qualnames whose definition can be found.
-
-    For a child of an ordinary module class, the ``self.<attr> = ...`` (or ``add_module``)
-    statement in the class that owns it (its base classes searched too); for a child of an
-    ``nn.Sequential``/``nn.ModuleList``/``nn.ModuleDict``, the positional argument (or list,
-    tuple, dict or ``OrderedDict`` element) of the call that built the container. Qualnames that
-    are not submodules (function nodes such as ``add``), containers built in loops, and classes
-    without source are left out.
-
-    Args:
-        module: the model, as loaded (meta device is fine: only types and structure are read).
-        qualnames: dotted module paths, ``"layer4.1.conv2"``, ``"features.14"``.
-
-    Returns:
-        ``{qualname: Source(file, line, col)}`` (1-based line and column).
-    """
-    finder = _DefinitionFinder(module)
-    out: dict[str, Source] = {}
-    for qualname in qualnames:
-        try:
-            src = finder.definition(qualname)
-        except Exception:  # noqa: BLE001 - a best-effort location must never fail a run
-            src = None
-        if src is not None:
-            out[qualname] = src
-    return out
-
-
-@lru_cache(maxsize=256)
-def _parse(file: str) -> ast.Module | None:
-    try:
-        return ast.parse(Path(file).read_text(encoding="utf-8"), filename=file)
-    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+def config_entry_source(config_path: str | os.PathLike[str] | None, spec: ModelSpec) -> Source | None:
+    """The ``target = "..."`` line of a ``[[tool.rflint.models]]`` entry for ``spec``, if any."""
+    if config_path is None:
         return None
-
-
-def _parents(tree: ast.AST) -> dict[ast.AST, ast.AST]:
-    return {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
-
-
-@dataclass
-class _Expr:
-    """An expression in a file, with the function it sits in (for resolving local names)."""
-
-    node: ast.expr
-    file: str
-    func: ast.AST | None
-    cls: ast.ClassDef | None
-
-
-class _DefinitionFinder:
-    def __init__(self, root: Any) -> None:
-        from torch import nn
-
-        self.root = root
-        self.containers = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
-        self._class_cache: dict[type, tuple[str, ast.ClassDef, dict[ast.AST, ast.AST]] | None] = {}
-        self._assign_cache: dict[type, dict[str, tuple[ast.stmt, ast.expr, str, _Expr]]] = {}
-        self._parents_cache: dict[ast.AST, dict[ast.AST, ast.AST]] = {}
-        self._super_cache: dict[type, ast.Call | None] = {}
-
-    # -- public
-    def definition(self, qualname: str) -> Source | None:
-        if not qualname:
-            return None
-        parts = qualname.split(".")
-        parent = self._module(parts[:-1])
-        if parent is None or parts[-1] not in parent._modules:
-            return None
-        attr = parts[-1]
-        if isinstance(parent, self.containers):
-            expr = self._container_element(parts[:-1], parent, attr)
-            return None if expr is None else Source(expr.file, expr.node.lineno, expr.node.col_offset + 1)
-        found = self._assignment(type(parent), attr)
-        if found is None:
-            return None
-        stmt, _, file, _ = found
-        return Source(file, stmt.lineno, stmt.col_offset + 1)
-
-    # -- modules
-    def _module(self, path: Sequence[str]) -> Any:
-        try:
-            return self.root.get_submodule(".".join(path))
-        except AttributeError:
-            return None
-
-    # -- classes
-    def _class(self, cls: type) -> tuple[str, ast.ClassDef, dict[ast.AST, ast.AST]] | None:
-        if cls in self._class_cache:
-            return self._class_cache[cls]
-        result = None
-        if not cls.__module__.startswith("torch."):
-            try:
-                file = inspect.getsourcefile(cls)
-            except TypeError:  # a builtin or C extension class
-                file = None
-            tree = _parse(file) if file else None
-            node = _find_class(tree, cls) if tree is not None else None
-            if node is not None:
-                result = (file, node, _parents(node))
-        self._class_cache[cls] = result
-        return result
-
-    def _assignments(self, klass: type) -> dict[str, tuple[ast.stmt, ast.expr, str, _Expr]]:
-        """Every ``self.<attr> = ...`` (or ``add_module``) in one class, first one per attr."""
-        if klass in self._assign_cache:
-            return self._assign_cache[klass]
-        out: dict[str, tuple[ast.stmt, ast.expr, str, _Expr]] = {}
-        found = self._class(klass)
-        if found is not None:
-            file, node, parents = found
-            for sub in ast.walk(node):
-                for attr, value in _assigned_values(sub):
-                    if attr in out:
-                        continue
-                    stmt = sub
-                    while not isinstance(stmt, ast.stmt):
-                        stmt = parents[stmt]
-                    out[attr] = (stmt, value, file, _Expr(value, file, _enclosing_function(sub, parents), node))
-        self._assign_cache[klass] = out
-        return out
-
-    def _super_init(self, klass: type, node: ast.ClassDef) -> ast.Call | None:
-        if klass not in self._super_cache:
-            calls = [sub for sub in ast.walk(node) if isinstance(sub, ast.Call) and _is_super_init(sub)]
-            self._super_cache[klass] = calls[0] if calls else None
-        return self._super_cache[klass]
-
-    def _assignment(self, cls: type, attr: str) -> tuple[ast.stmt, ast.expr, str, _Expr] | None:
-        """The statement that sets ``self.<attr>`` in ``cls`` or a base class, and its value."""
-        for klass in cls.__mro__:
-            hit = self._assignments(klass).get(attr)
-            if hit is not None:
-                return hit
-        return None
-
-    # -- containers
-    def _creation(self, path: Sequence[str]) -> _Expr | None:
-        """The expression that built the module at ``path``."""
-        if not path:
-            return None
-        parent = self._module(path[:-1])
-        if parent is None:
-            return None
-        if isinstance(parent, self.containers):
-            return self._container_element(path[:-1], parent, path[-1])
-        found = self._assignment(type(parent), path[-1])
-        return None if found is None else found[3]
-
-    def _container_element(self, path: Sequence[str], container: Any, key: str) -> _Expr | None:
-        """The expression of child ``key`` of the container at ``path``."""
-        cls = type(container)
-        if cls not in self.containers:
-            # A subclass: its children come from add_module, or from the super().__init__(...)
-            # call of the class that derives directly from the torch container.
-            for klass in cls.__mro__:
-                if klass in self.containers:
-                    break
-                found = self._class(klass)
-                if found is None:
-                    continue
-                hit = self._assignments(klass).get(key)
-                if hit is not None:
-                    return hit[3]
-                base = next((b for b in klass.__bases__ if b in self.containers), None)
-                if base is None:
-                    continue
-                file, node, parents = found
-                call = self._super_init(klass, node)
-                if call is None:
-                    return None
-                expr = _Expr(call, file, _enclosing_function(call, parents), node)
-                if base is not self.containers[0] and len(call.args) == 1:
-                    expr = replace_node(expr, call.args[0])  # ModuleList([...]) / ModuleDict({...})
-                return self._element(expr, key, parents)
-        created = self._creation(path)
-        if created is None:
-            return None
-        found = self._class_parents(created)
-        return self._element(created, key, found)
-
-    def _class_parents(self, expr: _Expr) -> dict[ast.AST, ast.AST]:
-        if expr.cls is None:
-            return {}
-        if expr.cls not in self._parents_cache:
-            self._parents_cache[expr.cls] = _parents(expr.cls)
-        return self._parents_cache[expr.cls]
-
-    def _element(self, expr: _Expr, key: str, parents: dict[ast.AST, ast.AST], depth: int = 0) -> _Expr | None:
-        node = expr.node
-        if depth > 5:
-            return None
-        if isinstance(node, ast.Name) and expr.func is not None:
-            value = _local_value(expr.func, node.id, before=node)
-            if value is None:
-                return None
-            return self._element(replace_node(expr, value), key, parents, depth + 1)
-        if isinstance(node, (ast.List, ast.Tuple)):
-            return self._pick(expr, list(node.elts), key, parents)
-        if isinstance(node, ast.Dict):
-            for k, v in zip(node.keys, node.values):
-                if isinstance(k, ast.Constant) and k.value == key:
-                    return replace_node(expr, v)
-            return None
-        if not isinstance(node, ast.Call):
-            return None
-        name = _call_name(node.func)
-        if name in ("Sequential", "ModuleList", "ModuleDict", "OrderedDict", "dict") or _is_super_init(node):
-            args = list(node.args)
-            if name in ("ModuleList", "ModuleDict", "OrderedDict", "dict") and len(args) == 1:
-                return self._element(replace_node(expr, args[0]), key, parents, depth + 1)
-            if len(args) == 1 and isinstance(args[0], ast.Call) and _call_name(args[0].func) == "OrderedDict":
-                return self._element(replace_node(expr, args[0]), key, parents, depth + 1)
-            flat: list[ast.expr] = []
-            for arg in args:
-                if isinstance(arg, ast.Starred):
-                    inner = arg.value
-                    if isinstance(inner, ast.Name) and expr.func is not None:
-                        inner = _local_list(expr.func, inner.id, before=node)
-                    if not isinstance(inner, (ast.List, ast.Tuple)):
-                        return None
-                    flat.extend(inner.elts)
-                else:
-                    flat.append(arg)
-            return self._pick(expr, flat, key, parents)
-        # self._make_layer(...): a helper method of the same class that returns the container
-        if isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name) and node.func.value.id == "self" and expr.cls is not None:
-            for item in expr.cls.body:
-                if isinstance(item, ast.FunctionDef) and item.name == node.func.attr:
-                    returns = [n for n in ast.walk(item) if isinstance(n, ast.Return) and n.value is not None]
-                    if len(returns) == 1:
-                        inner = _Expr(returns[0].value, expr.file, item, expr.cls)
-                        return self._element(inner, key, parents, depth + 1)
-        return None
-
-    def _pick(self, expr: _Expr, elements: list[ast.expr], key: str, parents: dict[ast.AST, ast.AST]) -> _Expr | None:
-        if any(isinstance(e, ast.Starred) for e in elements):
-            return None
-        if key.isdigit():
-            i = int(key)
-            return replace_node(expr, elements[i]) if i < len(elements) else None
-        for e in elements:  # OrderedDict([("conv", nn.Conv2d(...)), ...])
-            if isinstance(e, ast.Tuple) and len(e.elts) == 2 and isinstance(e.elts[0], ast.Constant) and e.elts[0].value == key:
-                return replace_node(expr, e.elts[1])
-        return None
-
-
-def _find_class(tree: ast.Module, cls: type) -> ast.ClassDef | None:
-    """The ``class`` statement of ``cls`` in its module's AST, matched by ``__qualname__``
-    (``Outer.Inner``, ``make.<locals>.Net``); the last definition wins, as at runtime."""
-    target = cls.__qualname__
-    first_line = getattr(cls, "__firstlineno__", None)  # Python >= 3.13
-    found: ast.ClassDef | None = None
-
-    def visit(node: ast.AST, prefix: str) -> None:
-        nonlocal found
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.ClassDef):
-                qualname = prefix + child.name
-                if qualname == target and (first_line is None or child.lineno == first_line or found is None):
-                    found = child
-                visit(child, qualname + ".")
-            elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                visit(child, prefix + child.name + ".<locals>.")
-            else:
-                visit(child, prefix)
-
-    visit(tree, "")
-    return found
-
-
-def replace_node(expr: _Expr, node: ast.expr) -> _Expr:
-    return _Expr(node, expr.file, expr.func, expr.cls)
-
-
-def _call_name(func: ast.expr) -> str:
-    if isinstance(func, ast.Name):
-        return func.id
-    if isinstance(func, ast.Attribute):
-        return func.attr
-    return ""
-
-
-def _is_super_init(call: ast.Call) -> bool:
-    f = call.func
-    return (
-        isinstance(f, ast.Attribute)
-        and f.attr == "__init__"
-        and isinstance(f.value, ast.Call)
-        and _call_name(f.value.func) == "super"
-    )
-
-
-def _assigned_values(node: ast.AST) -> list[tuple[str, ast.expr]]:
-    """``(attr, value)`` for every ``self.<attr>`` that ``node`` sets."""
-    out: list[tuple[str, ast.expr]] = []
-    if isinstance(node, ast.Assign):
-        out += [(t.attr, node.value) for t in node.targets if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self"]
-    elif isinstance(node, ast.AnnAssign) and node.value is not None:
-        t = node.target
-        if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self":
-            out.append((t.attr, node.value))
-    elif isinstance(node, ast.Call) and len(node.args) >= 2:
-        name_arg = node.args[1] if isinstance(node.func, ast.Name) else node.args[0]
-        if isinstance(name_arg, ast.Constant) and isinstance(name_arg.value, str):
-            value = _assigned_value(node, name_arg.value)
-            if value is not None:
-                out.append((name_arg.value, value))
-    return out
-
-
-def _assigned_value(node: ast.AST, attr: str) -> ast.expr | None:
-    """The value if ``node`` sets ``self.<attr>``: assignment, ``add_module``, ``setattr``."""
-    if isinstance(node, ast.Assign):
-        for target in node.targets:
-            if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == "self" and target.attr == attr:
-                return node.value
-    if isinstance(node, ast.AnnAssign) and node.value is not None:
-        t = node.target
-        if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self" and t.attr == attr:
-            return node.value
-    if isinstance(node, ast.Call) and len(node.args) >= 2:
-        f = node.func
-        is_add = isinstance(f, ast.Attribute) and f.attr in ("add_module", "register_module") and isinstance(f.value, ast.Name) and f.value.id == "self"
-        is_set = isinstance(f, ast.Name) and f.id == "setattr" and len(node.args) == 3 and isinstance(node.args[0], ast.Name) and node.args[0].id == "self"
-        name_arg, value_arg = (node.args[1], node.args[2]) if is_set else (node.args[0], node.args[1])
-        if (is_add or is_set) and isinstance(name_arg, ast.Constant) and name_arg.value == attr:
-            return value_arg
+    names = {spec.target, spec.display_name}
+    for i, line in enumerate(_lines(str(Path(config_path).resolve())), 1):
+        m = re.match(r"""\s*target\s*=\s*(["'])(.*?)\1""", line)
+        if m and m.group(2) in names:
+            return Source(str(Path(config_path).resolve()), i, line.index("target") + 1)
     return None
-
-
-def _enclosing_function(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> ast.AST | None:
-    while node in parents:
-        node = parents[node]
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            return node
-    return None
-
-
-def _straight_line(func: ast.AST) -> list[ast.stmt]:
-    """The top-level statements of a function body (not inside loops or branches)."""
-    return list(getattr(func, "body", []))
-
-
-def _local_value(func: ast.AST, name: str, before: ast.AST) -> ast.expr | None:
-    """The last ``name = <expr>`` in the function body before ``before``."""
-    value = None
-    for stmt in _straight_line(func):
-        if stmt.lineno >= before.lineno:
-            break
-        if isinstance(stmt, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in stmt.targets):
-            value = stmt.value
-    return value
-
-
-@lru_cache(maxsize=1024)
-def _local_list(func: ast.AST, name: str, before: ast.AST) -> ast.List | None:
-    """A list literal bound to ``name`` and grown only by straight-line ``append``/``extend``/``+=``
-    before ``before``; None if it is touched inside a loop or branch (index not static)."""
-    elts: list[ast.expr] | None = None
-    for stmt in _straight_line(func):
-        if stmt.lineno >= before.lineno:
-            break
-        if isinstance(stmt, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in stmt.targets):
-            elts = list(stmt.value.elts) if isinstance(stmt.value, (ast.List, ast.Tuple)) else None
-            continue
-        uses = [n for n in ast.walk(stmt) if isinstance(n, ast.Name) and n.id == name]
-        if not uses:
-            continue
-        if elts is None:
-            return None
-        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) and isinstance(stmt.value.func, ast.Attribute):
-            call = stmt.value
-            if isinstance(call.func.value, ast.Name) and call.func.value.id == name:
-                if call.func.attr == "append" and len(call.args) == 1:
-                    elts.append(call.args[0])
-                    continue
-                if call.func.attr == "extend" and len(call.args) == 1 and isinstance(call.args[0], (ast.List, ast.Tuple)):
-                    elts.extend(call.args[0].elts)
-                    continue
-        if isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Name) and stmt.target.id == name and isinstance(stmt.value, (ast.List, ast.Tuple)):
-            elts.extend(stmt.value.elts)
-            continue
-        return None  # used in a way we cannot follow (a loop, a branch, a call)
-    if elts is None:
-        return None
-    node = ast.List(elts=elts, ctx=ast.Load())
-    return node

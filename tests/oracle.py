@@ -12,8 +12,10 @@ that hit such a case must say so.
 
 How the copy is made linear and positive (``linearize``):
 
-- every parameter of rank >= 2 (conv / linear / transposed-conv weights) becomes ``1 / fan_in``
-  (positive, and it keeps activations of order 1 so nothing under- or overflows in float64);
+- every parameter of rank >= 2 (conv / linear / transposed-conv weights) becomes
+  ``1 / (channels_in * sqrt(taps))``: positive, and scaled so that both the largest gradient
+  (which grows by about ``sqrt(taps)`` per layer) and the smallest one, at the edge of the field
+  (which shrinks by about the same factor), stay far from float32's limits for a hundred layers;
   biases become 0; every other parameter (norm weights, layer-scale gammas such as torchvision
   ``CNBlock.layer_scale``, class tokens) becomes 1;
 - BatchNorm runs in eval mode with running mean 0 and variance 1 (a positive scale);
@@ -42,6 +44,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import math
 from collections.abc import Iterator, Sequence
 
 import torch
@@ -87,6 +90,16 @@ _ADAPTIVE_MAX_TO_AVG = {
 
 class OracleError(RuntimeError):
     """The oracle could not measure a support (no gradient, input too large, bad layer)."""
+
+
+class PrecisionError(OracleError):
+    """A float32 gradient came too close to under- or overflow to trust its zeros."""
+
+
+#: float32 gradients must stay within these bounds (float32 underflows below ~1e-45 and
+#: overflows above ~3e38): the margin of ~15 orders of magnitude covers the drop between the
+#: smallest gradient seen and a neighbour that might have underflowed to an exact zero.
+FLOAT32_SAFE = (1e-30, 1e23)
 
 
 class _Captured(Exception):
@@ -135,7 +148,8 @@ def _set_parameters(model: nn.Module) -> None:
             if name.endswith("bias"):
                 param.zero_()
             elif param.dim() >= 2:
-                param.fill_(1.0 / param[0].numel())
+                taps = math.prod(param.shape[2:])
+                param.fill_(1.0 / (param.shape[1] * math.sqrt(taps)))
             else:
                 param.fill_(1.0)
         if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.track_running_stats:
@@ -143,17 +157,18 @@ def _set_parameters(model: nn.Module) -> None:
             module.running_var.fill_(1.0)
 
 
-def linearize(model: nn.Module) -> nn.Module:
-    """A CPU float64 copy of ``model`` that is linear with positive coefficients (see module doc).
+def linearize(model: nn.Module, dtype: torch.dtype = torch.float64) -> nn.Module:
+    """A CPU copy of ``model`` that is linear with positive coefficients (see module doc).
 
     Works on models built on the meta device too: their storage is materialised first.
     """
     model = copy.deepcopy(model)
     if any(t.is_meta for t in list(model.parameters()) + list(model.buffers())):
         model = model.to_empty(device="cpu")
-    model = model.to(device="cpu", dtype=torch.float64)
+    model = model.to(device="cpu", dtype=dtype)
     _swap_modules(model)
     _set_parameters(model)
+    model.requires_grad_(False)  # only the input gradient is needed: skip weight gradients
     return model.eval()
 
 
@@ -259,7 +274,8 @@ def support_extent(model: nn.Module, input_shape: Sequence[int], layer: str | No
     Returns ``(lo, hi)`` per spatial axis: the first and last input index with a non-zero
     gradient of the centre output unit (summed over channels).
     """
-    x = torch.ones(tuple(input_shape), dtype=torch.float64, requires_grad=True)
+    dtype = next(model.parameters(), torch.empty((), dtype=torch.float64)).dtype
+    x = torch.ones(tuple(input_shape), dtype=dtype, requires_grad=True)
     out = _forward_to(model, x, layer, at)
     ndim = len(input_shape) - 2
     if out.dim() != ndim + 2:
@@ -267,8 +283,14 @@ def support_extent(model: nn.Module, input_shape: Sequence[int], layer: str | No
     centre = tuple(s // 2 for s in out.shape[2:])
     out[(0, slice(None), *centre)].sum().backward()
     grad = x.grad[0].abs().sum(dim=0)  # sum over channels: shape = spatial
+    if not bool(torch.isfinite(grad).all()):
+        raise PrecisionError(f"non-finite input gradient in {dtype}")
     if not bool((grad > 0).any()):
         raise OracleError("the centre output unit has a zero input gradient (something is not linearised)")
+    positive = grad[grad > 0]
+    low, high = float(positive.min()), float(positive.max())
+    if dtype != torch.float64 and not (FLOAT32_SAFE[0] < low and high < FLOAT32_SAFE[1]):
+        raise PrecisionError(f"input gradient spans [{low:.3g}, {high:.3g}]: too close to the limits of {dtype}")
     extents = []
     for axis in range(ndim):
         other = tuple(a for a in range(ndim) if a != axis)
@@ -289,6 +311,7 @@ def measure_support(
     per_axis: bool = True,
     start: int | None = None,
     axes: Sequence[int] | None = None,
+    dtype: torch.dtype | None = None,
 ) -> tuple[int, ...]:
     """The receptive-field extent, per spatial axis, of the centre unit of ``layer``.
 
@@ -306,11 +329,23 @@ def measure_support(
             good guess only saves re-runs; the result does not depend on it, since the axis
             is still grown until the support is clear of the border.
         axes: the spatial axes to measure (default: all); the others are reported as 0.
+        dtype: ``torch.float64``, ``torch.float32`` (raises :class:`PrecisionError` when the
+            gradient nears float32's limits), or ``None``: float32 first, float64 if float32 is
+            not safe. float32 matters for speed: float64 grouped / depthwise convolutions take
+            PyTorch's slow path on CPU (ConvNeXt-T: ~15x slower).
 
     Returns:
         ``max index - min index + 1`` of the input-gradient support, per spatial axis.
     """
-    net = linearize(model)
+    if dtype is None:
+        try:
+            return measure_support(
+                model, input_shape, layer, at=at, margin=margin, max_size=max_size,
+                per_axis=per_axis, start=start, axes=axes, dtype=torch.float32,
+            )  # fmt: skip
+        except PrecisionError:
+            dtype = torch.float64
+    net = linearize(model, dtype)
     shape = list(input_shape)
     ndim = len(shape) - 2
     if ndim < 1:

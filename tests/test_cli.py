@@ -58,8 +58,9 @@ def test_inspect_json_has_per_layer_fields_and_resolution_bounds():
 
 
 def test_inspect_table_shows_the_resolution_bounds():
-    result = invoke("inspect", "torchvision:vgg16", "--input-size", "64")
+    result = invoke("inspect", "torchvision:vgg16", "--input-size", "224")
     assert result.exit_code == 0, result.output
+    # brief B.1: VGG16's last r_min is 212 (at 224 px the 7x7 adaptive pool is an identity)
     assert "features.14" in result.stdout and "I_max 212" in result.stdout
 
 

@@ -189,6 +189,33 @@ def test_attention_is_global_where_it_mixes_tokens(tmp_path, opset):
     assert mix.kind is Kind.GLOBAL and mix.global_axes == (True, True)
 
 
+class TinyViT(nn.Module):
+    """Patch embedding, a class token (65 = 8 * 8 + 1 tokens) and torch's multi-head attention,
+    whose export is full of shape arithmetic (``Shape -> Where -> Expand``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.patch = nn.Conv2d(3, 8, 4, 4)
+        self.cls = nn.Parameter(torch.zeros(1, 1, 8))
+        self.pos = nn.Parameter(torch.zeros(1, 65, 8))
+        self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+        self.head = nn.Linear(8, 10)
+
+    def forward(self, x):
+        t = self.patch(x).flatten(2).transpose(1, 2)
+        t = torch.cat([self.cls.expand(x.shape[0], -1, -1), t], dim=1) + self.pos
+        t = self.attn(t, t, t, need_weights=False)[0]
+        return self.head(t[:, 0])
+
+
+def test_vit_like_attention_is_fully_understood(tmp_path):
+    graph = graph_from_onnx(export(TinyViT(), tmp_path / "vit.onnx"))
+    assert [layer.op for layer in graph.layers if layer.kind is Kind.UNKNOWN] == []
+    assert any(layer.kind is Kind.GLOBAL and layer.global_axes == (True, True) for layer in graph.layers)
+    analysis = analyse(graph)
+    assert [display(x) for x in analysis.i_min] == [4, 4]  # only the 4x4 patch conv is local
+
+
 def test_check_command_routes_onnx_files_to_this_frontend(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 

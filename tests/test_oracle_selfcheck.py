@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import SqueezeExcitation
 
-from oracle import OracleError, linear_functionals, linearize, measure_support
+from oracle import OracleError, PrecisionError, linear_functionals, linearize, measure_support
 
 
 def conv(cin, cout, k, s=1, d=1, p=None, dim=2):
@@ -206,3 +206,20 @@ def test_misaligned_branches_make_the_support_wider_than_r_max():
     # [i-1, i+1] and branch b [i-2, i], so their union spans 4 pixels. Tests that compare the
     # oracle with rflint must explain such cases instead of dropping them.
     assert measure_support(ShiftedBranches(), (1, 3, 64, 64)) == (4, 4)
+
+
+def test_float32_and_float64_give_the_same_support():
+    model = nn.Sequential(conv(3, 8, 7, 2), nn.MaxPool2d(3, 2, 1), conv(8, 8, 3, p=1), nn.Conv2d(8, 8, 5, padding=2, groups=8))
+    # [hand] 7; 11 (J 4); 11 + 2*4 = 19; 19 + 4*4 = 35
+    shape = (1, 3, 96, 96)
+    assert measure_support(model, shape, dtype=torch.float32) == measure_support(model, shape, dtype=torch.float64) == (35, 35)
+    assert measure_support(model, shape) == (35, 35)  # float32 first, the default
+
+
+def test_float32_underflow_is_detected_and_the_default_falls_back_to_float64():
+    # 45 single-channel 9x9 convs: the edge of the field gets (1/9)^45 ~ 1e-43 of the gradient,
+    # at the bottom of float32's range. [hand] 1 + 45 * 8 = 361
+    model = nn.Sequential(*[nn.Conv2d(1, 1, 9, padding=4) for _ in range(45)])
+    with pytest.raises(PrecisionError):
+        measure_support(model, (1, 1, 16, 16), start=440, axes=[0], dtype=torch.float32)
+    assert measure_support(model, (1, 1, 16, 16), start=440, axes=[0]) == (361, 0)

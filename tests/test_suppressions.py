@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-import textwrap
 from fractions import Fraction
 from pathlib import Path
 
@@ -14,9 +13,9 @@ from rflint.algebra import analyse
 from rflint.config import Config
 from rflint.engine import ModelReport, ModelSpec
 from rflint.ir import Finding, Graph, Kind, Layer, Severity, Source
+from rflint.frontend.definitions import definition_sources
 from rflint.suppressions import (
     apply_suppressions,
-    definition_sources,
     file_suppressions,
     model_source,
     parse_comment,
@@ -56,6 +55,14 @@ def test_only_real_comments_count(tmp_path):
     sups = file_suppressions(str(path))
     assert list(sups) == [2]
     assert sups[2].col == 8
+
+
+def test_a_rewritten_file_is_read_again(tmp_path):
+    path = tmp_path / "m.py"
+    path.write_text("y = 1  # noqa: RF101\n", encoding="utf-8")
+    assert set(file_suppressions(str(path))) == {1}
+    path.write_text("x = 0\ny = 1  # rflint: ignore[RF102]\n", encoding="utf-8")
+    assert set(file_suppressions(str(path))) == {2}
 
 
 # --- definition lines ----------------------------------------------------------------------------
@@ -294,3 +301,25 @@ def test_end_to_end_suppression_on_the_sequential_call_site(tmp_path):
     assert any(f.code == "RF101" for f in report.findings)  # r_min 18 >= 16 before features.5
     out = resolve_findings([report], Config())
     assert not any(f.code in ("RF101", "RF100") for f in out)
+
+
+def test_model_level_findings_without_a_factory_point_at_the_config_entry(tmp_path):
+    from rflint.suppressions import config_entry_source
+
+    config = tmp_path / "pyproject.toml"
+    config.write_text(
+        '[tool.rflint]\n\n[[tool.rflint.models]]\ntarget = "torchvision:resnet18"  # noqa: RF103\ninput-size = 32\n',
+        encoding="utf-8",
+    )
+    spec = ModelSpec("torchvision:resnet18", input_size=(32,))
+    assert model_source(spec) is None  # a library registry has no useful line
+    assert config_entry_source(config, spec) == Source(str(config.resolve()), 4, 1)
+    assert config_entry_source(config, ModelSpec("other.py:Net")) is None
+    assert config_entry_source(None, spec) is None
+    # and the comment on that line suppresses the model-level finding
+    one = (Fraction(1),)
+    graph = Graph((Layer("x", "input", "input", Kind.INPUT), Layer("c", "c", "Conv1d", Kind.WINDOW, ("x",), (3,), one, (1,))), (32,))
+    report = ModelReport(spec, analyse(graph), (Finding("RF103", "input-below-minimum-resolution", Severity.WARN, "m", model=spec.display_name, layer=""),), {})
+    from rflint.config import load_config
+
+    assert resolve_findings([report], load_config(cwd=tmp_path)) == []

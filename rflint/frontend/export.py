@@ -30,8 +30,7 @@ from fractions import Fraction
 from typing import Any
 
 import torch
-import torch.fx as fx
-from torch import nn
+from torch import fx, nn
 from torch.utils._pytree import tree_flatten, tree_map
 
 from rflint.errors import ShapeError, TraceError
@@ -85,7 +84,8 @@ ALIASES: dict[str, str] = {
 
 #: ops whose output does not depend on the values of their input (only on its shape/dtype)
 CONSTANT_OPS = frozenset(
-    "zeros_like ones_like empty_like full_like rand_like randn_like new_zeros new_ones new_empty new_full".split()
+    ("zeros_like", "ones_like", "empty_like", "full_like", "rand_like", "randn_like")
+    + ("new_zeros", "new_ones", "new_empty", "new_full")
 )
 
 _UPSAMPLE = re.compile(r"^_?upsample_(nearest_exact|nearest|bilinear|bicubic|linear|trilinear)(\d)d(_aa)?$")
@@ -156,7 +156,7 @@ def _concrete(value: Any) -> Any:
         if isinstance(v, torch.SymInt):
             try:
                 return int(v)
-            except Exception:
+            except Exception:  # noqa: BLE001 - an unbacked SymInt stays symbolic
                 return v
         return F._meta(v)
 
@@ -380,7 +380,7 @@ def lower(ep: torch.export.ExportedProgram, input_shape: tuple[int, ...], ndim: 
                 low = lower_aten(ctx, name)
             else:
                 low = F._lower_getitem(ctx, name)
-        except Exception as exc:  # a lowering bug must not hide the layer: report it as unknown
+        except Exception as exc:  # noqa: BLE001 - a lowering bug must not hide the layer: report it unknown
             low = F._unknown(ctx, name, f"could not lower: {type(exc).__name__}: {F._first_line(exc)}")
         layouts[node] = low.layout
         if name == "getitem":

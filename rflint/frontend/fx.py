@@ -20,7 +20,7 @@ import operator
 import os
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any
 
@@ -31,6 +31,7 @@ from torch.utils._pytree import tree_flatten, tree_map
 
 from rflint.errors import ShapeError, TraceError
 from rflint.frontend import layout as L
+from rflint.frontend.definitions import definition_sources
 from rflint.ir import Graph, Kind, Layer, Source
 
 # ---------------------------------------------------------------------------------------------
@@ -795,6 +796,8 @@ def trace_graph(
     gm = trace(module, leaf_modules)
     records = run(gm, shape)
     layers = lower(gm, records, shape, ndim)
+    defined = definition_sources(module, [layer.qualname for layer in layers if layer.module_type])
+    layers = [replace(layer, definition=defined.get(layer.qualname)) for layer in layers]
     return Graph(tuple(layers), tuple(shape[2:]), name=name, tracer="fx")
 
 

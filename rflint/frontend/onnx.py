@@ -8,9 +8,13 @@ points outside the model's folder is refused, because a crafted file could other
 rflint (or a later tool that trusts rflint's check) read arbitrary files.
 
 Feature-map sizes come from ``onnx.shape_inference`` (with data propagation, so that
-``Shape -> Gather -> Reshape`` chains resolve). Like the fx frontend, every tensor carries a
-:mod:`.layout` saying which dimension holds which spatial input axis, so that ``Gemm``,
-``MatMul``, reductions and ``Softmax`` are global exactly over the axes they contract.
+``Shape -> Gather -> Reshape`` chains resolve; older opsets are converted first, and shape
+arithmetic that inference cannot follow is evaluated with ``onnx.reference``, see
+:func:`resolve`). Like the fx frontend, every tensor carries a :mod:`.layout` saying which
+dimension holds which spatial input axis, so that ``Gemm``, ``MatMul``, reductions and
+``Softmax`` are global exactly over the axes they contract. Where a shape stays unknown, window
+ops assume NCHW (as every exporter writes convolutions) and ops that could be global are
+reported unknown rather than guessed.
 
 Ops are dispatched by ``op_type`` through one table (:data:`LOWERINGS`). An op the table does
 not know becomes a ``Kind.UNKNOWN`` layer carrying its op type, never a silent identity.
@@ -406,10 +410,13 @@ class _Ctx:
         return None
 
     def same_rank_layout(self, lay: Any, k: int = 0) -> Any:
-        """``lay`` with sizes updated to output ``k``'s shape; kept as is when unknown."""
+        """``lay`` with sizes updated to output ``k``'s shape: kept as is when that shape is
+        unknown, dropped (None) when the rank changed, since the dims no longer line up."""
         shape = self.out_shape(k)
-        if lay is None or shape is None or len(shape) != len(lay):
+        if lay is None or shape is None:
             return lay
+        if len(shape) != len(lay):
+            return None
         return L.resize(lay, shape)
 
     def all_outputs(self, lay: Any) -> tuple[Any, ...]:
@@ -456,7 +463,11 @@ def _window(
         if axis is None:
             continue  # e.g. a window over channels: no spatial effect
         k[axis], s[axis], d[axis], p[axis] = int(kernel[i]), Fraction(stride[i]), int(dilation[i]), int(padding[i])
-    return Lowered(kind, ctx.all_outputs(lay), tuple(k), tuple(s), tuple(d), tuple(p), **extra)
+    outs = ctx.all_outputs(lay)
+    shape = ctx.out_shape()
+    if lay is None and shape is not None and len(shape) == ctx.ndim + 2:
+        outs = (L.initial(shape, ctx.ndim),) * len(outs)  # the NCHW assumption, carried forward
+    return Lowered(kind, outs, tuple(k), tuple(s), tuple(d), tuple(p), **extra)
 
 
 def _unknown(ctx: _Ctx, note: str) -> Lowered:
@@ -618,10 +629,30 @@ def _reshape(ctx: _Ctx) -> Lowered:
     shape = ctx.out_shape()
     if shape is None:
         return Lowered(Kind.RESHAPE, (None,) * len(ctx.node.output))
-    lay = L.reshape(ctx.first, shape)
+    lay = L.reshape(ctx.first, shape) or _reshape_middle(ctx.first, ctx.in_shape(0), shape)
     if lay is None:
         return _unknown(ctx, "reshape cuts a spatial axis into pieces (window partition)")
     return Lowered(Kind.RESHAPE, (lay,))
+
+
+def _reshape_middle(lay: Any, in_shape: tuple[int, ...] | None, out_shape: tuple[int, ...]) -> Any:
+    """Fallback for a reshape that keeps its leading and trailing dims and only regroups
+    non-spatial dims in between (multi-head attention splitting 2304 features into 3 x 768).
+    Needed when a token dim also holds a class token (197 = 14 * 14 + 1), which a layout of
+    spatial components cannot express, so :func:`layout.reshape` gives up on it."""
+    if in_shape is None or len(in_shape) != len(lay):
+        return None
+    head = 0
+    while head < min(len(in_shape), len(out_shape)) and in_shape[head] == out_shape[head]:
+        head += 1
+    tail = 0
+    while tail < min(len(in_shape), len(out_shape)) - head and in_shape[-1 - tail] == out_shape[-1 - tail]:
+        tail += 1
+    middle = lay[head : len(lay) - tail]
+    if any(L.axes_of(dim) for dim in middle):
+        return None
+    new = tuple(((None, s),) if s != 1 else () for s in out_shape[head : len(out_shape) - tail])
+    return lay[:head] + new + lay[len(lay) - tail :]
 
 
 def _transpose(ctx: _Ctx) -> Lowered:
