@@ -50,7 +50,6 @@ warnings.filterwarnings("ignore")
 import torch, torchvision
 from rfa_toolbox import create_graph_from_pytorch_model, input_resolution_range
 name, size = sys.argv[1], int(sys.argv[2])
-torch.set_num_threads(1)
 t0 = time.perf_counter()
 model = torchvision.models.get_model(name, weights=None).eval()
 t1 = time.perf_counter()
@@ -161,10 +160,11 @@ def run_rfa(name: str, size: int, timeout: float) -> tuple[dict | None, str]:
     return json.loads(proc.stdout.strip().splitlines()[-1]), ""
 
 
-def select(pattern: str, limit: int | None) -> list[str]:
+def select(patterns: str, limit: int | None) -> list[str]:
+    """Comma-separated targets or globs (``torchvision:resnet*,torchvision:vgg16``)."""
     from rflint.load import expand_targets
 
-    targets = expand_targets([pattern]) if any(c in pattern for c in "*?[") else [pattern]
+    targets = expand_targets([p.strip() for p in patterns.split(",") if p.strip()])
     return targets[:limit] if limit else targets
 
 
@@ -177,7 +177,7 @@ def fmt(x: float | None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", default="torchvision:*", help="target or glob (default: torchvision:*)")
+    ap.add_argument("--models", default="torchvision:*", help="comma-separated targets or globs (default: torchvision:*)")
     ap.add_argument("--size", type=int, default=224, help="input size (default 224)")
     ap.add_argument("--limit", type=int, default=None, help="only the first N models")
     ap.add_argument("--rfa", type=int, default=None, help="run rfa-toolbox on the first N models (default: all; 0: none)")

@@ -160,6 +160,8 @@ def load_model(
             f"{target}: ONNX files are read by rflint.frontend.onnx.graph_from_onnx, not built as torch modules"
         )
     spec, attr = split_target(target)
+    if is_onnx_target(spec):
+        raise TargetError(f"{target}: an ONNX file holds one graph and takes no :{attr}", hint=f"pass just {spec}")
     if is_pickle_target(spec):
         return _load_pickle(target, spec, trust_pickle, budget)
     if _looks_like_path(spec, attr):

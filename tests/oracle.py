@@ -112,9 +112,7 @@ def _avg_from_max(pool: nn.Module) -> nn.Module:
         raise OracleError(f"dilated max pooling is not supported by the oracle: {pool}")
     if pool.return_indices:
         raise OracleError(f"max pooling with return_indices is not supported by the oracle: {pool}")
-    return _MAX_TO_AVG[type(pool)](
-        pool.kernel_size, stride=pool.stride, padding=pool.padding, ceil_mode=pool.ceil_mode
-    )
+    return _MAX_TO_AVG[type(pool)](pool.kernel_size, stride=pool.stride, padding=pool.padding, ceil_mode=pool.ceil_mode)
 
 
 def _replacement(module: nn.Module) -> nn.Module | None:
@@ -268,11 +266,18 @@ def _forward_to(model: nn.Module, x: torch.Tensor, layer: str | None, at: str) -
     return captured[0]
 
 
-def support_extent(model: nn.Module, input_shape: Sequence[int], layer: str | None = None, at: str = "output"):
+def support_extent(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    layer: str | None = None,
+    at: str = "output",
+    position: Sequence[int] | None = None,
+):
     """One measurement on an already linearised model at a fixed input shape.
 
     Returns ``(lo, hi)`` per spatial axis: the first and last input index with a non-zero
-    gradient of the centre output unit (summed over channels).
+    gradient of one output unit (summed over channels): the centre unit, or the unit at
+    ``position`` (an index per spatial axis of the feature map).
     """
     dtype = next(model.parameters(), torch.empty((), dtype=torch.float64)).dtype
     x = torch.ones(tuple(input_shape), dtype=dtype, requires_grad=True)
@@ -280,8 +285,8 @@ def support_extent(model: nn.Module, input_shape: Sequence[int], layer: str | No
     ndim = len(input_shape) - 2
     if out.dim() != ndim + 2:
         raise OracleError(f"the tensor at {layer or 'the output'} has shape {tuple(out.shape)}: no {ndim} spatial axes")
-    centre = tuple(s // 2 for s in out.shape[2:])
-    out[(0, slice(None), *centre)].sum().backward()
+    unit = tuple(position) if position is not None else tuple(s // 2 for s in out.shape[2:])
+    out[(0, slice(None), *unit)].sum().backward()
     grad = x.grad[0].abs().sum(dim=0)  # sum over channels: shape = spatial
     if not bool(torch.isfinite(grad).all()):
         raise PrecisionError(f"non-finite input gradient in {dtype}")

@@ -506,7 +506,9 @@ RESNET18_ADD_R_MAX = [27, 43, 67, 99, 147, 211, 307, 435]
 
 def test_hand_resnet18_reproduces_rfa_toolbox_per_layer_table():
     rfs = resnet18_net().analyse()
-    got = {n: (display(rfs[n].r_min[0]), display(rfs[n].r_max[0]), display(rfs[n].input_r_min[0])) for n in RESNET18_TABLE}
+    got = {
+        n: (display(rfs[n].r_min[0]), display(rfs[n].r_max[0]), display(rfs[n].input_r_min[0])) for n in RESNET18_TABLE
+    }
     assert got == RESNET18_TABLE
     adds = [n for n in rfs if n.endswith(".add")]
     assert [display(rfs[n].r_max[0]) for n in adds] == RESNET18_ADD_R_MAX

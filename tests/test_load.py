@@ -311,6 +311,7 @@ def test_plain_targets_pass_through_unchanged():
         ("rflint.ir:Nope", r"rflint.ir has no attribute 'Nope'"),
         ("justaword", r"cannot interpret model target"),
         ("model.onnx", r"ONNX files are read by rflint.frontend.onnx.graph_from_onnx"),
+        ("model.onnx:graph", r"takes no :graph"),
         (f"{TINY}:buld_model", r"has no attribute 'buld_model'; did you mean 'build_model'\?"),
         (str(ASSETS / "bad"), r"is a directory"),
         (str(ASSETS / "bad" / "nope.py"), r"no such file"),

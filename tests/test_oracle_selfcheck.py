@@ -10,10 +10,9 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from oracle import OracleError, PrecisionError, linear_functionals, linearize, measure_support
 from torch import nn
 from torchvision.ops import SqueezeExcitation
-
-from oracle import OracleError, PrecisionError, linear_functionals, linearize, measure_support
 
 
 def conv(cin, cout, k, s=1, d=1, p=None, dim=2):
@@ -209,10 +208,16 @@ def test_misaligned_branches_make_the_support_wider_than_r_max():
 
 
 def test_float32_and_float64_give_the_same_support():
-    model = nn.Sequential(conv(3, 8, 7, 2), nn.MaxPool2d(3, 2, 1), conv(8, 8, 3, p=1), nn.Conv2d(8, 8, 5, padding=2, groups=8))
+    model = nn.Sequential(
+        conv(3, 8, 7, 2), nn.MaxPool2d(3, 2, 1), conv(8, 8, 3, p=1), nn.Conv2d(8, 8, 5, padding=2, groups=8)
+    )
     # [hand] 7; 11 (J 4); 11 + 2*4 = 19; 19 + 4*4 = 35
     shape = (1, 3, 96, 96)
-    assert measure_support(model, shape, dtype=torch.float32) == measure_support(model, shape, dtype=torch.float64) == (35, 35)
+    assert (
+        measure_support(model, shape, dtype=torch.float32)
+        == measure_support(model, shape, dtype=torch.float64)
+        == (35, 35)
+    )
     assert measure_support(model, shape) == (35, 35)  # float32 first, the default
 
 

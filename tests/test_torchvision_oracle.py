@@ -19,11 +19,11 @@ import pytest
 import torchvision  # noqa: F401  (a test dependency: fail loudly rather than skip)
 
 from rflint.algebra import display, is_unproductive
-from rflint.engine import ModelSpec, ModelReport, lint
+from rflint.engine import ModelReport, ModelSpec, lint
 from rflint.ir import INF, Kind, LayerRF
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def report(name: str, size: int) -> ModelReport:
     return lint(ModelSpec(f"torchvision:{name}", input_size=(size,)))
 
@@ -168,7 +168,9 @@ VGG_R_MIN = {
 def test_vgg_r_min_lists_match_rfa_toolbox_tests(name):
     layers = report(name, 224).analysis.layers
     nodes = [lrf for lrf in layers if lrf.layer.kind is Kind.INPUT]
-    nodes += [lrf for lrf in layers if lrf.layer.op in ("Conv2d", "MaxPool2d") and lrf.layer.qualname.startswith("features.")]
+    nodes += [
+        lrf for lrf in layers if lrf.layer.op in ("Conv2d", "MaxPool2d") and lrf.layer.qualname.startswith("features.")
+    ]
     dense = [lrf for lrf in layers if lrf.layer.op == "Linear"]
     assert [square(lrf.r_min) for lrf in nodes] == VGG_R_MIN[name]
     assert [square(lrf.r_min) for lrf in dense] == [None, None, None]  # [B.1] inf x 3
@@ -217,7 +219,14 @@ def test_vgg16_at_64_px_flags_six_convs_and_pools_plus_the_adaptive_pool():
     # an input r_min of 212 >= 64); rfa-toolbox treats every adaptive pool as global (k = inf) and
     # never counts it.
     rfa_count = 6
-    assert flagged[:rfa_count] == ["features.21", "features.23", "features.24", "features.26", "features.28", "features.30"]
+    assert flagged[:rfa_count] == [
+        "features.21",
+        "features.23",
+        "features.24",
+        "features.26",
+        "features.28",
+        "features.30",
+    ]
     assert flagged[rfa_count:] == ["avgpool"]
 
 
@@ -230,7 +239,16 @@ def test_alexnet_at_32_px_has_five_unproductive_layers():
     # [B.2] AlexNet @32: pure>= 5 (RFs 11, 19, 51, 67, 99, 131, 163, 195); rfa's is_border adds
     # features.3 through its feature-map rule (6)
     assert flagged == ["features.5", "features.6", "features.8", "features.10", "features.12"]
-    assert [square(lrf.r_min) for lrf in rep.analysis.layers if lrf.layer.grows_field] == [11, 19, 51, 67, 99, 131, 163, 195]
+    assert [square(lrf.r_min) for lrf in rep.analysis.layers if lrf.layer.grows_field] == [
+        11,
+        19,
+        51,
+        67,
+        99,
+        131,
+        163,
+        195,
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -259,3 +277,36 @@ def test_alexnet_adaptive_pool_to_6_is_a_window_not_global():
     assert square(avgpool.r_max) == 259 != rfa_value
     # at 224 px the map is already 6x6: the pool is a no-op
     assert square(layers_by_qualname(report("alexnet", 224))["avgpool"].r_max) == 195
+
+
+def test_efficientnet_b0_at_224_has_four_critical_depthwise_convs():
+    rep = report("efficientnet_b0", 224)
+    by_name = layers_by_qualname(rep)
+    critical = [f.layer for f in rep.findings if f.code == "RF102"]
+    # [B.2] "at 224 four depthwise convs are critical (own r_min 299/235 > 224)"
+    assert [square(by_name[n].r_min) for n in critical] == [299, 299, 299, 235]
+    assert all(n.endswith("block.1.0") for n in critical)  # the depthwise conv of each MBConv
+
+
+# [A.5] rfa I_min of the base models at the training resolution 224 (the refinement criterion of
+# Richter & Pal 2022 is I_min < I_res): ConvNeXt-T exactly 224 (the < / <= boundary case),
+# MnasNet 283, MobileNetV3-L 263, MobileNetV3-S 303, EfficientNet-B0 299, VGG19 268; below 224:
+# ResNet-18 139, VGG16 212, MobileNetV2 163 [B.2].
+NOT_REFINED_AT_224 = [
+    "convnext_tiny",
+    "mnasnet1_0",
+    "mobilenet_v3_large",
+    "mobilenet_v3_small",
+    "efficientnet_b0",
+    "vgg19",
+]
+REFINED_AT_224 = ["resnet18", "vgg16", "mobilenet_v2"]
+
+
+@pytest.mark.parametrize("name", NOT_REFINED_AT_224 + REFINED_AT_224)
+def test_input_below_minimum_resolution_fires_exactly_when_i_min_is_not_below_224(name):
+    rep = report(name, 224)
+    fired = [f for f in rep.findings if f.code == "RF103"]
+    assert len(fired) == (1 if name in NOT_REFINED_AT_224 else 0)
+    if fired:
+        assert fired[0].receptive_field["i_min"] == [FINAL[name][3]] * 2

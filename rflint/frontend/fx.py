@@ -166,13 +166,18 @@ def infer_input_shape(module: nn.Module, input_size: Sequence[int] | None) -> tu
 # 3. lowering
 
 
+class Outputs(tuple):
+    """The layouts of a multi-output op (split, chunk, ``max(dim)``, MultiheadAttention), one per
+    output (None for a non-tensor output), told apart from a single tensor's Layout."""
+
+
 @dataclass(frozen=True, slots=True)
 class Lowered:
     """What one node lowers to: the layer's receptive-field fields and its output layout."""
 
     kind: Kind
     op: str
-    layout: Any  # a Layout, or a tuple of Layouts for multi-output ops
+    layout: Any  # a Layout, or Outputs for multi-output ops
     kernel: tuple[int, ...] = ()
     stride: tuple[Fraction, ...] = ()
     dilation: tuple[int, ...] = ()
@@ -251,12 +256,15 @@ def _unknown(ctx: _Ctx, op: str, note: str) -> Lowered:
 
 
 def _pointwise(ctx: _Ctx, op: str) -> Lowered:
-    if isinstance(ctx.out, TensorMeta):
-        lay = L.broadcast(ctx.layouts, ctx.out_shape) if len(ctx.layouts) > 1 else L.resize(ctx.first, ctx.out_shape) if len(ctx.first) == len(ctx.out_shape) else L.broadcast(ctx.layouts, ctx.out_shape)
-    else:
+    """Elementwise ops; with several input-dependent operands it is a merge of their paths."""
+    merge = len(ctx.layouts) > 1
+    if not isinstance(ctx.out, TensorMeta):
         lay = ctx.first
-    kind = Kind.MERGE if len(ctx.layouts) > 1 else Kind.POINTWISE
-    return Lowered(kind, op, lay)
+    elif not merge and len(ctx.first) == len(ctx.out_shape):
+        lay = L.resize(ctx.first, ctx.out_shape)
+    else:
+        lay = L.broadcast(ctx.layouts, ctx.out_shape)
+    return Lowered(Kind.MERGE if merge else Kind.POINTWISE, op, lay)
 
 
 def _global(ctx: _Ctx, op: str, axes: frozenset[int], out_layout: Any) -> Lowered:
@@ -273,7 +281,7 @@ def _reshape(ctx: _Ctx, op: str) -> Lowered:
 
 
 def _permute_dims(ctx: _Ctx) -> list[int]:
-    dims = list(ctx.args[1:]) if ctx.node.op == "call_method" else list(ctx.args[1:])
+    dims = list(ctx.args[1:])  # x.permute(0, 2, 3, 1), x.permute([0, 2, 3, 1]), torch.permute(x, dims)
     if "dims" in ctx.kwargs:
         dims = [ctx.kwargs["dims"]]
     if len(dims) == 1 and isinstance(dims[0], (list, tuple)):
@@ -300,7 +308,7 @@ def _lower_reduce(ctx: _Ctx, op: str) -> Lowered:
         dims = list(dim) if isinstance(dim, (list, tuple)) else [dim]
     lay, axes = L.reduce(ctx.first, dims, keepdim)
     if not isinstance(ctx.out, TensorMeta):  # e.g. max(dim) returns (values, indices)
-        lay = (lay, lay)
+        lay = Outputs((lay, lay))
     return _global(ctx, op, axes, lay)
 
 
@@ -360,7 +368,7 @@ def _lower_stack(ctx: _Ctx, op: str) -> Lowered:
 
 def _lower_split(ctx: _Ctx, op: str) -> Lowered:
     outs = ctx.out if isinstance(ctx.out, (tuple, list)) else (ctx.out,)
-    lays = tuple(
+    lays = Outputs(
         (L.resize(ctx.first, o.shape) if len(o.shape) == len(ctx.first) else L.reshape(ctx.first, o.shape) or ctx.first)
         if isinstance(o, TensorMeta)
         else None
@@ -371,16 +379,9 @@ def _lower_split(ctx: _Ctx, op: str) -> Lowered:
 
 def _lower_getitem(ctx: _Ctx, op: str) -> Lowered:
     src, idx = ctx.first, ctx.args[1]
-    if isinstance(src, tuple) and src and (src[0] is None or isinstance(src[0], tuple) and (not src[0] or isinstance(src[0][0], tuple))):
-        # a tuple of layouts (multi-output op): select one
-        if isinstance(idx, int) and not _is_layout(src):
-            return Lowered(Kind.RESHAPE, "getitem", src[idx])
+    if isinstance(src, Outputs):  # picking one output of a multi-output op
+        return Lowered(Kind.RESHAPE, "getitem", src[idx])
     return _lower_index(ctx, src, idx)
-
-
-def _is_layout(x: Any) -> bool:
-    """A Layout is a tuple of dims, each a tuple of (axis, size) pairs."""
-    return isinstance(x, tuple) and all(isinstance(d, tuple) and all(isinstance(c, tuple) and len(c) == 2 and isinstance(c[1], int) for c in d) for d in x)
 
 
 def _lower_index(ctx: _Ctx, lay: Any, idx: Any) -> Lowered:
@@ -631,7 +632,7 @@ def _lower_module(ctx: _Ctx, m: nn.Module) -> Lowered:
         q = ctx.first
         out = ctx.out[0] if isinstance(ctx.out, (tuple, list)) else ctx.out
         lay = L.resize(q, out.shape)
-        return _global(ctx, op, axes, (lay, None))
+        return _global(ctx, op, axes, Outputs((lay, None)))
     if isinstance(m, POINTWISE_MODULES):
         return _pointwise(ctx, op)
     return _unknown(ctx, op, f"leaf module {type(m).__module__}.{type(m).__qualname__}")
@@ -744,7 +745,7 @@ def lower(gm: fx.GraphModule, records: dict, input_shape: tuple[int, ...], ndim:
             qual = f"{qual}_{names_used[qual]}"
         else:
             names_used[qual] = 0
-        out_lay = low.layout if _is_layout(low.layout) else None
+        out_lay = None if isinstance(low.layout, Outputs) else low.layout
         layers.append(
             Layer(
                 name=node.name,

@@ -1,0 +1,146 @@
+"""Zoo sweep: rflint checks every torchvision classification model (at 224 and 32 px) and a list of
+timm models (at their native size). Every model yields a report or fails with a documented,
+specific reason; none crashes.
+
+Two kinds of documented outcomes are kept below, each with the reason:
+
+- ``*_FAILS``: the model cannot be checked at that size; rflint raises an :class:`RflintError`
+  (exit 2) whose message contains the given text.
+- ``*_UNKNOWN_OPS``: the model is checked, but some ops are opaque to rflint (rule RF001). A
+  model may not report an unknown op that is not listed for it: a new one is a regression.
+
+Receptive-field numbers are checked elsewhere (tests/test_torchvision_oracle.py).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import warnings
+
+import pytest
+
+torchvision = pytest.importorskip("torchvision")  # test extra: installed by .ci/run
+timm = pytest.importorskip("timm")  # test extra: installed by .ci/run
+
+from rflint.algebra import display  # noqa: E402
+from rflint.engine import ModelSpec, lint  # noqa: E402
+from rflint.errors import RflintError  # noqa: E402
+from rflint.ir import Kind  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+TORCHVISION = sorted(torchvision.models.list_models(module=torchvision.models))
+
+#: (model glob, size) -> text of the error. All are genuine: the model does not accept the input.
+TORCHVISION_FAILS = {
+    # five 3x3 max-pools of stride 2 leave 0x0 at 32 px
+    ("alexnet", 32): "Output size is too small",
+    # the stem shrinks 32 px to 1x1 before a 3x3 conv without padding
+    ("inception_v3", 32): "Kernel size can't be greater than actual input size",
+    # 32 px / 32 = 1, not a multiple of the 7x7 partition window
+    ("maxvit_t", 32): "is invalid for input of size",
+    # torchvision's ViT asserts its fixed image size
+    ("vit_*", 32): "Wrong image height! Expected 224",
+}
+
+#: model glob -> ops rflint reports unknown (RF001) in it, at every size.
+TORCHVISION_UNKNOWN_OPS = {
+    # torch.fx.wrap-ed functions in torchvision.models.swin_transformer: opaque to tracing
+    "swin_*": {
+        "torchvision.models.swin_transformer.shifted_window_attention",
+        "torchvision.models.swin_transformer._patch_merging_pad",
+        "torchvision.models.swin_transformer.shifted_window_attention_v2",
+    },
+    # attention written with einsum; the window partition reshape cuts H and W into windows
+    "maxvit_t": {"einsum", "reshape"},
+}
+
+#: timm models: a spread of CNN, ViT, hybrid and MLP families, small variants to save time.
+TIMM = [
+    "resnet50", "efficientnet_b0", "convnext_atto", "vit_tiny_patch16_224", "deit_tiny_patch16_224",
+    "swin_tiny_patch4_window7_224", "beit_base_patch16_224", "levit_128s", "coat_lite_tiny",
+    "crossvit_tiny_240", "maxvit_tiny_tf_224", "coatnet_0_rw_224", "poolformer_s12", "mixer_s16_224",
+    "nfnet_l0", "dla34", "hrnet_w18_small", "eva02_tiny_patch14_224", "efficientvit_b0", "fastvit_t8",
+    "hiera_tiny_224", "mobilenetv4_conv_small", "ghostnetv2_100", "regnety_002", "rexnet_100",
+    "mobilevit_xxs", "tiny_vit_5m_224", "edgenext_xx_small", "pvt_v2_b0", "efficientformer_l1",
+    "repvgg_a0", "cspdarknet53",
+]  # fmt: skip
+
+TIMM_FAILS = {
+    # fx traces through timm's autowrapped get_resized_mask, the recorded graph then calls .view on
+    # the None it returns; that is a ShapeError from the shape run, so no export fallback
+    "hiera_tiny_224": "'NoneType' object has no attribute 'view'",
+}
+
+# The cat of a class token with the patch tokens gives a token dim of 1 + H*W, which the layout
+# tracker cannot split back into H and W: the attention's qkv reshape is reported unknown.
+_CLS_TOKEN_RESHAPE = {"reshape"}
+TIMM_UNKNOWN_OPS = {
+    "vit_*": _CLS_TOKEN_RESHAPE,
+    "deit_*": _CLS_TOKEN_RESHAPE,
+    "beit_*": _CLS_TOKEN_RESHAPE,
+    "eva02_*": _CLS_TOKEN_RESHAPE,
+    "coat_lite_*": _CLS_TOKEN_RESHAPE,
+    "xcit_*": _CLS_TOKEN_RESHAPE,
+    # timm.layers._fx registers these as no-trace (leaf) modules / autowrapped functions
+    "crossvit_*": _CLS_TOKEN_RESHAPE | {"timm.models.crossvit.scale_image"},
+    "swin_*": {"reshape", "view", "timm.models.swin_transformer.window_reverse"},
+    "maxvit_*": {"reshape", "view", "timm.models.maxxvit.grid_reverse", "timm.models.maxxvit.window_reverse"},
+    "nfnet_*": {"NormFreeBlock"},
+    "efficientvit_*": {"LiteMLA"},
+    "mobilevit_*": {"MobileVitBlock"},
+    "tiny_vit_*": {"TinyVitBlock"},
+}
+
+
+def _lookup(table: dict, name: str, size: int | None = None):
+    for key, value in table.items():
+        pattern, key_size = key if isinstance(key, tuple) else (key, None)
+        if fnmatch.fnmatchcase(name, pattern) and (key_size is None or key_size == size):
+            return value
+    return None
+
+
+def _check(target: str, name: str, size: int, fails: dict, unknown_ops: dict) -> None:
+    reason = _lookup(fails, name, size)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if reason is not None:
+            with pytest.raises(RflintError) as info:
+                lint(ModelSpec(target, input_size=(size,)))
+            assert reason in str(info.value), str(info.value)
+            return
+        report = lint(ModelSpec(target, input_size=(size,)))
+    analysis = report.analysis
+    assert analysis.graph.tracer in ("fx", "export")
+    assert analysis.graph.input_size == (size, size)
+    assert any(lrf.layer.grows_field for lrf in analysis.layers), "no layer grows the receptive field"
+    assert all(display(x) is not None for x in analysis.i_min)
+    unknown = {lrf.layer.op for lrf in analysis.layers if lrf.layer.kind is Kind.UNKNOWN}
+    undocumented = unknown - (_lookup(unknown_ops, name) or set())
+    assert not undocumented, f"{target} @ {size}: undocumented unknown ops {sorted(undocumented)}"
+    assert set(report.timings) >= {"load", "trace", "propagate", "rules"}
+
+
+def test_the_sweep_covers_the_whole_torchvision_zoo_and_25_timm_models():
+    assert len(TORCHVISION) >= 80
+    assert len(TIMM) >= 25
+    assert all(timm.is_model(name) for name in TIMM)
+    # every documented failure names a model that exists
+    for pattern, _ in TORCHVISION_FAILS:
+        assert fnmatch.filter(TORCHVISION, pattern), pattern
+    for name in TIMM_FAILS:
+        assert name in TIMM
+
+
+@pytest.mark.parametrize("size", [224, 32])
+@pytest.mark.parametrize("name", TORCHVISION)
+def test_torchvision_model_is_checked_or_fails_with_its_documented_reason(name, size):
+    _check(f"torchvision:{name}", name, size, TORCHVISION_FAILS, TORCHVISION_UNKNOWN_OPS)
+
+
+@pytest.mark.parametrize("name", TIMM)
+def test_timm_model_is_checked_or_fails_with_its_documented_reason(name):
+    cfg = timm.get_pretrained_cfg(name)
+    size = cfg.input_size[-1] if cfg is not None else 224
+    _check(f"timm:{name}", name, size, TIMM_FAILS, TIMM_UNKNOWN_OPS)
