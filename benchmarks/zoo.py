@@ -36,6 +36,7 @@ import gc
 import importlib
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -155,8 +156,8 @@ def run_rfa(name: str, size: int, timeout: float) -> tuple[dict | None, str]:
     except subprocess.TimeoutExpired:
         return None, f"timeout > {timeout:.0f} s"
     if proc.returncode != 0:
-        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
-        return None, (lines[-1][:100] if lines else f"exit {proc.returncode}")
+        errors = [ln.strip() for ln in proc.stderr.splitlines() if re.match(r"^[\w.]+(Error|Exception)\b", ln.strip())]
+        return None, (errors[-1][:100] if errors else f"exit {proc.returncode}")
     return json.loads(proc.stdout.strip().splitlines()[-1]), ""
 
 

@@ -134,9 +134,9 @@ def resolution_bounds(
     - ``i_max``: the largest finite r_max of any layer.
     """
     layers = list(layers)
-    growing = [lrf for lrf in layers if lrf.layer.grows_field]
     i_min_u, i_min, i_max = [], [], []
     for a in range(ndim):
+        growing = [lrf for lrf in layers if lrf.layer.grows_on(a)]  # a 1x7 conv counts on W only
         ins = [lrf.input_r_min[a] for lrf in growing if _finite(lrf.input_r_min[a])]
         owns = [lrf.axes[a].r_min for lrf in growing if _finite(lrf.axes[a].r_min)]
         maxes = [lrf.axes[a].r_max for lrf in layers if _finite(lrf.axes[a].r_max)]
@@ -153,21 +153,28 @@ def analyse(graph: Graph) -> Analysis:
     return Analysis(graph, layers, i_min_u, i_min, i_max)
 
 
+def _growing_axes(lrf: LayerRF) -> list[int]:
+    return [a for a in range(len(lrf.axes)) if lrf.layer.grows_on(a)]
+
+
 def is_unproductive(lrf: LayerRF, input_size: tuple[int, ...]) -> bool:
     """The border-layer test of Richter et al. (2021): the layer grows the field, yet its
-    input already sees at least the whole input on every axis (non-strict, as in the paper)."""
-    return lrf.layer.grows_field and all(
-        _finite(r) and r >= size for r, size in zip(lrf.input_r_min, input_size)
+    input already sees at least the whole input (non-strict, as in the paper) on every axis
+    the layer grows along (a 1x7 conv is judged on W only)."""
+    axes = _growing_axes(lrf)
+    return bool(axes) and all(
+        _finite(lrf.input_r_min[a]) and lrf.input_r_min[a] >= input_size[a] for a in axes
     )
 
 
 def is_critical(lrf: LayerRF, input_size: tuple[int, ...]) -> bool:
-    """The layer itself pushes r_min past the input size on every axis, but is not yet
-    unproductive: it still adds some context, at the border."""
+    """The layer itself pushes r_min past the input size on every axis it grows along, but is
+    not yet unproductive: it still adds some context, at the border."""
+    axes = _growing_axes(lrf)
     return (
-        lrf.layer.grows_field
+        bool(axes)
         and not is_unproductive(lrf, input_size)
-        and all(_finite(a.r_min) and a.r_min > size for a, size in zip(lrf.axes, input_size))
+        and all(_finite(lrf.axes[a].r_min) and lrf.axes[a].r_min > input_size[a] for a in axes)
     )
 
 

@@ -173,14 +173,6 @@ def expand(targets: Sequence[str]) -> list[str]:
 # check
 
 
-def exit_code(reports: Sequence[ModelReport], failed: bool) -> int:
-    if failed:
-        return EXIT_ERROR
-    if any(f.severity is Severity.ERROR for r in reports for f in r.findings):
-        return EXIT_FINDINGS
-    return EXIT_OK
-
-
 def final_exit_code(findings: Sequence[Finding], failed: bool, exit_zero: bool = False) -> int:
     """2 if a model could not be checked (``--exit-zero`` never masks it), else 1 if a reported
     finding is at error level (unless ``--exit-zero``), else 0."""
@@ -189,18 +181,6 @@ def final_exit_code(findings: Sequence[Finding], failed: bool, exit_zero: bool =
     if not exit_zero and any(f.severity is Severity.ERROR for f in findings):
         return EXIT_FINDINGS
     return EXIT_OK
-
-
-def render_concise(reports: Sequence[ModelReport]) -> str:
-    """``path:line:col: CODE message`` per finding, then a one-line summary."""
-    lines = []
-    for report in reports:
-        for f in report.findings:
-            where = f"{relpath(f.source)}:{f.source.line}:{f.source.col}: " if f.source else f"{f.model}: "
-            lines.append(f"{where}{f.code} {f.message}")
-    count = sum(len(r.findings) for r in reports)
-    lines.append(f"Found {count} finding{'s' if count != 1 else ''} in {len(reports)} model{'s' if len(reports) != 1 else ''}.")
-    return "\n".join(lines) + "\n"
 
 
 class Color(str, Enum):
@@ -313,7 +293,7 @@ def check(
             explicit,
         )
         reports: list[ModelReport] = []
-        failed = False
+        failed_count = 0
         progress = None
         if show_progress() and len(specs) > 1:
             from rich.progress import Progress
@@ -329,7 +309,7 @@ def check(
                     reports.append(lint(spec))
                 except Exception as exc:  # noqa: BLE001 - report and go on with the other models
                     fail(exc, verbose)
-                    failed = True
+                    failed_count += 1
                 if progress is not None:
                     progress.advance(task)
         finally:
@@ -368,13 +348,14 @@ def check(
                 width=stderr.width if out_stream is not None and sys.stdout.isatty() else 100,
                 rule_docs=pages() if fmt is OutputFormat.SARIF else {},
                 snippets=source_lines(findings) if fmt is OutputFormat.FULL else {},
+                failed=failed_count,
             )
             text = render(fmt, reports, findings, ctx)
         if output_file is not None:
             output_file.write_text(text, encoding="utf-8")
         else:
             sys.stdout.write(text)  # machine formats byte for byte: never through rich
-        return final_exit_code(findings, failed, exit_zero)
+        return final_exit_code(findings, failed_count > 0, exit_zero)
 
     raise typer.Exit(run_guarded(verbose, body))
 

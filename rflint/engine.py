@@ -57,7 +57,9 @@ def build_graph(spec: ModelSpec, timings: dict[str, float] | None = None) -> Gra
         from rflint.frontend.onnx import graph_from_onnx
 
         t0 = time.perf_counter()
-        graph = graph_from_onnx(spec.target, input_size=spec.input_size, name=spec.display_name)
+        graph = graph_from_onnx(
+            spec.target, input_size=spec.input_size, input_shape=spec.input_shape, name=spec.display_name
+        )
         timings["trace"] = time.perf_counter() - t0
         return graph
 

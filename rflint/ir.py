@@ -83,8 +83,14 @@ class Layer:
 
     @property
     def grows_field(self) -> bool:
-        """True if the layer can add spatial context (k_eff > 1 on some axis)."""
-        return self.kind in (Kind.WINDOW, Kind.UPSAMPLE) and any(k > 1 for k in self.k_eff)
+        """True for a convolution or pooling window with k_eff > 1 on some axis: the layers the
+        rules judge. Upsampling also widens the field a little (interpolation taps), but it
+        restores resolution rather than extracting patterns, so it is never judged."""
+        return self.kind is Kind.WINDOW and any(k > 1 for k in self.k_eff)
+
+    def grows_on(self, axis: int) -> bool:
+        """True if the layer's window is wider than 1 along ``axis`` (a 1x7 conv grows on W only)."""
+        return self.grows_field and self.k_eff[axis] > 1
 
 
 @dataclass(frozen=True, slots=True)

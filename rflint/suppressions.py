@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import ast
 import importlib.util
-import inspect
 import io
 import os
 import re
@@ -29,7 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rflint.checks import ALL_RULES
 from rflint.checks.unused_suppression import RULE as RF100
@@ -37,7 +36,6 @@ from rflint.frontend.definitions import file_stamp, parse_source
 from rflint.ir import Finding, Source
 
 if TYPE_CHECKING:  # torch is imported only by the functions that need it
-    from torch import nn
 
     from rflint.config import Config
     from rflint.engine import ModelReport, ModelSpec

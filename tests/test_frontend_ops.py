@@ -383,3 +383,42 @@ def test_input_smaller_than_the_stem_is_a_shape_error():
 def test_input_size_rank_must_match_the_model():
     with pytest.raises(ShapeError, match="2-d"):
         trace_graph(nn.Sequential(nn.Conv2d(3, 4, 3)), input_size=(8, 8, 8))
+
+
+class Factorised(nn.Module):
+    """Inception-style 1x7 / 7x1 factorised convolutions."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 9, stride=1)  # r 9 on both axes
+        self.wide = nn.Conv2d(4, 4, (1, 7), padding=(0, 3))  # grows W only: r (9, 15)
+
+    def forward(self, x):
+        return self.wide(self.stem(x))
+
+
+def test_a_1x7_conv_is_judged_only_on_the_axis_it_grows_along():
+    from rflint.algebra import is_critical, is_unproductive
+
+    analysis = analysed(Factorised(), size=(32,))
+    wide = by_qualname(analysis)["wide"]
+    assert rf(wide) == ([9, 15], [9, 15])
+    # input r_min is 9 on W: unproductive at 9 px wide whatever the height (H does not grow)
+    assert is_unproductive(wide, (100, 9)) and not is_unproductive(wide, (9, 10))
+    assert is_critical(wide, (100, 14))
+    # I_min per axis counts a layer only on the axes it grows along: W gets 15, H only the stem's 9
+    assert [display(x) for x in analysis.i_min] == [9, 15]
+    assert [display(x) for x in analysis.i_min_unproductive] == [2, 10]
+
+
+def test_inception_v3_minimum_resolution_without_unproductive_layers_is_144():
+    # Oracle: brute force over every square size (is_unproductive at each) gives 144; counting
+    # the 1x7 convs on H as well (a bug) gave 240.
+    from rflint.algebra import is_unproductive
+    from rflint.engine import ModelSpec, lint
+
+    analysis = lint(ModelSpec("torchvision:inception_v3", input_size=(299,))).analysis
+    assert [display(x) for x in analysis.i_min_unproductive] == [144, 144]
+    brute = next(s for s in range(1, 400) if not any(is_unproductive(l, (s, s)) for l in analysis.layers))
+    assert brute == 144
+    assert [display(x) for x in analysis.i_min] == [239, 239]  # brief B.2: rfa-toolbox I_min 239

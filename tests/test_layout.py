@@ -63,3 +63,12 @@ def test_channel_shuffle_on_a_1x1_map_keeps_the_unit_spatial_axes():
     assert [L.spatial_axis(d) for d in grouped] == [None, None, None, 0, 1]
     back = L.reshape(L.transpose(grouped, 1, 2), (1, 8, 1, 1))
     assert [L.spatial_axis(d) for d in back] == [None, None, 0, 1]
+
+
+def test_window_partition_keeps_the_axis_on_its_pieces_when_asked():
+    lay = L.initial((1, 8, 16, 16), 2)
+    windows = L.reshape(lay, (1, 8, 4, 4, 4, 4), cut_axes=True)
+    assert [L.axes_of(d) for d in windows] == [frozenset(), frozenset(), {0}, {0}, {1}, {1}]
+    merged = L.reshape(L.permute(windows, (0, 1, 2, 3, 4, 5)), (1, 8, 16, 16))
+    assert [L.spatial_axis(d) for d in merged] == [None, None, 0, 1]
+    assert L.axis_sizes(merged, 2) == (16, 16)

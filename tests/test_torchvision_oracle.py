@@ -212,14 +212,10 @@ def test_resnet18_at_32_px_flags_exactly_the_second_convs_of_the_late_blocks():
     assert unproductive(report("resnet18", 32)) == ["layer3.1.conv2", "layer4.0.conv2", "layer4.1.conv2"]
 
 
-def test_vgg16_at_64_px_flags_six_convs_and_pools_plus_the_adaptive_pool():
-    flagged = unproductive(report("vgg16", 64))
-    # [B.2] rfa pure>= @64: 6 k>1 conv/pool layers. rflint also flags ``avgpool``
-    # (AdaptiveAvgPool2d((7, 7)) on a 2x2 map: bins of up to 2 cells, so it "grows" the field from
-    # an input r_min of 212 >= 64); rfa-toolbox treats every adaptive pool as global (k = inf) and
-    # never counts it.
-    rfa_count = 6
-    assert flagged[:rfa_count] == [
+def test_vgg16_at_64_px_flags_the_six_convs_and_pools_but_not_the_upsampling_adaptive_pool():
+    analysis = report("vgg16", 64).analysis
+    # [B.2] rfa pure>= @64: 6 k>1 conv/pool layers; rflint agrees.
+    assert unproductive(report("vgg16", 64)) == [
         "features.21",
         "features.23",
         "features.24",
@@ -227,7 +223,12 @@ def test_vgg16_at_64_px_flags_six_convs_and_pools_plus_the_adaptive_pool():
         "features.28",
         "features.30",
     ]
-    assert flagged[rfa_count:] == ["avgpool"]
+    # ``avgpool`` is AdaptiveAvgPool2d((7, 7)) on a 2x2 map: it interpolates (bins of up to 2
+    # cells, stride 2/7), so rflint lowers it as upsampling, which widens the field (212 + 32 =
+    # 244 [hand]) but is never judged by the rules. rfa-toolbox makes every adaptive pool global.
+    avgpool = layers_by_qualname(report("vgg16", 64))["avgpool"]
+    assert avgpool.layer.kind is Kind.UPSAMPLE and square(avgpool.r_max) == 244
+    assert square(analysis.i_max) == 244
 
 
 def test_alexnet_at_32_px_has_five_unproductive_layers():

@@ -13,7 +13,7 @@ import inspect
 import os
 
 from functools import lru_cache
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 from rflint.ir import Source
 from dataclasses import dataclass

@@ -202,6 +202,8 @@ class _Ctx:
     ndim: int
     module: nn.Module | None = None
 
+    layouts_by_node: Callable[[Any], Any] = lambda _node: None  # layout of any fx node argument
+
     def arg_layout(self, idx: int) -> Any:
         """Layout of positional arg ``idx`` (None if it does not depend on the input)."""
         return self.pos_layouts[idx] if idx < len(self.pos_layouts) else None
@@ -275,9 +277,12 @@ def _global(ctx: _Ctx, op: str, axes: frozenset[int], out_layout: Any) -> Lowere
 
 def _reshape(ctx: _Ctx, op: str) -> Lowered:
     lay = L.reshape(ctx.first, ctx.out_shape)
-    if lay is None:
-        return _unknown(ctx, op, "reshape cuts a spatial axis into pieces (window partition)")
-    return Lowered(Kind.RESHAPE, op, lay)
+    if lay is not None:
+        return Lowered(Kind.RESHAPE, op, lay)
+    cut = L.reshape(ctx.first, ctx.out_shape, cut_axes=True)
+    if cut is None:
+        return _unknown(ctx, op, "reshape mixes a spatial axis with other data")
+    return Lowered(Kind.UNKNOWN, op, cut, note="reshape cuts a spatial axis into windows (window partition)")
 
 
 def _permute_dims(ctx: _Ctx) -> list[int]:
@@ -344,6 +349,45 @@ def _lower_matmul(ctx: _Ctx, op: str) -> Lowered:
     cols = b_l[-1] if len(b_l) >= 1 else ()
     out_lay = L.resize(tuple(batch) + (rows, cols), ctx.out_shape) if rank >= 2 else ()
     return _global(ctx, op, axes, out_lay)
+
+
+def _einsum_specs(equation: str, ranks: list[int]) -> tuple[list[str], str]:
+    """Operand and output label strings of an einsum, with ``...`` expanded to unique labels."""
+    lhs, _, rhs = equation.replace(" ", "").partition("->")
+    specs = lhs.split(",")
+    free = iter("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    width = max((rank - (len(sp) - 3) for sp, rank in zip(specs, ranks) if "..." in sp), default=0)
+    ellipsis = "".join(next(free) for _ in range(width))
+    specs = [sp.replace("...", ellipsis[len(ellipsis) - (rank - (len(sp) - 3)) :]) for sp, rank in zip(specs, ranks)]
+    if not _:
+        counts = {c: lhs.count(c) for c in "".join(specs)}
+        rhs = ellipsis + "".join(sorted(c for c, n in counts.items() if n == 1 and c not in ellipsis))
+    return specs, rhs.replace("...", ellipsis)
+
+
+def _lower_einsum(ctx: _Ctx, op: str) -> Lowered:
+    """einsum: labels summed over (absent from the output) mix every position of the dims they
+    name, so their spatial axes become global; output labels keep their operand's dim."""
+    operands = list(ctx.args[1:])
+    pos_layouts = list(ctx.pos_layouts[1:])
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):  # einsum(eq, [a, b])
+        operands = list(operands[0])
+        node_ops = ctx.node.args[1] if len(ctx.node.args) > 1 else ()
+        pos_layouts = [ctx.layouts_by_node(n) for n in node_ops]
+    ranks = [len(o.shape) if isinstance(o, TensorMeta) else 0 for o in operands]
+    specs, out_spec = _einsum_specs(ctx.args[0], ranks)
+    dims: dict[str, L.Dim] = {}
+    summed: frozenset[int] = frozenset()
+    for spec, lay in zip(specs, pos_layouts):
+        if lay is None:
+            continue
+        for label, dim in zip(spec, lay):
+            if label not in out_spec:
+                summed |= L.axes_of(dim)
+            elif dim and label not in dims:
+                dims[label] = dim
+    out_lay = L.resize(tuple(dims.get(label, ()) for label in out_spec), ctx.out_shape)
+    return _global(ctx, op, summed, out_lay)
 
 
 def _lower_attention_fn(ctx: _Ctx, op: str) -> Lowered:
@@ -465,7 +509,9 @@ def _adaptive(ctx: _Ctx, op: str, n: int) -> Lowered:
         return Lowered(Kind.GLOBAL, op, out_lay, global_axes=tuple(glob))
     if any(glob):
         return _unknown(ctx, op, "adaptive pooling that is global on some axes and windowed on others")
-    return Lowered(Kind.WINDOW, op, out_lay, tuple(kernel), tuple(stride), (1,) * ctx.ndim)
+    # to more cells than the input has (VGG's pool to 7x7 on a 2x2 map), it interpolates
+    kind = Kind.UPSAMPLE if any(s < 1 for s in stride) else Kind.WINDOW
+    return Lowered(kind, op, out_lay, tuple(kernel), tuple(stride), (1,) * ctx.ndim)
 
 
 def _conv_fn(ctx: _Ctx, op: str) -> Lowered:
@@ -525,6 +571,7 @@ FUNCTION_LOWERINGS: dict[str, Callable[[_Ctx, str], Lowered]] = {
     "linear": _lower_linear_like,
     "matmul": _lower_matmul,
     "bmm": _lower_matmul,
+    "einsum": _lower_einsum,
     "scaled_dot_product_attention": _lower_attention_fn,
     "cat": _lower_cat,
     "concat": _lower_cat,
@@ -720,7 +767,7 @@ def lower(gm: fx.GraphModule, records: dict, input_shape: tuple[int, ...], ndim:
         arg_layouts = [layouts[a] for a in dep_nodes]
 
         pos_layouts = [layouts.get(a) if isinstance(a, fx.Node) else None for a in node.args]
-        ctx = _Ctx(node, tuple(args), dict(kwargs), out, arg_layouts, pos_layouts, ndim)
+        ctx = _Ctx(node, tuple(args), dict(kwargs), out, arg_layouts, pos_layouts, ndim, layouts_by_node=layouts.get)
         try:
             if node.op == "call_module":
                 module = modules[str(node.target)]

@@ -53,8 +53,8 @@ def axis_sizes(layout: Layout, ndim: int) -> tuple[int, ...] | None:
     sizes: dict[int, int] = {}
     for dim in layout:
         for a, s in dim:
-            if a is not None:
-                sizes[a] = s
+            if a is not None:  # an axis cut into windows has several pieces: multiply them
+                sizes[a] = sizes.get(a, 1) * s
     if len(sizes) != ndim:
         return None
     return tuple(sizes[a] for a in range(ndim))
@@ -121,14 +121,17 @@ def reduce(layout: Layout, dims: Sequence[int], keepdim: bool) -> tuple[Layout, 
     return tuple(dim for i, dim in enumerate(layout) if i not in norm), reduced
 
 
-def reshape(layout: Layout, shape: Sequence[int]) -> Layout | None:
+def reshape(layout: Layout, shape: Sequence[int], *, cut_axes: bool = False) -> Layout | None:
     """Layout after view / reshape / flatten / unflatten / squeeze / unsqueeze.
 
     Input components and output dims are grouped into minimal blocks of equal size. A block
     with one output dim merges its components; a block that splits components along their
-    boundaries assigns them in order; a block that would cut a spatial component returns None.
+    boundaries assigns them in order; a block that would cut a spatial component returns None,
+    unless ``cut_axes``: then the pieces keep their axis (window index and offset in window),
+    so that undoing the partition later restores the axis. The caller reports such a cut as an
+    op of unknown receptive-field effect; keeping the axes lets local paths around it survive.
     """
-    comps = [c for dim in layout for c in dim if c[1] != 1]
+    comps = _merge_pieces([c for dim in layout for c in dim if c[1] != 1])
     targets = [k for k, s in enumerate(shape) if s != 1]
     out: list[Dim] = [() for _ in shape]
     ci = oj = 0
@@ -157,7 +160,7 @@ def reshape(layout: Layout, shape: Sequence[int]) -> Layout | None:
             for k in block_o:
                 out[k] = ((None, shape[k]),)
         else:
-            assigned = _split(block_c, [shape[k] for k in block_o])
+            assigned = _split(block_c, [shape[k] for k in block_o], cut_axes)
             if assigned is None:
                 return None
             for k, dim in zip(block_o, assigned):
@@ -180,8 +183,21 @@ def _reattach_unit_axes(layout: Layout, shape: Sequence[int], out: Layout) -> La
     return tuple(result)
 
 
-def _split(comps: list[Comp], sizes: list[int]) -> list[Dim] | None:
-    """Assign components to output dims in order; non-spatial components may be cut."""
+def _merge_pieces(comps: list[Comp]) -> list[Comp]:
+    """Adjacent pieces of one axis (window index, offset in window) back into one component:
+    after a window partition is undone, the axis is whole again and can be cut anew."""
+    merged: list[Comp] = []
+    for a, s in comps:
+        if merged and a is not None and merged[-1][0] == a:
+            merged[-1] = (a, merged[-1][1] * s)
+        else:
+            merged.append((a, s))
+    return merged
+
+
+def _split(comps: list[Comp], sizes: list[int], cut_axes: bool = False) -> list[Dim] | None:
+    """Assign components to output dims in order; non-spatial components may be cut (spatial
+    ones only with ``cut_axes``)."""
     comps = list(comps)
     result: list[Dim] = []
     for need in sizes:
@@ -194,9 +210,9 @@ def _split(comps: list[Comp], sizes: list[int]) -> list[Dim] | None:
                 dim.append((a, s))
                 need //= s
                 comps.pop(0)
-            elif a is None and s % need == 0:
-                dim.append((None, need))
-                comps[0] = (None, s // need)
+            elif (a is None or cut_axes) and s % need == 0:
+                dim.append((a, need))
+                comps[0] = (a, s // need)
                 need = 1
             else:
                 return None

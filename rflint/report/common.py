@@ -27,6 +27,7 @@ class RenderContext:
         rules: the rule registry (SARIF ``tool.driver.rules``, markdown columns).
         rule_docs: rule code -> Markdown page (SARIF ``fullDescription``).
         snippets: (file, line) -> source line text (``full`` shows it under the location).
+        failed: how many models could not be checked (the summary must not claim success).
     """
 
     root: str = ""
@@ -36,6 +37,7 @@ class RenderContext:
     rules: tuple[Rule, ...] = ALL_RULES
     rule_docs: Mapping[str, str] = field(default_factory=dict)
     snippets: Mapping[tuple[str, int], str] = field(default_factory=dict)
+    failed: int = 0
 
 
 def display_path(file: str, ctx: RenderContext) -> str:
@@ -60,10 +62,12 @@ def severity_counts(findings: Iterable[Finding]) -> Counter[Severity]:
     return Counter(f.severity for f in findings)
 
 
-def summary_line(findings: Sequence[Finding]) -> str:
-    """``Found 3 findings (1 error, 1 warning, 1 info).`` or ``All checks passed!``."""
+def summary_line(findings: Sequence[Finding], failed: int = 0) -> str:
+    """``Found 3 findings (1 error, 1 warning, 1 info).`` or ``All checks passed!``, and how
+    many models could not be checked, if any."""
+    not_checked = f" {failed} model{'s' if failed != 1 else ''} could not be checked." if failed else ""
     if not findings:
-        return "All checks passed!"
+        return f"No findings.{not_checked}" if failed else "All checks passed!"
     counts = severity_counts(findings)
     parts = []
     for sev, word in ((Severity.ERROR, "error"), (Severity.WARN, "warning"), (Severity.INFO, "info")):
@@ -71,7 +75,7 @@ def summary_line(findings: Sequence[Finding]) -> str:
         if n:
             parts.append(f"{n} {word}{'s' if n != 1 and word != 'info' else ''}")
     n = len(findings)
-    return f"Found {n} finding{'s' if n != 1 else ''} ({', '.join(parts)})."
+    return f"Found {n} finding{'s' if n != 1 else ''} ({', '.join(parts)}).{not_checked}"
 
 
 def location_text(finding: Finding, ctx: RenderContext) -> str:

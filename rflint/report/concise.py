@@ -12,5 +12,5 @@ from rflint.report.common import RenderContext, location_text, summary_line
 def render(reports: Sequence[ModelReport], findings: Sequence[Finding], ctx: RenderContext) -> str:
     # one line per finding, always: a newline inside a message would break line-based tools
     lines = [f"{location_text(f, ctx)}: {f.code} {' '.join(f.message.splitlines())}" for f in findings]
-    lines.append(summary_line(findings))
+    lines.append(summary_line(findings, ctx.failed))
     return "\n".join(lines) + "\n"

@@ -86,5 +86,5 @@ def render(reports: Sequence[ModelReport], findings: Sequence[Finding], ctx: Ren
     )
     for finding in findings:
         console.print(_finding(finding, ctx))
-    console.print(Text(summary_line(findings), style="bold"))
+    console.print(Text(summary_line(findings, ctx.failed), style="bold"))
     return buffer.getvalue()

@@ -37,5 +37,5 @@ def render(reports: Sequence[ModelReport], findings: Sequence[Finding], ctx: Ren
             loc = f" (`{display_path(f.source.file, ctx)}:{f.source.line}`)" if f.source is not None else ""
             out.append(f"- **{f.severity.value}** [{f.code}]({rule_url(f.code)}) {where}{loc}: {_cell(f.message)}")
         out.append("")
-    out.append(summary_line(findings))
+    out.append(summary_line(findings, ctx.failed))
     return "\n".join(out) + "\n"
