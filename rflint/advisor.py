@@ -54,11 +54,8 @@ from rflint.algebra import (
     display,
     is_critical,
     is_unproductive,
-    make_global,
+    propagate_layer,
     resolution_bounds,
-    transfer,
-    union,
-    window,
 )
 from rflint.ir import Analysis, Graph, Kind, Layer, LayerRF
 
@@ -763,20 +760,9 @@ class Reanalyser:
         for layer in graph.layers[start:]:
             if record:
                 self.before.append(len(results))
-            inputs = [state[name] for name in layer.inputs if name in state]
-            if layer.kind is not Kind.INPUT and not inputs:
-                continue
-            paths = _transfer(layer, inputs, ndim)
-            state[layer.name] = paths
-            unsure = layer.kind is Kind.UNKNOWN or any(uncertain.get(n, False) for n in layer.inputs)
-            uncertain[layer.name] = unsure
-            if len(inputs) == 1:
-                input_r_min = tuple(p.summary().r_min for p in inputs[0])
-            elif inputs:
-                input_r_min = tuple(union(inp[a] for inp in inputs).summary().r_min for a in range(ndim))
-            else:
-                input_r_min = (Fraction(1),) * ndim
-            results.append(LayerRF(layer, tuple(p.summary() for p in paths), input_r_min, unsure))
+            result = propagate_layer(layer, state, uncertain, ndim)
+            if result is not None:
+                results.append(result)
         if record:
             self.state, self.uncertain = state, uncertain
         return results
@@ -797,22 +783,6 @@ class Reanalyser:
         layers = self._run(graph, start, state, uncertain, prefix)
         i_min_u, i_min, i_max = resolution_bounds(layers, graph.ndim)
         return Analysis(graph, tuple(layers), i_min_u, i_min, i_max)
-
-
-def _transfer(layer: Layer, inputs: list[tuple[AxisPaths, ...]], ndim: int) -> tuple[AxisPaths, ...]:
-    """:func:`rflint.algebra.transfer`, without the union of a single input's paths with
-    nothing (most layers have one input; the union is the hot spot of the search)."""
-    if len(inputs) != 1 or layer.kind is Kind.INPUT:
-        return transfer(layer, inputs, ndim)
-    merged = inputs[0]
-    if layer.kind in (Kind.WINDOW, Kind.UPSAMPLE):
-        k_eff = layer.k_eff or (1,) * ndim
-        stride = layer.stride or (Fraction(1),) * ndim
-        return tuple(window(merged[a], k_eff[a], Fraction(stride[a])) for a in range(ndim))
-    if layer.kind is Kind.GLOBAL:
-        axes = layer.global_axes or (True,) * ndim
-        return tuple(make_global(p) if g else p for p, g in zip(merged, axes))
-    return merged
 
 
 def _rf_fields(layer: Layer) -> tuple:

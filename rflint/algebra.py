@@ -77,7 +77,8 @@ def transfer(layer: Layer, inputs: list[tuple[AxisPaths, ...]], ndim: int) -> tu
     """The paths reaching ``layer``'s output, given the paths reaching each of its inputs."""
     if layer.kind is Kind.INPUT:
         return (INPUT_PATHS,) * ndim
-    merged = tuple(union(inp[a] for inp in inputs) for a in range(ndim))
+    # most layers have one input: skip the union (the hot spot of the refinement search)
+    merged = inputs[0] if len(inputs) == 1 else tuple(union(inp[a] for inp in inputs) for a in range(ndim))
     if layer.kind in (Kind.WINDOW, Kind.UPSAMPLE):
         k_eff = layer.k_eff or (1,) * ndim
         stride = layer.stride or (Fraction(1),) * ndim
@@ -88,32 +89,37 @@ def transfer(layer: Layer, inputs: list[tuple[AxisPaths, ...]], ndim: int) -> tu
     return merged  # pointwise, merge, reshape, unknown: paths pass through unchanged
 
 
+def propagate_layer(
+    layer: Layer, state: dict[str, tuple[AxisPaths, ...]], uncertain: dict[str, bool], ndim: int
+) -> LayerRF | None:
+    """One step of :func:`propagate`: record the paths reaching ``layer`` in ``state`` and
+    return its result, or ``None`` if it does not depend on the input."""
+    inputs = [state[name] for name in layer.inputs if name in state]
+    if layer.kind is not Kind.INPUT and not inputs:
+        return None
+    paths = transfer(layer, inputs, ndim)
+    state[layer.name] = paths
+    unsure = layer.kind is Kind.UNKNOWN or any(uncertain.get(n, False) for n in layer.inputs)
+    uncertain[layer.name] = unsure
+    if len(inputs) == 1:
+        input_r_min = tuple(p.summary().r_min for p in inputs[0])
+    elif inputs:
+        input_r_min = tuple(union(inp[a] for inp in inputs).summary().r_min for a in range(ndim))
+    else:
+        input_r_min = (Fraction(1),) * ndim
+    return LayerRF(layer, tuple(p.summary() for p in paths), input_r_min, unsure)
+
+
 def propagate(graph: Graph) -> tuple[LayerRF, ...]:
     """Receptive field of every layer that depends on the input, in graph order.
 
     Layers whose inputs do not depend on the model input (constants, shape arithmetic) are
     left out: they have no receptive field.
     """
-    ndim = graph.ndim
     state: dict[str, tuple[AxisPaths, ...]] = {}
     uncertain: dict[str, bool] = {}
-    results: list[LayerRF] = []
-    for layer in graph.layers:
-        inputs = [state[name] for name in layer.inputs if name in state]
-        if layer.kind is not Kind.INPUT and not inputs:
-            continue
-        paths = transfer(layer, inputs, ndim)
-        state[layer.name] = paths
-        unsure = layer.kind is Kind.UNKNOWN or any(uncertain.get(n, False) for n in layer.inputs)
-        uncertain[layer.name] = unsure
-        if inputs:
-            merged = tuple(union(inp[a] for inp in inputs).summary() for a in range(ndim))
-            input_r_min = tuple(ax.r_min for ax in merged)
-        else:
-            input_r_min = (Fraction(1),) * ndim
-        axes = tuple(p.summary() for p in paths)
-        results.append(LayerRF(layer, axes, input_r_min, unsure))
-    return tuple(results)
+    steps = (propagate_layer(layer, state, uncertain, graph.ndim) for layer in graph.layers)
+    return tuple(r for r in steps if r is not None)
 
 
 def _finite(x: Number) -> bool:

@@ -63,32 +63,39 @@ def build_graph(spec: ModelSpec, timings: dict[str, float] | None = None) -> Gra
         timings["trace"] = time.perf_counter() - t0
         return graph
 
-    from rflint.frontend.fx import trace_graph  # torch is imported only when needed
-    from rflint.load import load_model
+    from rflint.load import load_model  # torch is imported only when needed
 
     t0 = time.perf_counter()
     loaded = load_model(spec.target, kwargs=dict(spec.kwargs), trust_pickle=spec.trust_pickle)
     timings["load"] = time.perf_counter() - t0
     t0 = time.perf_counter()
+    graph = trace_module(loaded.module, spec)
+    timings["trace"] = time.perf_counter() - t0
+    return graph
+
+
+def trace_module(module: object, spec: ModelSpec) -> Graph:
+    """Trace a built ``nn.Module`` with torch.fx, falling back to torch.export when fx cannot
+    (``graph.tracer`` says which one was used)."""
+    from rflint.frontend.fx import trace_graph
+
     try:
-        graph = trace_graph(
-            loaded.module,
+        return trace_graph(
+            module,
             input_size=spec.input_size,
             input_shape=spec.input_shape,
             name=spec.display_name,
             leaf_modules=spec.leaf_modules,
         )
-    except TraceError as fx_error:  # fall back to torch.export (graph.tracer == "export")
+    except TraceError as fx_error:
         from rflint.frontend.export import graph_from_export
 
         try:
-            graph = graph_from_export(
-                loaded.module, input_size=spec.input_size, input_shape=spec.input_shape, name=spec.display_name
+            return graph_from_export(
+                module, input_size=spec.input_size, input_shape=spec.input_shape, name=spec.display_name
             )
         except TraceError as export_error:
             raise TraceError(f"{fx_error}; {export_error}") from export_error
-    timings["trace"] = time.perf_counter() - t0
-    return graph
 
 
 def run_checks(analysis: Analysis, rules: Iterable[Rule] = ALL_RULES) -> tuple[Finding, ...]:

@@ -34,7 +34,7 @@ from rflint.advisor import (
     is_refined,
 )
 from rflint.algebra import analyse
-from rflint.engine import ModelSpec
+from rflint.engine import ModelSpec, trace_module
 from rflint.errors import RflintError
 
 #: how many candidates past the requested number are tried when some fail verification
@@ -206,20 +206,13 @@ def verify_advice(
 def suggest(spec: ModelSpec, top: int = 3, verify: bool = True) -> Advice:
     """Load, trace and analyse ``spec``'s model, rank single edits on the IR and (unless
     ``verify`` is False) verify the best ``top`` of each direction on the real module."""
-    from rflint.frontend.fx import trace_graph
     from rflint.load import load_model
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     loaded = load_model(spec.target, kwargs=dict(spec.kwargs), trust_pickle=spec.trust_pickle)
     t1 = time.perf_counter()
-    graph = trace_graph(
-        loaded.module,
-        input_size=spec.input_size,
-        input_shape=spec.input_shape,
-        name=spec.display_name,
-        leaf_modules=spec.leaf_modules,
-    )
+    graph = trace_module(loaded.module, spec)
     t2 = time.perf_counter()
     advice = advise(analyse(graph), top=None)
     timings.update(load=t1 - t0, trace=t2 - t1, advise=advice.seconds)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 
 import pytest
+from published import RESNET18_TABLE
 import torchvision  # noqa: F401  (a test dependency: fail loudly rather than skip)
 
 from rflint.algebra import display, is_unproductive
@@ -51,28 +52,7 @@ def unproductive(rep: ModelReport) -> list[str]:
 # --------------------------------------------------------------------------------------------
 # ResNet-18 layer by layer
 
-# [B.2] rfa-toolbox on torchvision resnet18: qualname -> (r_min, r_max, input r_min)
-RESNET18 = {
-    "conv1": (7, 7, 1),
-    "maxpool": (11, 11, 7),
-    "layer1.0.conv1": (19, 19, 11),
-    "layer1.0.conv2": (27, 27, 19),
-    "layer1.1.conv1": (19, 35, 11),
-    "layer1.1.conv2": (27, 43, 19),
-    "layer2.0.conv1": (19, 51, 11),
-    "layer2.0.conv2": (35, 67, 19),
-    "layer2.0.downsample.0": (11, 43, 11),
-    "layer2.1.conv1": (27, 83, 11),
-    "layer2.1.conv2": (43, 99, 27),
-    "layer3.0.conv1": (27, 115, 11),
-    "layer3.0.conv2": (59, 147, 27),
-    "layer3.1.conv1": (43, 179, 11),
-    "layer3.1.conv2": (75, 211, 43),
-    "layer4.0.conv1": (43, 243, 11),
-    "layer4.0.conv2": (107, 307, 43),
-    "layer4.1.conv1": (75, 371, 11),
-    "layer4.1.conv2": (139, 435, 75),
-}
+RESNET18 = RESNET18_TABLE  # [B.2], see tests/published.py
 
 
 @pytest.mark.parametrize("size", [32, 224])
