@@ -422,3 +422,35 @@ def test_inception_v3_minimum_resolution_without_unproductive_layers_is_144():
     brute = next(s for s in range(1, 400) if not any(is_unproductive(l, (s, s)) for l in analysis.layers))
     assert brute == 144
     assert [display(x) for x in analysis.i_min] == [239, 239]  # brief B.2: rfa-toolbox I_min 239
+
+
+def test_space_to_depth_slices_cover_a_2x2_block():
+    class Focus(nn.Module):  # YOLOv5's Focus / Swin's patch merging
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(12, 8, 3, padding=1)
+
+        def forward(self, x):
+            x = torch.cat([x[..., ::2, ::2], x[..., 1::2, ::2], x[..., ::2, 1::2], x[..., 1::2, 1::2]], 1)
+            return self.conv(x)
+
+    a = by_qualname(analysed(Focus(), size=(16,), shape=(1, 3, 16, 16)))
+    # each output position reads a 2x2 block: r 2, J 2; then a 3x3: 2 + 2*2 = 6
+    assert rf(a["cat"]) == ([1, 1], [2, 2])  # x[::2] alone reads one pixel; the offset slices make 2
+    assert rf(a["conv"]) == ([5, 5], [6, 6])
+
+
+def test_swin_windows_and_patch_merging_have_rules():
+    # torchvision keeps both functions opaque to fx (torch.fx.wrap); rflint has a rule for each.
+    from rflint.engine import ModelSpec, lint
+
+    analysis = lint(ModelSpec("torchvision:swin_t", input_size=(224,))).analysis
+    assert not [l for l in analysis.layers if l.layer.kind is Kind.UNKNOWN]
+    a = by_qualname(analysis)
+    # [hand] patchify 4x4/4: r 4, J 4; a 7x7 window: 4 + 6*4 = 28; the next block: 28 + 24 = 52
+    assert rf(a["features.1.0.attn.shifted_window_attention"]) == ([28, 28], [28, 28])
+    assert display(a["features.1.1.attn.shifted_window_attention"].r_max[0]) == 52
+    # patch merging is a 2x2 stride-2 window: the jump doubles to 8
+    assert display(a["features.2._patch_merging_pad"].jump[0]) == 8
+    # the last stage's 7x7 map fits in one 7x7 window: the attention is global there
+    assert a["features.7.0.attn.shifted_window_attention"].layer.kind is Kind.GLOBAL

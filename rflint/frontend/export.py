@@ -26,6 +26,7 @@ import operator
 import re
 import warnings
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from fractions import Fraction
 from typing import Any
 
@@ -36,6 +37,7 @@ from torch.utils._pytree import tree_flatten, tree_map
 from rflint.errors import ShapeError, TraceError
 from rflint.frontend import fx as F
 from rflint.frontend import layout as L
+from rflint.frontend.definitions import definition_sources
 from rflint.ir import Graph, Kind, Layer
 
 #: aten op name -> the name of the fx lowering that handles it (after stripping a trailing ``_``).
@@ -245,7 +247,10 @@ def _lower_addmm(ctx: F._Ctx, op: str) -> F.Lowered:
     pos = list(ctx.pos_layouts[1:3])
     if all(lay is None for lay in pos):
         return F._pointwise(ctx, op)  # only the bias depends on the input
-    sub = F._Ctx(ctx.node, ctx.args[1:3], {}, ctx.out, [lay for lay in pos if lay is not None], pos, ctx.ndim)
+    sub = F._Ctx(
+        ctx.node, ctx.args[1:3], {}, ctx.out, [lay for lay in pos if lay is not None], pos, ctx.ndim,
+        layouts_by_node=ctx.layouts_by_node,
+    )
     return F._lower_matmul(sub, op)
 
 
@@ -290,14 +295,13 @@ def _lower_multi(ctx: F._Ctx, name: str) -> F.Lowered:
     low = lower_aten(ctx, name)
     first = low.layout
     rest = tuple(
-        L.resize(first, o.shape) if isinstance(o, F.TensorMeta) and F._is_layout(first) and len(o.shape) == len(first) else None
+        L.resize(first, o.shape)
+        if isinstance(o, F.TensorMeta) and not isinstance(first, F.Outputs) and len(o.shape) == len(first)
+        else None
         for o in outs[1:]
     )
     ctx.out = outs
-    return F.Lowered(
-        low.kind, low.op, (first, *rest), low.kernel, low.stride, low.dilation, low.padding, low.global_axes,
-        low.in_channels, low.out_channels, low.groups, low.note,
-    )
+    return replace(low, layout=F.Outputs((first, *rest)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -369,7 +373,7 @@ def lower(ep: torch.export.ExportedProgram, input_shape: tuple[int, ...], ndim: 
         args, kwargs = _tuples(_concrete(args)), {k: _tuples(v) for k, v in _concrete(kwargs).items()}
         arg_layouts = [layouts[a] for a in dep_nodes]
         pos_layouts = [layouts.get(a) if isinstance(a, fx.Node) else None for a in node.args]
-        ctx = F._Ctx(node, tuple(args), dict(kwargs), out, arg_layouts, pos_layouts, ndim)
+        ctx = F._Ctx(node, tuple(args), dict(kwargs), out, arg_layouts, pos_layouts, ndim, layouts_by_node=layouts.get)
         try:
             if not is_aten and target is not operator.getitem:
                 mod = getattr(target, "__module__", "") or ""
@@ -393,7 +397,7 @@ def lower(ep: torch.export.ExportedProgram, input_shape: tuple[int, ...], ndim: 
             qual = f"{qual}_{names_used[qual]}"
         else:
             names_used[qual] = 0
-        out_lay = low.layout if F._is_layout(low.layout) else None
+        out_lay = None if isinstance(low.layout, F.Outputs) else low.layout
         layers.append(
             Layer(
                 name=node.name,
@@ -446,4 +450,6 @@ def graph_from_export(
         raise ShapeError(f"input shape {shape} has no spatial axis", hint="give (batch, channels, *spatial), e.g. 1,3,224,224")
     ep = export_program(module, shape)
     layers = lower(ep, shape, ndim)
+    defined = definition_sources(module, [layer.qualname for layer in layers if layer.module_type])
+    layers = [replace(layer, definition=defined.get(layer.qualname)) for layer in layers]
     return Graph(tuple(layers), tuple(shape[2:]), name=name, tracer="export")

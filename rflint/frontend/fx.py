@@ -429,7 +429,14 @@ def _lower_getitem(ctx: _Ctx, op: str) -> Lowered:
 
 
 def _lower_index(ctx: _Ctx, lay: Any, idx: Any) -> Lowered:
-    """Tensor indexing: ints drop dims, slices with a step subsample (a stride), None adds dims."""
+    """Tensor indexing: ints drop dims, None adds dims, and a slice with a step subsamples.
+
+    A strided slice ``start::step`` reads position ``step * j + start``. rflint assumes
+    layers are aligned on position 0, so the slice is modelled as a window over
+    ``[step * j, step * j + start]`` (``k = start % step + 1``): exact for space-to-depth
+    (``cat([x[0::2, 0::2], x[1::2, 0::2], ...])`` in Swin's patch merging or YOLO's Focus,
+    which covers a 2x2 block), an over-estimate by ``start`` for one offset slice alone.
+    """
     items = list(idx) if isinstance(idx, tuple) else [idx]
     if any(isinstance(i, TensorMeta) for i in items):
         return _unknown(ctx, "index", "indexing with a tensor")
@@ -439,7 +446,7 @@ def _lower_index(ctx: _Ctx, lay: Any, idx: Any) -> Lowered:
         items[pos : pos + 1] = [slice(None)] * (len(lay) - n_real)
     items += [slice(None)] * (len(lay) - sum(1 for i in items if i is not None))
     out: list = []
-    stride = [Fraction(1)] * ctx.ndim
+    kernel, stride = [1] * ctx.ndim, [Fraction(1)] * ctx.ndim
     d = 0
     for it in items:
         if it is None:
@@ -454,11 +461,11 @@ def _lower_index(ctx: _Ctx, lay: Any, idx: Any) -> Lowered:
             if axis is False:
                 return _unknown(ctx, "index", "strided slice over a mixed dimension")
             if axis is not None:
-                stride[axis] = Fraction(it.step)
+                kernel[axis], stride[axis] = (it.start or 0) % it.step + 1, Fraction(it.step)
         out.append(dim)
     lay_out = L.resize(tuple(out), ctx.out_shape)
     if any(s != 1 for s in stride):
-        return Lowered(Kind.WINDOW, "strided_slice", lay_out, (1,) * ctx.ndim, tuple(stride), (1,) * ctx.ndim)
+        return Lowered(Kind.WINDOW, "strided_slice", lay_out, tuple(kernel), tuple(stride), (1,) * ctx.ndim)
     return Lowered(Kind.RESHAPE, "getitem", lay_out)
 
 
@@ -601,6 +608,50 @@ FUNCTION_LOWERINGS: dict[str, Callable[[_Ctx, str], Lowered]] = {
     "upsample": lambda c, op: _lower_interpolate(c, op, c.arg(3, "mode", "nearest")),
     "pixel_shuffle": _pixel_shuffle,
     "pixel_unshuffle": _pixel_shuffle,
+}
+
+
+def _channels_last_window(ctx: _Ctx, op: str, kernel: Sequence[int], stride: Sequence[int], note: str) -> Lowered:
+    """A window over the H and W dims of a channels-last ``[..., H, W, C]`` tensor."""
+    lay = ctx.first
+    k_axes, s_axes, glob = [1] * ctx.ndim, [Fraction(1)] * ctx.ndim, [False] * ctx.ndim
+    for i, dim in enumerate(lay[-3:-1]):
+        axis = L.spatial_axis(dim)
+        if axis is False:
+            return _unknown(ctx, op, f"{op} over a dimension that mixes spatial and other data")
+        if axis is None:
+            continue
+        size = math.prod(c[1] for c in dim)
+        if kernel[i] >= size and stride[i] == 1:  # one window covers the whole axis
+            glob[axis] = True
+        else:
+            k_axes[axis], s_axes[axis] = int(kernel[i]), Fraction(stride[i])
+    out_lay = L.resize(lay, ctx.out_shape)
+    if any(glob) and all(k == 1 for k in k_axes):
+        return Lowered(Kind.GLOBAL, op, out_lay, global_axes=tuple(glob), note=note)
+    if any(glob):
+        return _unknown(ctx, op, "windowed attention global on one axis only")
+    return Lowered(Kind.WINDOW, op, out_lay, tuple(k_axes), tuple(s_axes), (1,) * ctx.ndim, note=note)
+
+
+def _swin_window_attention(ctx: _Ctx, op: str) -> Lowered:
+    """torchvision's shifted_window_attention: every position attends to its (shifted) window.
+    Modelled as a sliding window of the window size: exact for one layer (each unit sees one
+    window), and consecutive shifted windows compose to within one position of it."""
+    window = ctx.arg(4, "window_size")
+    return _channels_last_window(ctx, "shifted_window_attention", window, (1, 1), "windowed self-attention, modelled as a sliding window of the window size")
+
+
+def _swin_patch_merging(ctx: _Ctx, op: str) -> Lowered:
+    """torchvision's _patch_merging_pad: a 2x2 space-to-depth (x[0::2, 0::2], x[1::2, 0::2], ...)."""
+    return _channels_last_window(ctx, "patch_merging", (2, 2), (2, 2), "2x2 space-to-depth")
+
+
+#: Library functions that torchvision / timm keep opaque to torch.fx (``torch.fx.wrap``), with
+#: their receptive-field rule. Any other opaque function is reported unknown (RF001).
+LIBRARY_FUNCTIONS: dict[str, Callable[[_Ctx, str], Lowered]] = {
+    "torchvision.models.swin_transformer.shifted_window_attention": _swin_window_attention,
+    "torchvision.models.swin_transformer._patch_merging_pad": _swin_patch_merging,
 }
 
 
@@ -778,7 +829,11 @@ def lower(gm: fx.GraphModule, records: dict, input_shape: tuple[int, ...], ndim:
                 name = _op_name(node)
                 if node.op == "call_function" and not _is_known_function(node.target):
                     mod = getattr(node.target, "__module__", "")
-                    low = _unknown(ctx, f"{mod}.{name}" if mod else name, "opaque function (not traced through)")
+                    full = f"{mod}.{getattr(node.target, '__name__', name)}"
+                    if full in LIBRARY_FUNCTIONS:
+                        low = LIBRARY_FUNCTIONS[full](ctx, name)
+                    else:
+                        low = _unknown(ctx, f"{mod}.{name}" if mod else name, "opaque function (not traced through)")
                 else:
                     low = _lower_by_name(ctx, name)
                 module_type = ""
