@@ -21,18 +21,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from fractions import Fraction
 
 from rflint.ir import INF, Analysis, AxisRF, Graph, Kind, Layer, LayerRF, Number, Status
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class AxisPaths:
     """All paths reaching a tensor along one axis: jump -> (smallest r, largest r)."""
 
     by_jump: Mapping[Fraction, tuple[Fraction, Fraction]]
     has_global: bool = False
 
+    @cached_property  # a pointwise layer's output paths are its input's: summarise once
     def summary(self) -> AxisRF:
         if not self.by_jump:  # reached only through global ops: the whole input
             return AxisRF(INF, INF, INF, INF, has_global=True)
@@ -41,7 +43,13 @@ class AxisPaths:
         return AxisRF(min(lows), max(highs), min(self.by_jump), max(self.by_jump), self.has_global)
 
 
-INPUT_PATHS = AxisPaths({Fraction(1): (Fraction(1), Fraction(1))})
+INPUT_PATHS = AxisPaths({1: (1, 1)})  # ints stay ints; only upsampling makes Fractions
+
+
+def _exact(x: Fraction | int) -> Fraction | int:
+    """An int where the value is whole: int arithmetic and hashing are several times faster
+    than Fraction's, and almost every jump and field in a CNN is whole."""
+    return x.numerator if isinstance(x, Fraction) and x.denominator == 1 else x
 
 
 def union(paths: Iterable[AxisPaths]) -> AxisPaths:
@@ -59,11 +67,13 @@ def union(paths: Iterable[AxisPaths]) -> AxisPaths:
     return AxisPaths(merged, has_global)
 
 
-def window(paths: AxisPaths, k_eff: int, stride: Fraction) -> AxisPaths:
+def window(paths: AxisPaths, k_eff: int, stride: Fraction | int) -> AxisPaths:
     """A sliding window (conv, pool, upsampling expressed as taps and 1/factor)."""
-    grow = k_eff - 1
+    grow, stride = k_eff - 1, _exact(stride)
+    if grow == 0 and stride == 1:
+        return paths
     return AxisPaths(
-        {j * stride: (lo + grow * j, hi + grow * j) for j, (lo, hi) in paths.by_jump.items()},
+        {_exact(j * stride): (lo + grow * j, hi + grow * j) for j, (lo, hi) in paths.by_jump.items()},
         paths.has_global,
     )
 
@@ -77,12 +87,20 @@ def transfer(layer: Layer, inputs: list[tuple[AxisPaths, ...]], ndim: int) -> tu
     """The paths reaching ``layer``'s output, given the paths reaching each of its inputs."""
     if layer.kind is Kind.INPUT:
         return (INPUT_PATHS,) * ndim
-    # most layers have one input: skip the union (the hot spot of the refinement search)
-    merged = inputs[0] if len(inputs) == 1 else tuple(union(inp[a] for inp in inputs) for a in range(ndim))
+    return apply(layer, merge_inputs(inputs, ndim), ndim)
+
+
+def merge_inputs(inputs: list[tuple[AxisPaths, ...]], ndim: int) -> tuple[AxisPaths, ...]:
+    """The union of the inputs' paths per axis (most layers have one input: nothing to do)."""
+    return inputs[0] if len(inputs) == 1 else tuple(union(inp[a] for inp in inputs) for a in range(ndim))
+
+
+def apply(layer: Layer, merged: tuple[AxisPaths, ...], ndim: int) -> tuple[AxisPaths, ...]:
+    """What ``layer`` does to the (already merged) paths reaching it."""
     if layer.kind in (Kind.WINDOW, Kind.UPSAMPLE):
         k_eff = layer.k_eff or (1,) * ndim
-        stride = layer.stride or (Fraction(1),) * ndim
-        return tuple(window(merged[a], k_eff[a], Fraction(stride[a])) for a in range(ndim))
+        stride = layer.stride or (1,) * ndim
+        return tuple(window(merged[a], k_eff[a], stride[a]) for a in range(ndim))
     if layer.kind is Kind.GLOBAL:
         axes = layer.global_axes or (True,) * ndim
         return tuple(make_global(p) if g else p for p, g in zip(merged, axes))
@@ -95,19 +113,18 @@ def propagate_layer(
     """One step of :func:`propagate`: record the paths reaching ``layer`` in ``state`` and
     return its result, or ``None`` if it does not depend on the input."""
     inputs = [state[name] for name in layer.inputs if name in state]
-    if layer.kind is not Kind.INPUT and not inputs:
+    if layer.kind is Kind.INPUT:
+        paths, input_r_min = (INPUT_PATHS,) * ndim, (1,) * ndim
+    elif not inputs:
         return None
-    paths = transfer(layer, inputs, ndim)
+    else:
+        merged = merge_inputs(inputs, ndim)
+        paths = apply(layer, merged, ndim)
+        input_r_min = tuple(p.summary.r_min for p in merged)
     state[layer.name] = paths
     unsure = layer.kind is Kind.UNKNOWN or any(uncertain.get(n, False) for n in layer.inputs)
     uncertain[layer.name] = unsure
-    if len(inputs) == 1:
-        input_r_min = tuple(p.summary().r_min for p in inputs[0])
-    elif inputs:
-        input_r_min = tuple(union(inp[a] for inp in inputs).summary().r_min for a in range(ndim))
-    else:
-        input_r_min = (Fraction(1),) * ndim
-    return LayerRF(layer, tuple(p.summary() for p in paths), input_r_min, unsure)
+    return LayerRF(layer, tuple(p.summary for p in paths), input_r_min, unsure)
 
 
 def propagate(graph: Graph) -> tuple[LayerRF, ...]:

@@ -1,0 +1,1 @@
+"""Frontends: turn a model (torch.fx, torch.export, ONNX) into an :class:`rflint.ir.Graph`."""

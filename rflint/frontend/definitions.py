@@ -32,8 +32,6 @@ def file_stamp(file: str) -> tuple[int, int]:
     return (st.st_mtime_ns, st.st_size)
 
 
-
-
 def definition_sources(module: nn.Module, qualnames: Iterable[str]) -> dict[str, Source]:
     """Where each layer is defined, for the qualnames whose definition can be found.
 
@@ -289,17 +287,23 @@ class _DefinitionFinder:
 def _find_class(tree: ast.Module, cls: type) -> ast.ClassDef | None:
     """The ``class`` statement of ``cls`` in its module's AST, matched by ``__qualname__``
     (``Outer.Inner``, ``make.<locals>.Net``); the last definition wins, as at runtime."""
-    target = cls.__qualname__
+    candidates = _class_index(tree).get(cls.__qualname__, [])
     first_line = getattr(cls, "__firstlineno__", None)  # Python >= 3.13
-    found: ast.ClassDef | None = None
+    exact = [c for c in candidates if c.lineno == first_line]
+    return exact[0] if exact else (candidates[-1] if candidates else None)
+
+
+@lru_cache(maxsize=256)
+def _class_index(tree: ast.Module) -> dict[str, list[ast.ClassDef]]:
+    """Every class statement of a parsed file by qualname, built once per file (trees are
+    cached by :func:`parse_source`, so a zoo sweep does not walk the same file per class)."""
+    index: dict[str, list[ast.ClassDef]] = {}
 
     def visit(node: ast.AST, prefix: str) -> None:
-        nonlocal found
         for child in ast.iter_child_nodes(node):
             if isinstance(child, ast.ClassDef):
                 qualname = prefix + child.name
-                if qualname == target and (first_line is None or child.lineno == first_line or found is None):
-                    found = child
+                index.setdefault(qualname, []).append(child)
                 visit(child, qualname + ".")
             elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 visit(child, prefix + child.name + ".<locals>.")
@@ -307,7 +311,7 @@ def _find_class(tree: ast.Module, cls: type) -> ast.ClassDef | None:
                 visit(child, prefix)
 
     visit(tree, "")
-    return found
+    return index
 
 
 def replace_node(expr: _Expr, node: ast.expr) -> _Expr:

@@ -255,6 +255,7 @@ def _lower_addmm(ctx: F._Ctx, op: str) -> F.Lowered:
 
 
 def _lower_upsample(ctx: F._Ctx, op: str) -> F.Lowered:
+    """``aten.upsample_bilinear2d`` and friends: ``F.interpolate`` with the mode in the name."""
     mode = _UPSAMPLE.match(op).group(1)  # type: ignore[union-attr]
     mode = {"nearest_exact": "nearest-exact"}.get(mode, mode)
     return F._lower_interpolate(ctx, op, mode)
@@ -279,9 +280,8 @@ def lower_aten(ctx: F._Ctx, name: str) -> F.Lowered:
         return ATEN_LOWERINGS[name](ctx, name)
     if _UPSAMPLE.match(name):
         return _lower_upsample(ctx, name)
-    if name in F.FUNCTION_LOWERINGS or name in F.ELEMENTWISE_OPS or name in F.POINTWISE_OPS:
-        return F._lower_by_name(ctx, name)
-    if name in F.RESHAPE_OPS or name in F.REDUCE_OPS:
+    known = (F.FUNCTION_LOWERINGS, F.ELEMENTWISE_OPS, F.POINTWISE_OPS, F.RESHAPE_OPS, F.REDUCE_OPS)
+    if any(name in table for table in known):
         return F._lower_by_name(ctx, name)
     return F._unknown(ctx, name, "no receptive-field rule for this aten op")
 

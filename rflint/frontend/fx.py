@@ -19,6 +19,7 @@ import math
 import operator
 import os
 import re
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -38,18 +39,35 @@ from rflint.ir import Graph, Kind, Layer, Source
 # 1. tracing
 
 
+_TORCH_DIR = os.path.dirname(torch.__file__) + os.sep  # frames inside torch itself are not the user's
+_RFLINT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
 class _Tracer(fx.Tracer):
-    """Standard torch.nn modules, timm's no-trace modules and user-listed classes are leaves."""
+    """Standard torch.nn modules, timm's no-trace modules and user-listed classes are leaves.
+
+    Each node records the innermost frame outside torch and rflint: the line in the model's
+    ``forward`` that issued it. (fx's own ``record_stack_traces`` formats the whole stack for
+    every node, which doubles the tracing time.)
+    """
 
     def __init__(self, leaf_types: tuple[type, ...], autowrap: tuple[Callable, ...]) -> None:
         super().__init__(autowrap_functions=autowrap)
         self.leaf_types = leaf_types
-        self.record_stack_traces = True
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
         if self.leaf_types and isinstance(m, self.leaf_types):
             return True
         return super().is_leaf_module(m, module_qualified_name)
+
+    def create_proxy(self, *args: Any, **kwargs: Any) -> fx.Proxy:
+        proxy = super().create_proxy(*args, **kwargs)
+        frame = sys._getframe(1)
+        while frame is not None and frame.f_code.co_filename.startswith((_TORCH_DIR, _RFLINT_DIR)):
+            frame = frame.f_back
+        if frame is not None:
+            proxy.node.meta["rflint_source"] = Source(frame.f_code.co_filename, frame.f_lineno)
+        return proxy
 
 
 def _import_class(dotted: str) -> type:
@@ -107,11 +125,22 @@ def _meta(value: Any) -> Any:
 
 
 class _Recorder(fx.Interpreter):
-    """Runs the graph and keeps each node's evaluated args, kwargs and output (shapes only)."""
+    """Runs the graph and keeps each node's evaluated args, kwargs and output (shapes only).
+
+    Modules that keep their input's shape (norms, activations, dropout) return the input
+    unchanged: only shapes are needed, and BatchNorm on meta tensors runs a slow Python
+    decomposition that otherwise takes half of the shape run.
+    """
 
     def __init__(self, gm: fx.GraphModule) -> None:
         super().__init__(gm)
         self.records: dict[fx.Node, tuple[tuple, dict, Any]] = {}
+
+    def call_module(self, target: Any, args: tuple, kwargs: dict) -> Any:
+        module = self.fetch_attr(target)
+        if isinstance(module, SHAPE_PRESERVING_MODULES) and args and isinstance(args[0], torch.Tensor):
+            return args[0]
+        return super().call_module(target, args, kwargs)
 
     def run_node(self, n: fx.Node) -> Any:
         args, kwargs = self.fetch_args_kwargs_from_env(n)
@@ -686,6 +715,11 @@ POINTWISE_MODULES: tuple[type, ...] = (
 if hasattr(nn, "RMSNorm"):
     POINTWISE_MODULES += (nn.RMSNorm,)
 
+#: Pointwise modules whose output has their input's shape (not GLU, not the padding modules).
+SHAPE_PRESERVING_MODULES: tuple[type, ...] = tuple(
+    t for t in POINTWISE_MODULES if not issubclass(t, (nn.GLU, nn.modules.padding._ConstantPadNd, nn.modules.padding._ReflectionPadNd, nn.modules.padding._ReplicationPadNd))
+)
+
 
 def _lower_module(ctx: _Ctx, m: nn.Module) -> Lowered:
     op = type(m).__name__
@@ -739,12 +773,14 @@ def _lower_module(ctx: _Ctx, m: nn.Module) -> Lowered:
 # ---------------------------------------------------------------------------------------------
 # putting it together
 
-_TORCH_DIR = os.path.dirname(torch.__file__) + os.sep  # frames inside torch itself are not the user's
 _FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
 
 
 def _source(node: fx.Node) -> Source | None:
-    """The innermost frame of the node's stack trace that is not inside torch itself."""
+    """Where the node was issued: recorded by the tracer, or (torch.export graphs) the innermost
+    frame of its stack trace that is not inside torch itself."""
+    if "rflint_source" in node.meta:
+        return node.meta["rflint_source"]
     trace_text = node.stack_trace or node.meta.get("stack_trace")
     if not trace_text:
         return None
