@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from rflint.algebra import analyse
 from rflint.checks import ALL_RULES, Rule
-from rflint.errors import TraceError
+from rflint.errors import ShapeError, TraceError
 from rflint.ir import Analysis, Finding, Graph
 
 
@@ -76,7 +76,13 @@ def build_graph(spec: ModelSpec, timings: dict[str, float] | None = None) -> Gra
 
 def trace_module(module: object, spec: ModelSpec) -> Graph:
     """Trace a built ``nn.Module`` with torch.fx, falling back to torch.export when fx cannot
-    (``graph.tracer`` says which one was used)."""
+    (``graph.tracer`` says which one was used).
+
+    The fallback also runs when the fx graph fails on the meta input: fx can bake a wrong
+    branch or a wrapped function into the graph (timm's Hiera) where export, which runs the
+    real Python code, succeeds. If export fails too, a shape error is reported as fx saw it
+    (the input really is too small), anything else with both tracers' messages.
+    """
     from rflint.frontend.fx import trace_graph
 
     try:
@@ -87,14 +93,16 @@ def trace_module(module: object, spec: ModelSpec) -> Graph:
             name=spec.display_name,
             leaf_modules=spec.leaf_modules,
         )
-    except TraceError as fx_error:
+    except (TraceError, ShapeError) as fx_error:
         from rflint.frontend.export import graph_from_export
 
         try:
             return graph_from_export(
                 module, input_size=spec.input_size, input_shape=spec.input_shape, name=spec.display_name
             )
-        except TraceError as export_error:
+        except (TraceError, ShapeError) as export_error:
+            if isinstance(fx_error, ShapeError):
+                raise fx_error from export_error
             raise TraceError(f"{fx_error}; {export_error}") from export_error
 
 

@@ -428,8 +428,17 @@ def _lower_attention_fn(ctx: _Ctx, op: str) -> Lowered:
 
 
 def _lower_cat(ctx: _Ctx, op: str) -> Lowered:
-    lay = L.resize(ctx.first, ctx.out_shape) if len(ctx.first) == len(ctx.out_shape) else L.reshape(ctx.first, ctx.out_shape) or ctx.first
-    return Lowered(Kind.MERGE, op, lay)
+    """Concatenation merges paths. Along a token dim with extra positions that carry no axes (a
+    class token) the dim stops being a product of axes and becomes opaque."""
+    lay = ctx.first
+    if len(lay) != len(ctx.out_shape):
+        return Lowered(Kind.MERGE, op, L.reshape(lay, ctx.out_shape) or lay)
+    dim = ctx.arg(1, "dim", 0) % len(lay)
+    size = ctx.out_shape[dim]
+    out = list(L.resize(lay, ctx.out_shape))
+    if L.axes_of(lay[dim]) and math.prod(c[1] for c in lay[dim]) * len(ctx.layouts) != size:
+        out[dim] = L.opaque(lay[dim], size)
+    return Lowered(Kind.MERGE, op, tuple(out))
 
 
 def _lower_stack(ctx: _Ctx, op: str) -> Lowered:

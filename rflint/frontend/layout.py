@@ -11,6 +11,9 @@ axis the component indexes, or ``None`` for channels, batch and other non-spatia
 - A reshape that splits a dim along component boundaries undoes a merge exactly.
 - A reshape that cuts *inside* a spatial component (window partition in Swin / MaxViT) cannot be
   expressed as a receptive field: :func:`reshape` returns ``None`` and the op is reported unknown.
+- Concatenating extra positions to a token dim (ViT's class token: 1 + H*W tokens) leaves a dim
+  that is no product of axes: it becomes one *opaque* component whose axis is the frozenset of
+  the axes it mixes. Attention over it is still global; a sliding window over it is unknown.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from math import prod
 
-Comp = tuple[int | None, int]  # (input axis or None, size)
+Comp = tuple[int | frozenset[int] | None, int]  # (input axis, opaque mix of axes, or None; size)
 Dim = tuple[Comp, ...]
 Layout = tuple[Dim, ...]
 
@@ -33,7 +36,20 @@ def initial(shape: Sequence[int], ndim: int) -> Layout:
 
 def axes_of(dim: Dim) -> frozenset[int]:
     """The input axes a tensor dim indexes (empty for channels)."""
-    return frozenset(a for a, _ in dim if a is not None)
+    axes: set[int] = set()
+    for a, _ in dim:
+        if isinstance(a, frozenset):
+            axes |= a
+        elif a is not None:
+            axes.add(a)
+    return frozenset(axes)
+
+
+def opaque(dim: Dim, size: int) -> Dim:
+    """A dim of ``size`` positions that mixes ``dim``'s axes with other positions (a class
+    token concatenated to the patch tokens)."""
+    axes = axes_of(dim)
+    return ((axes, size),) if axes else (((None, size),) if size != 1 else ())
 
 
 def spatial_axis(dim: Dim) -> int | None | bool:
@@ -43,7 +59,7 @@ def spatial_axis(dim: Dim) -> int | None | bool:
     if not axes:
         return None
     others = [c for c in dim if c[1] != 1 and c[0] is None]
-    if len(axes) == 1 and not others:
+    if len(axes) == 1 and not others and not any(isinstance(a, frozenset) for a, _ in dim):
         return next(iter(axes))
     return False
 
@@ -53,7 +69,7 @@ def axis_sizes(layout: Layout, ndim: int) -> tuple[int, ...] | None:
     sizes: dict[int, int] = {}
     for dim in layout:
         for a, s in dim:
-            if a is not None:  # an axis cut into windows has several pieces: multiply them
+            if isinstance(a, int):  # an axis cut into windows has several pieces: multiply them
                 sizes[a] = sizes.get(a, 1) * s
     if len(sizes) != ndim:
         return None
@@ -188,7 +204,7 @@ def _merge_pieces(comps: list[Comp]) -> list[Comp]:
     after a window partition is undone, the axis is whole again and can be cut anew."""
     merged: list[Comp] = []
     for a, s in comps:
-        if merged and a is not None and merged[-1][0] == a:
+        if merged and isinstance(a, int) and merged[-1][0] == a:
             merged[-1] = (a, merged[-1][1] * s)
         else:
             merged.append((a, s))
@@ -210,7 +226,7 @@ def _split(comps: list[Comp], sizes: list[int], cut_axes: bool = False) -> list[
                 dim.append((a, s))
                 need //= s
                 comps.pop(0)
-            elif (a is None or cut_axes) and s % need == 0:
+            elif (a is None or cut_axes and isinstance(a, int)) and s % need == 0:
                 dim.append((a, need))
                 comps[0] = (a, s // need)
                 need = 1
