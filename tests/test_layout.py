@@ -72,3 +72,12 @@ def test_window_partition_keeps_the_axis_on_its_pieces_when_asked():
     merged = L.reshape(L.permute(windows, (0, 1, 2, 3, 4, 5)), (1, 8, 16, 16))
     assert [L.spatial_axis(d) for d in merged] == [None, None, 0, 1]
     assert L.axis_sizes(merged, 2) == (16, 16)
+
+
+def test_a_class_token_keeps_the_axes_and_slicing_it_off_restores_them():
+    tokens = L.reshape(L.initial((1, 8, 4, 4), 2), (1, 8, 16))
+    with_cls = L.with_extra_positions(tokens[2], 17)
+    assert L.axes_of(with_cls) == {0, 1} and L.spatial_axis(with_cls) is False
+    sliced = L.resize((tokens[0], tokens[1], with_cls), (1, 8, 16))  # x[:, :, 1:]
+    assert L.reshape(sliced, (1, 8, 4, 4)) is not None
+    assert [L.spatial_axis(d) for d in L.reshape(sliced, (1, 8, 4, 4))] == [None, None, 0, 1]

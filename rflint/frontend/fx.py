@@ -437,7 +437,7 @@ def _lower_cat(ctx: _Ctx, op: str) -> Lowered:
     size = ctx.out_shape[dim]
     out = list(L.resize(lay, ctx.out_shape))
     if L.axes_of(lay[dim]) and math.prod(c[1] for c in lay[dim]) * len(ctx.layouts) != size:
-        out[dim] = L.opaque(lay[dim], size)
+        out[dim] = L.with_extra_positions(lay[dim], size)
     return Lowered(Kind.MERGE, op, tuple(out))
 
 

@@ -12,16 +12,27 @@ axis the component indexes, or ``None`` for channels, batch and other non-spatia
 - A reshape that cuts *inside* a spatial component (window partition in Swin / MaxViT) cannot be
   expressed as a receptive field: :func:`reshape` returns ``None`` and the op is reported unknown.
 - Concatenating extra positions to a token dim (ViT's class token: 1 + H*W tokens) leaves a dim
-  that is no product of axes: it becomes one *opaque* component whose axis is the frozenset of
-  the axes it mixes. Attention over it is still global; a sliding window over it is unknown.
+  that is no product of axes: it becomes one :class:`Tokens` component that remembers the axes
+  it holds. Attention over it is still global, a sliding window over it is unknown, and slicing
+  the extra positions off again (``x[:, 1:]`` in CoaT) restores the axes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from math import prod
 
-Comp = tuple[int | frozenset[int] | None, int]  # (input axis, opaque mix of axes, or None; size)
+
+@dataclass(frozen=True)
+class Tokens:
+    """The positions of ``inner`` (a dim made of axis components) plus extra positions, such as
+    a class token: no product of axes, but the axes are still there."""
+
+    inner: tuple[tuple[int | None, int], ...]
+
+
+Comp = tuple[int | Tokens | None, int]  # (input axis, tokens holding axes, or None; size)
 Dim = tuple[Comp, ...]
 Layout = tuple[Dim, ...]
 
@@ -38,18 +49,19 @@ def axes_of(dim: Dim) -> frozenset[int]:
     """The input axes a tensor dim indexes (empty for channels)."""
     axes: set[int] = set()
     for a, _ in dim:
-        if isinstance(a, frozenset):
-            axes |= a
+        if isinstance(a, Tokens):
+            axes |= axes_of(a.inner)
         elif a is not None:
             axes.add(a)
     return frozenset(axes)
 
 
-def opaque(dim: Dim, size: int) -> Dim:
-    """A dim of ``size`` positions that mixes ``dim``'s axes with other positions (a class
-    token concatenated to the patch tokens)."""
-    axes = axes_of(dim)
-    return ((axes, size),) if axes else (((None, size),) if size != 1 else ())
+def with_extra_positions(dim: Dim, size: int) -> Dim:
+    """``dim`` grown to ``size`` positions by concatenating positions that carry no axis."""
+    if not axes_of(dim):
+        return ((None, size),) if size != 1 else ()
+    inner = dim[0][0].inner if len(dim) == 1 and isinstance(dim[0][0], Tokens) else dim
+    return ((Tokens(inner), size),)
 
 
 def spatial_axis(dim: Dim) -> int | None | bool:
@@ -59,7 +71,7 @@ def spatial_axis(dim: Dim) -> int | None | bool:
     if not axes:
         return None
     others = [c for c in dim if c[1] != 1 and c[0] is None]
-    if len(axes) == 1 and not others and not any(isinstance(a, frozenset) for a, _ in dim):
+    if len(axes) == 1 and not others and not any(isinstance(a, Tokens) for a, _ in dim):
         return next(iter(axes))
     return False
 
@@ -80,7 +92,9 @@ def resize(layout: Layout, shape: Sequence[int]) -> Layout:
     """Same dims, new sizes: for ops that keep each dim's meaning (conv, pool, interpolate)."""
     out: list[Dim] = []
     for dim, s in zip(layout, shape):
-        if len(dim) == 1:
+        if len(dim) == 1 and isinstance(dim[0][0], Tokens) and prod(c[1] for c in dim[0][0].inner) == s:
+            out.append(dim[0][0].inner)  # the extra positions were sliced off again
+        elif len(dim) == 1:
             out.append(((dim[0][0], s),))
         elif prod(c[1] for c in dim) == s:
             out.append(dim)
