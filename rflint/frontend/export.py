@@ -37,6 +37,7 @@ from torch.utils._pytree import tree_flatten, tree_map
 from rflint.errors import ShapeError, TraceError
 from rflint.frontend import fx as F
 from rflint.frontend import layout as L
+from rflint.frontend.common import make_layer, unique_qualname
 from rflint.frontend.definitions import definition_sources
 from rflint.ir import Graph, Kind, Layer
 
@@ -359,10 +360,7 @@ def lower(ep: torch.export.ExportedProgram, input_shape: tuple[int, ...], ndim: 
         if not dep_nodes:
             continue
         out = _concrete(_val(node))
-        out_is_tensor = isinstance(out, F.TensorMeta) or (
-            isinstance(out, (tuple, list)) and any(isinstance(o, F.TensorMeta) for o in out)
-        )
-        if not out_is_tensor:
+        if not F.produces_tensor(out):
             continue  # sizes, asserts, python numbers: no receptive field
         target = node.target
         is_aten = isinstance(target, torch._ops.OpOverload)
@@ -392,31 +390,19 @@ def lower(ep: torch.export.ExportedProgram, input_shape: tuple[int, ...], ndim: 
             qual, module_type = (f"{path}.getitem" if path else "getitem"), ""
         else:
             qual, module_type = _qualname(node, low.op)
-        if qual in names_used:
-            names_used[qual] += 1
-            qual = f"{qual}_{names_used[qual]}"
-        else:
-            names_used[qual] = 0
+        qual = unique_qualname(qual, names_used)
         out_lay = None if isinstance(low.layout, F.Outputs) else low.layout
         layers.append(
-            Layer(
+            make_layer(
+                low,
                 name=node.name,
                 qualname=qual,
                 op=low.op,
-                kind=low.kind,
                 inputs=tuple(dict.fromkeys(a.name for a in dep_nodes)),
-                kernel=low.kernel,
-                stride=low.stride,
-                dilation=low.dilation,
-                padding=low.padding,
-                global_axes=low.global_axes,
-                out_size=L.axis_sizes(out_lay, ndim) if out_lay is not None else None,
-                in_channels=low.in_channels,
-                out_channels=low.out_channels,
-                groups=low.groups,
+                out_layout=out_lay,
+                ndim=ndim,
                 module_type=module_type,
                 source=F._source(node),
-                note=low.note,
             )
         )
     return layers

@@ -32,6 +32,7 @@ from torch.utils._pytree import tree_flatten, tree_map
 
 from rflint.errors import ShapeError, TraceError
 from rflint.frontend import layout as L
+from rflint.frontend.common import make_layer, unique_qualname
 from rflint.frontend.definitions import definition_sources
 from rflint.ir import Graph, Kind, Layer, Source
 
@@ -122,6 +123,11 @@ def _meta(value: Any) -> Any:
     if isinstance(value, torch.Tensor):
         return TensorMeta(tuple(int(s) for s in value.shape))
     return value
+
+
+def produces_tensor(out: Any) -> bool:
+    """A node's recorded output is a tensor, or a tuple holding one (only those have fields)."""
+    return isinstance(out, TensorMeta) or (isinstance(out, (tuple, list)) and any(isinstance(o, TensorMeta) for o in out))
 
 
 class _Recorder(fx.Interpreter):
@@ -855,10 +861,7 @@ def lower(gm: fx.GraphModule, records: dict, input_shape: tuple[int, ...], ndim:
         args, kwargs, out = records.get(node, (None, None, None))
         if args is None:
             continue
-        out_is_tensor = isinstance(out, TensorMeta) or (
-            isinstance(out, (tuple, list)) and any(isinstance(o, TensorMeta) for o in out)
-        )
-        if not out_is_tensor:
+        if not produces_tensor(out):
             continue  # shapes, sizes, python numbers: no receptive field
         arg_layouts = [layouts[a] for a in dep_nodes]
 
@@ -886,32 +889,19 @@ def lower(gm: fx.GraphModule, records: dict, input_shape: tuple[int, ...], ndim:
             low = _unknown(ctx, _op_name(node), f"could not lower: {type(exc).__name__}: {_first_line(exc)}")
             module_type = ""
         layouts[node] = low.layout
-        qual = _qualname(node, low.op)
-        if qual in names_used:
-            names_used[qual] += 1
-            qual = f"{qual}_{names_used[qual]}"
-        else:
-            names_used[qual] = 0
+        qual = unique_qualname(_qualname(node, low.op), names_used)
         out_lay = None if isinstance(low.layout, Outputs) else low.layout
         layers.append(
-            Layer(
+            make_layer(
+                low,
                 name=node.name,
                 qualname=qual,
                 op=low.op,
-                kind=low.kind,
                 inputs=tuple(dict.fromkeys(a.name for a in dep_nodes)),
-                kernel=low.kernel,
-                stride=low.stride,
-                dilation=low.dilation,
-                padding=low.padding,
-                global_axes=low.global_axes,
-                out_size=L.axis_sizes(out_lay, ndim) if out_lay is not None else None,
-                in_channels=low.in_channels,
-                out_channels=low.out_channels,
-                groups=low.groups,
+                out_layout=out_lay,
+                ndim=ndim,
                 module_type=module_type,
                 source=_source(node),
-                note=low.note,
             )
         )
     return layers

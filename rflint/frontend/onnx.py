@@ -32,6 +32,7 @@ from typing import Any
 
 from rflint.errors import ShapeError, TargetError
 from rflint.frontend import layout as L
+from rflint.frontend.common import make_layer
 from rflint.ir import Graph, Kind, Layer
 
 # --------------------------------------------------------------------------- reading the file
@@ -961,22 +962,14 @@ def lower(
         qual = _weight_qualname(node, initializers) or _qualname(node, name, parents)
         out_lay = low.layouts[0] if low.layouts else None
         layers.append(
-            Layer(
+            make_layer(
+                low,
                 name=name,
                 qualname=qual,
                 op=node.op_type if not node.domain or node.domain == "ai.onnx" else f"{node.domain}.{node.op_type}",
-                kind=low.kind,
                 inputs=tuple(dict.fromkeys(producer[t] for t in deps)),
-                kernel=low.kernel,
-                stride=low.stride,
-                dilation=low.dilation,
-                padding=low.padding,
-                global_axes=low.global_axes,
-                out_size=L.axis_sizes(out_lay, ndim) if out_lay is not None else None,
-                in_channels=low.in_channels,
-                out_channels=low.out_channels,
-                groups=low.groups,
-                note=low.note,
+                out_layout=out_lay,
+                ndim=ndim,
             )
         )
     return _dedupe_qualnames(layers)
