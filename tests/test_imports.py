@@ -1,0 +1,33 @@
+"""The layering the code promises: the IR, the receptive-field algebra, the rules, the report
+renderers and the advisor import without torch (only the frontends, the loader and the CLI
+commands that build models need it)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+TORCH_FREE = [
+    "rflint.ir",
+    "rflint.algebra",
+    "rflint.checks",
+    "rflint.advisor",
+    "rflint.report",
+    "rflint.frontend.layout",
+    "rflint.frontend.common",
+    "rflint.frontend.definitions",
+    "rflint.rule_docs",
+]
+
+
+def test_core_modules_import_with_torch_blocked():
+    code = (
+        "import sys\n"
+        "sys.modules['torch'] = None  # any 'import torch' now raises ImportError\n"
+        f"for name in {TORCH_FREE!r}:\n"
+        "    __import__(name)\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
