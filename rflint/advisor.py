@@ -735,7 +735,7 @@ class Reanalyser:
 
     An edit changes the receptive fields only from the first layer whose geometry it changes
     on, so the path sets of the layers before it are taken from the base graph. The loop is
-    :func:`rflint.algebra.propagate`'s, built from the same transfer functions; the tests check
+    :func:`rflint.algebra.propagate`'s, built from the same step (:func:`~rflint.algebra.propagate_layer`); the tests check
     that it gives exactly ``analyse(graph)``.
     """
 

@@ -83,13 +83,6 @@ def make_global(paths: AxisPaths) -> AxisPaths:
     return AxisPaths({}, has_global=True)
 
 
-def transfer(layer: Layer, inputs: list[tuple[AxisPaths, ...]], ndim: int) -> tuple[AxisPaths, ...]:
-    """The paths reaching ``layer``'s output, given the paths reaching each of its inputs."""
-    if layer.kind is Kind.INPUT:
-        return (INPUT_PATHS,) * ndim
-    return apply(layer, merge_inputs(inputs, ndim), ndim)
-
-
 def merge_inputs(inputs: list[tuple[AxisPaths, ...]], ndim: int) -> tuple[AxisPaths, ...]:
     """The union of the inputs' paths per axis (most layers have one input: nothing to do)."""
     return inputs[0] if len(inputs) == 1 else tuple(union(inp[a] for inp in inputs) for a in range(ndim))

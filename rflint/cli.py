@@ -23,7 +23,7 @@ from rflint.algebra import display, layer_status
 from rflint.config import Config
 from rflint.engine import ModelReport, ModelSpec, lint
 from rflint.errors import RflintError, UsageError
-from rflint.ir import Finding, Kind, Severity, Source
+from rflint.ir import Finding, Kind, Severity
 from rflint.report import OutputFormat
 
 app = typer.Typer(
@@ -76,16 +76,6 @@ def parse_kwargs(text: str | None) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise UsageError('--model-kwargs must be a JSON object, e.g. \'{"num_classes": 10}\'')
     return value
-
-
-def relpath(source: Source | None) -> str:
-    """A finding's path as people and CI want it: relative to the working directory if inside."""
-    if source is None:
-        return ""
-    try:
-        return os.path.relpath(source.file) if Path(source.file).resolve().is_relative_to(Path.cwd()) else source.file
-    except ValueError:
-        return source.file
 
 
 # ---------------------------------------------------------------------------------------------
@@ -402,8 +392,11 @@ def _axes_text(values: Sequence[Any]) -> str:
 
 def analysis_rows(report: ModelReport, show_all: bool) -> list[dict[str, Any]]:
     """One dict per layer with everything `inspect` shows, in JSON-friendly types."""
+    from rflint.report.common import RenderContext, display_path
+
     analysis = report.analysis
     size = analysis.graph.input_size
+    here = RenderContext(root=os.getcwd())  # paths relative to the working directory, as in findings
     rows = []
     for lrf in analysis.layers:
         layer = lrf.layer
@@ -425,7 +418,7 @@ def analysis_rows(report: ModelReport, show_all: bool) -> list[dict[str, Any]]:
                 "global_context": any(a.has_global for a in lrf.axes),
                 "uncertain": lrf.uncertain,
                 "status": layer_status(lrf, size).value,
-                "source": {"file": relpath(layer.source), "line": layer.source.line} if layer.source else None,
+                "source": {"file": display_path(layer.source.file, here), "line": layer.source.line} if layer.source else None,
                 "note": layer.note,
             }
         )

@@ -34,9 +34,6 @@ from rflint.engine import ModelSpec
 from rflint.errors import ConfigError, UsageError
 from rflint.ir import Finding, Severity
 
-CONFIG_FILES = ("rflint.toml", "pyproject.toml")
-
-
 @dataclass(frozen=True)
 class Override:
     """One ``[[tool.rflint.overrides]]`` entry. Empty ``models``/``layers`` mean "all"."""

@@ -97,7 +97,6 @@ def resnet_like(size=32) -> Graph:
             if s == 2:
                 skip = n.conv(f"layer{stage}.{block}.downsample.0", width, k=1, s=2, p=0, inputs=x)
             n.add(f"layer{stage}.{block}.add", body, skip)
-            c = width
     return n.head().graph()
 
 

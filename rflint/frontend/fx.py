@@ -610,7 +610,6 @@ ELEMENTWISE_OPS = frozenset(
 )
 RESHAPE_OPS = frozenset("view reshape flatten unflatten squeeze unsqueeze view_as reshape_as ravel".split())
 REDUCE_OPS = frozenset("mean sum amax amin max min std var logsumexp prod norm nanmean".split())
-NON_TENSOR_OPS = frozenset("size dim numel getattr".split())
 
 FUNCTION_LOWERINGS: dict[str, Callable[[_Ctx, str], Lowered]] = {
     "permute": _lower_permute,
