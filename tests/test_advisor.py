@@ -85,7 +85,6 @@ def resnet_like(size=32) -> Graph:
     n = Net(size)
     n.conv("conv1", 64, k=7, s=2)
     n.pool("maxpool", k=3, s=2, p=1)
-    c = 64
     for stage, width in enumerate((64, 128, 256, 512), start=1):
         for block in range(2):
             x = n.last
