@@ -88,6 +88,7 @@ def timed_builder(spec, timings):
     from rflint.errors import TraceError
     from rflint.frontend import fx
     from rflint.frontend.export import graph_from_export
+    from rflint.engine import Traced
     from rflint.ir import Graph
     from rflint.load import load_model
 
@@ -104,7 +105,7 @@ def timed_builder(spec, timings):
         t0 = time.perf_counter()
         graph = graph_from_export(module, input_size=spec.input_size, name=spec.display_name)
         timings["export"] = time.perf_counter() - t0
-        return graph
+        return Traced(graph, tracer_reason="fx failed")
     timings["fx trace"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     records = fx.run(gm, shape)
@@ -112,7 +113,7 @@ def timed_builder(spec, timings):
     t0 = time.perf_counter()
     layers = fx.lower(gm, records, shape, len(shape) - 2)
     timings["lower"] = time.perf_counter() - t0
-    return Graph(tuple(layers), tuple(shape[2:]), name=spec.display_name, tracer="fx")
+    return Traced(Graph(tuple(layers), tuple(shape[2:]), name=spec.display_name, tracer="fx"))
 
 
 def bare_fx_seconds(target: str) -> float | None:
@@ -132,7 +133,8 @@ def bare_fx_seconds(target: str) -> float | None:
 
 def run_rflint(target: str, size: int) -> Row:
     from rflint.algebra import display
-    from rflint.engine import ModelSpec, lint
+    from rflint.engine import lint
+    from rflint.spec import ModelSpec
     from rflint.errors import RflintError
 
     row = Row(target)

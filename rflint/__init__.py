@@ -3,6 +3,38 @@
 Finds layers whose input already sees the whole image (Richter et al., 2021, "Should You Go
 Deeper?") and architectures that are not refined for their training resolution (Richter & Pal,
 2022), without training and without real weights.
+
+The public API (imported lazily, so that ``rflint --version`` never imports torch)::
+
+    rflint.analyze(model, input_size=224) -> rflint.Report
+    rflint.register_op(cls, handler)              # receptive-field semantics of a custom module
+    rflint.testing.assert_refined(model, input_size=32)
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
+
+__all__ = ["Report", "__version__", "analyze", "register_op"]
+
+if TYPE_CHECKING:
+    from rflint.api import Report, analyze
+    from rflint.frontend.ops import register_op
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("analyze", "Report"):
+        from rflint import api
+
+        return getattr(api, name)
+    if name == "register_op":
+        from rflint.frontend.ops import register_op
+
+        return register_op
+    if name == "testing":
+        import importlib
+
+        return importlib.import_module("rflint.testing")
+    raise AttributeError(f"module 'rflint' has no attribute {name!r}")

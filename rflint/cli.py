@@ -4,26 +4,25 @@ exit codes: 0 = no error-level findings, 1 = findings at error level, 2 = could 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import traceback
 from dataclasses import replace
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from rflint import __version__
-from rflint.algebra import display, layer_status
 from rflint.config import Config
-from rflint.engine import ModelReport, ModelSpec, lint
+from rflint.spec import ModelSpec
 from rflint.errors import RflintError, UsageError
-from rflint.ir import Finding, Kind, Severity
+from rflint.ir import Finding, Severity
 from rflint.report import OutputFormat
 
 app = typer.Typer(
@@ -153,6 +152,16 @@ def make_spec(
     )
 
 
+def human_context(root: str, stream: Any = None) -> Any:
+    """The render context of the human tables (inspect, suggest): colour and width follow the
+    terminal ``stream`` (stdout by default)."""
+    from rflint.report.common import RenderContext
+
+    stream = sys.stdout if stream is None else stream
+    tty = bool(getattr(stream, "isatty", lambda: False)())
+    return RenderContext(root=root, color=use_color(Color.AUTO, stream), width=stderr.width if tty else 200)
+
+
 def expand(targets: Sequence[str]) -> list[str]:
     from rflint.load import expand_targets
 
@@ -202,43 +211,54 @@ def split_selectors(values: Sequence[str] | None) -> list[str] | None:
     return [v.strip() for value in values for v in value.split(",") if v.strip()]
 
 
-def specs_for(targets: Sequence[str], config: Config, cli_spec: Callable[[str], ModelSpec], explicit_size: bool) -> list[ModelSpec]:
-    """What to check: the targets (a configured model's name or target reuses its entry unless
-    the command line gives an input size), or every ``[[tool.rflint.models]]`` entry."""
-    if not targets:
-        if not config.models:
-            raise UsageError(
-                "no model to check",
-                hint="pass a target such as torchvision:resnet18 or list models in [tool.rflint.models]",
-            )
-        return list(config.models)
-    by_key = {k: spec for spec in config.models for k in (spec.target, spec.display_name)}
-    specs = []
-    for target in targets:
-        if not explicit_size and target in by_key:
-            specs.append(by_key[target])
-        else:
-            specs.extend(cli_spec(name) for name in expand([target]))
-    return specs
-
-
 Panel = "Output"
 
 
-def with_refinement_hints(findings: Sequence[Finding], reports: Sequence[ModelReport]) -> list[Finding]:
-    """RF103's hint names the best single edit the refinement advisor finds on the IR (not yet
-    verified: `rflint suggest` does that). Computed only for the human format that shows it,
-    since the search costs about a second per model."""
-    from rflint.advisor import hint_for_rf103
+@contextlib.contextmanager
+def progress_display(total: int) -> Iterator[Callable[[ModelSpec], None] | None]:
+    """A transient "checking MODEL" display on stderr for several models at a terminal; yields
+    the engine's ``on_model`` callback (None when nothing is shown)."""
+    if not (show_progress() and total > 1):
+        yield None
+        return
+    from rich.progress import Progress
 
-    analyses = {r.spec.display_name: r.analysis for r in reports}
-    out = []
-    for f in findings:
-        if f.code == "RF103" and f.model in analyses:
-            hint = hint_for_rf103(analyses[f.model])
-            f = replace(f, hint=hint) if hint else f
-        out.append(f)
-    return out
+    progress = Progress(console=stderr, transient=True)
+    task = progress.add_task("checking", total=total)
+    started = False
+
+    def on_model(spec: ModelSpec) -> None:
+        nonlocal started
+        if started:
+            progress.advance(task)
+        started = True
+        progress.update(task, description=f"checking {spec.display_name}")
+
+    progress.start()
+    try:
+        yield on_model
+    finally:
+        progress.stop()
+
+
+def report_baseline(outcome: Any, baseline: Path | None) -> None:
+    """What a baseline did, on stderr: what was written, what is stale."""
+    if outcome is None:
+        return
+    if outcome.written_path is not None:
+        n = outcome.written_entries
+        note(f"wrote {n} baseline entr{'y' if n == 1 else 'ies'} to {outcome.written_path}")
+        return
+    for model, layer, code, count in outcome.stale:
+        where = f"{model} :: {layer}" if layer else model
+        note(f"warning: stale baseline entry {code} {where} ({count} fixed)")
+    if outcome.stale:
+        note(f"hint: run with --write-baseline {baseline} to drop the fixed entries")
+
+
+def note(text: str) -> None:
+    """One plain line on stderr, prefixed ``rflint:``."""
+    stderr.print(f"rflint: {text}", markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -265,70 +285,38 @@ def check(
     verbose: Verbose = False,
 ) -> None:
     """Lint models: report unproductive and critical layers (exit 1 on error-level findings)."""
-    from rflint import baseline as bl
+    from rflint import engine
     from rflint.config import load_config
     from rflint.report import RenderContext, render, render_statistics
     from rflint.rule_docs import pages
-    from rflint.suppressions import resolve_findings, source_lines
+    from rflint.suppressions import source_lines
 
     def body() -> int:
         config = load_config(config_file, isolated=isolated).with_selection(
             select=split_selectors(select), extend_select=split_selectors(extend_select) or (), ignore=split_selectors(ignore) or ()
         )
         explicit = input_size is not None or input_shape is not None
-        specs = specs_for(
+        specs = engine.resolve_specs(
             targets or [],
             config,
             lambda t: make_spec(t, input_size, input_shape, model_kwargs, leaf_module, trust_pickle),
             explicit,
         )
-        reports: list[ModelReport] = []
-        failed_count = 0
-        progress = None
-        if show_progress() and len(specs) > 1:
-            from rich.progress import Progress
-
-            progress = Progress(console=stderr, transient=True)
-            progress.start()
-        task = progress.add_task("checking", total=len(specs)) if progress else None
-        try:
-            for spec in specs:
-                if progress is not None:
-                    progress.update(task, description=f"checking {spec.display_name}")
-                try:
-                    reports.append(lint(spec))
-                except Exception as exc:  # noqa: BLE001 - report and go on with the other models
-                    fail(exc, verbose)
-                    failed_count += 1
-                if progress is not None:
-                    progress.advance(task)
-        finally:
-            if progress is not None:
-                progress.stop()
-
-        findings = resolve_findings(reports, config)
-        checked = [r.spec.display_name for r in reports]
-        if write_baseline is not None:
-            old_path = baseline or write_baseline
-            old = bl.read_baseline(old_path) if (not force and Path(old_path).exists()) else None
-            written = bl.update_baseline(old, findings, force=force, checked_models=checked)
-            bl.write_baseline(write_baseline, written)
-            entries = sum(n for layers in written.values() for codes in layers.values() for n in codes.values())
-            stderr.print(f"rflint: wrote {entries} baseline entr{'y' if entries == 1 else 'ies'} to {write_baseline}", markup=False, highlight=False)
-            findings = bl.apply_baseline(findings, written, checked).new
-        elif baseline is not None:
-            result = bl.apply_baseline(findings, bl.read_baseline(baseline), checked)
-            findings = result.new
-            for entry in result.stale:
-                where = f"{entry.model} :: {entry.layer}" if entry.layer else entry.model
-                stderr.print(f"rflint: warning: stale baseline entry {entry.code} {where} ({entry.count} fixed)", markup=False, highlight=False)
-            if result.stale:
-                stderr.print(f"rflint: hint: run with --write-baseline {baseline} to drop the fixed entries", markup=False, highlight=False)
-
         out_stream = sys.stdout if output_file is None else None
         fmt = output_format or (OutputFormat.FULL if out_stream is not None and sys.stdout.isatty() else OutputFormat.CONCISE)
-        if fmt is OutputFormat.FULL:
-            findings = with_refinement_hints(findings, reports)
+        with progress_display(len(specs)) as on_model:
+            result = engine.check(
+                specs,
+                config,
+                baseline=baseline,
+                write_baseline=write_baseline,
+                force=force,
+                hints=fmt is OutputFormat.FULL and not statistics,
+                on_model=on_model,
+                on_failure=lambda spec, exc: fail(exc, verbose),
+            )
+        report_baseline(result.baseline, baseline)
+        findings = list(result.findings)
         if statistics:
             text = render_statistics(findings, as_json=fmt in (OutputFormat.JSON, OutputFormat.JSON_LINES))
         else:
@@ -338,14 +326,14 @@ def check(
                 width=stderr.width if out_stream is not None and sys.stdout.isatty() else 100,
                 rule_docs=pages() if fmt is OutputFormat.SARIF else {},
                 snippets=source_lines(findings) if fmt is OutputFormat.FULL else {},
-                failed=failed_count,
+                failed=len(result.failures),
             )
-            text = render(fmt, reports, findings, ctx)
+            text = render(fmt, result.reports, findings, ctx)
         if output_file is not None:
             output_file.write_text(text, encoding="utf-8")
         else:
             sys.stdout.write(text)  # machine formats byte for byte: never through rich
-        return final_exit_code(findings, failed_count > 0, exit_zero)
+        return final_exit_code(findings, bool(result.failures), exit_zero)
 
     raise typer.Exit(run_guarded(verbose, body))
 
@@ -381,94 +369,6 @@ def rule(
 # ---------------------------------------------------------------------------------------------
 # inspect
 
-SHOWN_KINDS = {Kind.INPUT, Kind.WINDOW, Kind.UPSAMPLE, Kind.MERGE, Kind.GLOBAL, Kind.UNKNOWN}
-STATUS_STYLE = {"ok": "green", "critical": "yellow", "unproductive": "bold red", "unknown": "magenta", "global": "cyan"}
-
-
-def _axes_text(values: Sequence[Any]) -> str:
-    shown = ["inf" if v is None else str(v) for v in values]
-    return shown[0] if len(set(shown)) == 1 else "x".join(shown)
-
-
-def analysis_rows(report: ModelReport, show_all: bool) -> list[dict[str, Any]]:
-    """One dict per layer with everything `inspect` shows, in JSON-friendly types."""
-    from rflint.report.common import RenderContext, display_path
-
-    analysis = report.analysis
-    size = analysis.graph.input_size
-    here = RenderContext(root=os.getcwd())  # paths relative to the working directory, as in findings
-    rows = []
-    for lrf in analysis.layers:
-        layer = lrf.layer
-        if not show_all and layer.kind not in SHOWN_KINDS:
-            continue
-        rows.append(
-            {
-                "layer": layer.qualname,
-                "op": layer.op,
-                "kind": layer.kind.value,
-                "kernel": list(layer.kernel),
-                "stride": [display(s) for s in layer.stride],
-                "dilation": list(layer.dilation),
-                "r_min": [display(x) for x in lrf.r_min],
-                "r_max": [display(x) for x in lrf.r_max],
-                "input_r_min": [display(x) for x in lrf.input_r_min],
-                "jump": [display(x) for x in lrf.jump],
-                "feature_map": list(layer.out_size) if layer.out_size else None,
-                "global_context": any(a.has_global for a in lrf.axes),
-                "uncertain": lrf.uncertain,
-                "status": layer_status(lrf, size).value,
-                "source": {"file": display_path(layer.source.file, here), "line": layer.source.line} if layer.source else None,
-                "note": layer.note,
-            }
-        )
-    return rows
-
-
-def summary_dict(report: ModelReport) -> dict[str, Any]:
-    a = report.analysis
-    return {
-        "model": report.spec.display_name,
-        "target": report.spec.target,
-        "tracer": a.graph.tracer,
-        "input_size": list(a.graph.input_size),
-        "i_min": [display(x) for x in a.i_min],
-        "i_min_unproductive": [display(x) for x in a.i_min_unproductive],
-        "i_max": [display(x) for x in a.i_max],
-        "layers_total": len(a.layers),
-    }
-
-
-def render_inspect_table(report: ModelReport, rows: list[dict[str, Any]], console: Console) -> None:
-    summary = summary_dict(report)
-    table = Table(title=f"{summary['model']} @ {_axes_text(summary['input_size'])} (traced with {summary['tracer']})")
-    for col in ("layer", "op", "k / s / d", "r_min", "r_max", "jump", "feature map", "status"):
-        table.add_column(col, overflow="fold")
-    for row in rows:
-        ksd = "" if not row["kernel"] else f"{_axes_text(row['kernel'])} / {_axes_text(row['stride'])} / {_axes_text(row['dilation'])}"
-        status = row["status"] + (" (global ctx)" if row["global_context"] and row["status"] == "ok" else "")
-        if row["uncertain"]:
-            status += " ?"
-        table.add_row(
-            row["layer"],
-            row["op"],
-            ksd,
-            _axes_text(row["r_min"]),
-            _axes_text(row["r_max"]),
-            _axes_text(row["jump"]),
-            _axes_text(row["feature_map"]) if row["feature_map"] else "",
-            f"[{STATUS_STYLE.get(row['status'], '')}]{status}[/]",
-        )
-    console.print(table)
-    console.print(
-        f"I_min {_axes_text(summary['i_min'])} (no critical layer)   "
-        f"I_min {_axes_text(summary['i_min_unproductive'])} (no unproductive layer)   "
-        f"I_max {_axes_text(summary['i_max'])}   input {_axes_text(summary['input_size'])}"
-    )
-    if any(r["uncertain"] for r in rows):
-        console.print("? = an op of unknown receptive-field effect lies before this layer: its numbers are lower bounds")
-
-
 @app.command()
 def inspect(
     target: Annotated[str, typer.Argument(help="The model to inspect.")],
@@ -484,15 +384,15 @@ def inspect(
     """Show every layer's receptive field, jump, feature-map size and status."""
 
     def body() -> int:
+        from rflint import engine
+        from rflint.report import inspect as view
+
         if output_format not in ("table", "json"):
             raise UsageError(f"unknown --format {output_format!r}: use table or json")
-        report = lint(make_spec(target, input_size, input_shape, model_kwargs, leaf_module, trust_pickle))
-        rows = analysis_rows(report, show_all)
-        if output_format == "json":
-            payload = {"schema_version": 1, **summary_dict(report), "layers": rows}
-            sys.stdout.write(json.dumps(payload, indent=2) + "\n")
-        else:
-            render_inspect_table(report, rows, Console(width=None if sys.stdout.isatty() else 200))
+        report = engine.lint(make_spec(target, input_size, input_shape, model_kwargs, leaf_module, trust_pickle))
+        ctx = human_context(os.getcwd())  # paths relative to the working directory, as in findings
+        text = view.render_json([report], show_all, ctx) if output_format == "json" else view.render_table([report], show_all, ctx)
+        sys.stdout.write(text)
         return EXIT_OK
 
     raise typer.Exit(run_guarded(verbose, body))
@@ -500,54 +400,6 @@ def inspect(
 
 # ---------------------------------------------------------------------------------------------
 # suggest (the refinement advisor, issue 6)
-
-
-def render_suggest_table(advice: Any, console: Console) -> None:
-    from rflint.advisor import fmt_number
-
-    size = _axes_text(list(advice.input_size))
-    base = advice.base
-    console.print(
-        f"{base.graph.name} @ {size}: I_min {fmt_number(base.i_min)}, I_max {fmt_number(base.i_max)}, "
-        f"{advice.base_unproductive} unproductive layer(s), {advice.base_macs / 1e9:.3g} GMACs"
-    )
-    if advice.nothing_to_change:
-        console.print(f"I_min {fmt_number(base.i_min)} < {size} and no unproductive layer: nothing to change.")
-    elif advice.already_refined:
-        console.print(f"I_min {fmt_number(base.i_min)} < {size}: already refined.")
-    sections = [("performance: I_min below the input size, least extra compute first", advice.performance)]
-    sections.append(("efficiency: fewer unproductive layers, less compute", advice.efficiency))
-    row = 0
-    for title, cands in sections:
-        if not cands:
-            if title.startswith("performance") and not advice.already_refined:
-                console.print(f"No single edit brings I_min below {size}.")
-            continue
-        table = Table(title=title, title_justify="left")
-        for col in ("#", "edit", "I_min", "unproductive", "MACs x", "params", "verified"):
-            table.add_column(col, overflow="fold")
-        for c in cands:
-            row += 1
-            verified = {True: "[green]yes[/]", False: "[red]no[/]", None: "-"}[c.verified]
-            table.add_row(
-                str(row),
-                c.edit.text,
-                f"{fmt_number(base.i_min)} -> {fmt_number(c.i_min)}",
-                str(c.unproductive),
-                f"{c.macs_ratio:.2f}",
-                f"{c.params_delta / 1e6:+.2f}M",
-                verified,
-            )
-        console.print(table)
-    verify_note = f", {advice.dropped} dropped by verification" if advice.dropped else ""
-    if advice.already_refined:
-        return
-    invalid_note = f" ({advice.invalid} more dropped: they break a residual add or concat)" if advice.invalid else ""
-    console.print(
-        f"{advice.evaluated} candidate edits analysed on the IR in {advice.seconds:.2f} s{invalid_note}{verify_note}."
-    )
-    for failed in advice.failures:
-        console.print(f"dropped: {failed.edit.text}: {failed.note}", markup=False)
 
 
 @app.command()
@@ -571,24 +423,25 @@ def suggest(
     verified by re-tracing the edited model."""
 
     def body() -> int:
-        from rflint.advisor import advice_to_dict, fmt_number
+        from rflint import engine
+        from rflint.advisor import fmt_number
         from rflint.refine import emit_python as emit
+        from rflint.report import suggest as view
 
         if output_format not in ("table", "json"):
             raise UsageError(f"unknown --format {output_format!r}: use table or json")
         if top < 1:
             raise UsageError("--top must be at least 1")
-        from rflint.refine import suggest as run_suggest
-
         spec = make_spec(target, input_size, input_shape, model_kwargs, leaf_module, trust_pickle)
-        advice = run_suggest(spec, top=top, verify=not no_verify)
-        rows = list(advice.performance) + list(advice.efficiency)
+        advice = engine.suggest(spec, top=top, verify=not no_verify)
+        rows = view.rows(advice)
         # with --emit-python the code is the data: it goes to stdout, the table to stderr
-        console = stderr if emit_python else Console(width=None if sys.stdout.isatty() else 200)
         if output_format == "json" and not emit_python:
-            sys.stdout.write(json.dumps(advice_to_dict(advice), indent=2) + "\n")
+            sys.stdout.write(view.render_json(advice))
+        elif emit_python:
+            stderr.file.write(view.render_table(advice, human_context(os.getcwd(), stream=sys.stderr)))
         else:
-            render_suggest_table(advice, console)
+            sys.stdout.write(view.render_table(advice, human_context(os.getcwd())))
         if emit_python:
             if not rows:
                 raise UsageError("there is no edit to emit", hint="nothing to change at this input size")
@@ -596,7 +449,7 @@ def suggest(
                 raise UsageError(f"--pick {pick} is not a row of the table (1..{len(rows)})")
             chosen = rows[pick - 1]
             summary = (
-                f"{chosen.edit.text} ({spec.display_name} @ {_axes_text(list(advice.input_size))}: "
+                f"{chosen.edit.text} ({spec.display_name} @ {'x'.join(str(s) for s in advice.input_size)}: "
                 f"I_min {fmt_number(advice.base.i_min)} -> {fmt_number(chosen.i_min)}, MACs x{chosen.macs_ratio:.2f})"
             )
             sys.stdout.write(emit(chosen.edit, summary))
@@ -624,7 +477,7 @@ def _write_output(path: str, data: str | bytes) -> None:
             Path(path).write_text(data, encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
-    stderr.print(f"rflint: wrote {path}", markup=False, highlight=False)
+    note(f"wrote {path}")
 
 
 @app.command()
@@ -642,13 +495,14 @@ def graph(
     """Draw the layer graph as SVG or HTML, boxes coloured by status (no graphviz needed)."""
 
     def body() -> int:
+        from rflint import engine
         from rflint.viz import html as viz_html
         from rflint.viz import svg as viz_svg
 
         suffix = Path(output).suffix.lower() if output != "-" else ".svg"
         if suffix not in (".svg", ".html", ".htm"):
             raise UsageError(f"cannot tell the format of {output!r}", hint="name the file .svg or .html")
-        report = lint(make_spec(target, input_size, input_shape, model_kwargs, leaf_module, trust_pickle))
+        report = engine.lint(make_spec(target, input_size, input_shape, model_kwargs, leaf_module, trust_pickle))
         if suffix == ".svg":
             text = viz_svg.render(report.analysis, collapse=not no_collapse)
         else:
@@ -679,6 +533,7 @@ def plot(
     """
 
     def body() -> int:
+        from rflint import engine
         from rflint.viz.plot import Series, growth_figure, require_matplotlib, save_figure
 
         require_matplotlib()  # fail before the (slow) tracing when it is missing
@@ -686,7 +541,7 @@ def plot(
         series = []
         for name in expand(targets):
             for size in sizes:
-                report = lint(make_spec(name, size, input_shape, model_kwargs, leaf_module, trust_pickle))
+                report = engine.lint(make_spec(name, size, input_shape, model_kwargs, leaf_module, trust_pickle))
                 label = name if len(sizes) == 1 else f"{name} @ {size}"
                 series.append(Series(label, report.analysis))
         if not series:
@@ -695,30 +550,10 @@ def plot(
         if not 0 <= axis < ndim:
             raise UsageError(f"--axis {axis} is out of range: the model has {ndim} spatial axes")
         save_figure(growth_figure(series, axis=axis, title=title), output)
-        stderr.print(f"rflint: wrote {output}", markup=False, highlight=False)
+        note(f"wrote {output}")
         return EXIT_OK
 
     raise typer.Exit(run_guarded(verbose, body))
-
-
-def render_erf_text(result: Any) -> str:
-    def axes(values: Sequence[Any], fmt: str = "{}") -> str:
-        shown = ["inf" if v is None else fmt.format(v) for v in values]
-        return shown[0] if len(set(shown)) == 1 else " x ".join(shown)
-
-    size = "x".join(str(s) for s in result.input_shape[2:])
-    lines = [
-        f"{result.model} @ {size}: {result.layer} (output {'x'.join(map(str, result.output_size))}, centre unit {tuple(result.centre)})",
-        f"  ERF size (centred square with 95 % of |grad|): {result.side} px",
-        f"  ERF Gaussian sigma per axis:                    {axes(result.sigma, '{:.1f}')} px",
-        f"  theoretical r_max (rflint):                     {axes(result.r_max)}   (r_min {axes(result.r_min)})",
-        f"  ratio ERF size / r_max:                         {axes(result.ratio, '{:.2f}')}",
-        f"  ratio sigma / r_max:                            {axes(result.sigma_ratio, '{:.3f}')}",
-        f"  {result.samples} samples ({result.inputs}) on {result.device}; peak at {tuple(result.peak)}, "
-        f"centroid ({', '.join(f'{c:.1f}' for c in result.centroid)})",
-    ]
-    lines += [f"  note: {n}" for n in result.notes]
-    return "\n".join(lines) + "\n"
 
 
 @app.command()
@@ -756,37 +591,19 @@ def erf(
             from rflint.viz.plot import require_matplotlib
 
             require_matplotlib()
-        from rflint.erf import measure_erf, resolve_device
-        from rflint.load import is_onnx_target, load_model
+        from rflint import engine
+        from rflint.report import erf as view
 
-        resolve_device(device)  # a missing GPU is reported before the model is built
-        if is_onnx_target(target):
-            raise UsageError("erf runs the model with torch: ONNX files are not supported", hint="pass the Python model instead")
         spec = make_spec(target, input_size, input_shape, model_kwargs, leaf_module, trust_pickle)
-        loaded = load_model(spec.target, kwargs=dict(spec.kwargs), trust_pickle=trust_pickle)
-        result = measure_erf(
-            loaded.module,
-            input_size=spec.input_size,
-            input_shape=spec.input_shape,
-            layer=layer,
-            samples=samples,
-            batch_size=batch_size,
-            weights=weights,
-            images=images,
-            device=device,
-            seed=seed,
-            leaf_modules=spec.leaf_modules,
-            name=spec.display_name,
+        result = engine.erf(
+            spec, layer=layer, samples=samples, batch_size=batch_size, weights=weights, images=images, device=device, seed=seed
         )
         if output is not None:
             from rflint.viz.plot import erf_figure, save_figure
 
             save_figure(erf_figure(result), output)
-            stderr.print(f"rflint: wrote {output}", markup=False, highlight=False)
-        if output_format == "json":
-            sys.stdout.write(json.dumps(result.to_dict(), indent=1) + "\n")
-        else:
-            sys.stdout.write(render_erf_text(result))
+            note(f"wrote {output}")
+        sys.stdout.write(view.render_json(result) if output_format == "json" else view.render_text(result))
         return EXIT_OK
 
     raise typer.Exit(run_guarded(verbose, body))

@@ -30,7 +30,7 @@ from typing import Any
 import jsonschema
 
 from rflint.checks import ALL_RULES, Rule
-from rflint.engine import ModelSpec
+from rflint.spec import ModelSpec
 from rflint.errors import ConfigError, UsageError
 from rflint.ir import Finding, Severity
 

@@ -1,54 +1,53 @@
-"""Runs one model through the pipeline: load -> trace -> analyse -> checks.
+"""The pipeline, in one place: config -> load -> geometry -> trace -> analyse -> rules ->
+suppressions -> baseline -> hints.
 
-The engine is the only place that knows the order of the steps and times them; the CLI turns
-its results into output and exit codes.
+Every command (``check``, ``inspect``, ``suggest``, ``graph``, ``plot``, ``erf``, ``diff``) and
+the Python API call into this module; the CLI only parses arguments, calls it, picks a renderer
+and an exit code. The engine is also the only place that knows the order of the steps and times
+them. torch is imported lazily, by the steps that need it: an ONNX target, a configuration
+error or a cached report never pay for it.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rflint.algebra import analyse
 from rflint.checks import ALL_RULES, Rule
-from rflint.errors import ShapeError, TraceError
-from rflint.ir import Analysis, Finding, Graph
+from rflint.errors import RflintError, ShapeError, TraceError, UsageError
+from rflint.ir import Analysis, Finding, Graph, Source
+from rflint.results import BaselineOutcome, CheckResult, Failure, ModelReport
+from rflint.spec import ModelSpec
+
+if TYPE_CHECKING:
+    from rflint.config import Config
+
+
+# ---------------------------------------------------------------------------------------------
+# one model
 
 
 @dataclass(frozen=True)
-class ModelSpec:
-    """What to check: a target string and the input geometry.
+class Traced:
+    """A traced graph, and why the fallback tracer was used (empty when fx worked)."""
 
-    ``input_size`` is spatial only (``(32,)`` expands to every spatial axis of the model);
-    ``input_shape`` is the full shape the model's forward receives, batch included, and wins
-    when both are given.
-    """
-
-    target: str
-    input_size: tuple[int, ...] | None = None
-    input_shape: tuple[int, ...] | None = None
-    name: str | None = None
-    kwargs: Mapping[str, object] = field(default_factory=dict)
-    leaf_modules: tuple[str, ...] = ()
-    trust_pickle: bool = False
-
-    @property
-    def display_name(self) -> str:
-        return self.name or self.target
+    graph: Graph
+    tracer_reason: str = ""
+    notes: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class ModelReport:
-    """The outcome for one model: its analysis and its findings (before config filtering)."""
+def load_module(spec: ModelSpec) -> Any:
+    """Build the ``nn.Module`` a (non-ONNX) spec names, on the meta device where possible."""
+    from rflint.load import load_model  # torch is imported only when needed
 
-    spec: ModelSpec
-    analysis: Analysis
-    findings: tuple[Finding, ...]
-    timings: Mapping[str, float]
+    return load_model(spec.target, kwargs=dict(spec.kwargs), trust_pickle=spec.trust_pickle).module
 
 
-def build_graph(spec: ModelSpec, timings: dict[str, float] | None = None) -> Graph:
+def build_graph(spec: ModelSpec, timings: dict[str, float] | None = None) -> Traced:
     """Load the target and trace it into an IR graph at the requested input size."""
     from rflint.load import is_onnx_target
 
@@ -61,22 +60,20 @@ def build_graph(spec: ModelSpec, timings: dict[str, float] | None = None) -> Gra
             spec.target, input_size=spec.input_size, input_shape=spec.input_shape, name=spec.display_name
         )
         timings["trace"] = time.perf_counter() - t0
-        return graph
-
-    from rflint.load import load_model  # torch is imported only when needed
+        return Traced(graph)
 
     t0 = time.perf_counter()
-    loaded = load_model(spec.target, kwargs=dict(spec.kwargs), trust_pickle=spec.trust_pickle)
+    module = load_module(spec)
     timings["load"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    graph = trace_module(loaded.module, spec)
+    traced = trace_module(module, spec)
     timings["trace"] = time.perf_counter() - t0
-    return graph
+    return traced
 
 
-def trace_module(module: object, spec: ModelSpec) -> Graph:
+def trace_module(module: Any, spec: ModelSpec) -> Traced:
     """Trace a built ``nn.Module`` with torch.fx, falling back to torch.export when fx cannot
-    (``graph.tracer`` says which one was used).
+    (``graph.tracer`` says which one was used, ``Traced.tracer_reason`` why).
 
     The fallback also runs when the fx graph fails on the meta input: fx can bake a wrong
     branch or a wrapped function into the graph (timm's Hiera) where export, which runs the
@@ -86,24 +83,26 @@ def trace_module(module: object, spec: ModelSpec) -> Graph:
     from rflint.frontend.fx import trace_graph
 
     try:
-        return trace_graph(
+        graph = trace_graph(
             module,
             input_size=spec.input_size,
             input_shape=spec.input_shape,
             name=spec.display_name,
             leaf_modules=spec.leaf_modules,
         )
+        return Traced(graph)
     except (TraceError, ShapeError) as fx_error:
         from rflint.frontend.export import graph_from_export
 
         try:
-            return graph_from_export(
+            graph = graph_from_export(
                 module, input_size=spec.input_size, input_shape=spec.input_shape, name=spec.display_name
             )
         except (TraceError, ShapeError) as export_error:
             if isinstance(fx_error, ShapeError):
                 raise fx_error from export_error
             raise TraceError(f"{fx_error}; {export_error}") from export_error
+        return Traced(graph, tracer_reason=str(fx_error))
 
 
 def run_checks(analysis: Analysis, rules: Iterable[Rule] = ALL_RULES) -> tuple[Finding, ...]:
@@ -113,18 +112,232 @@ def run_checks(analysis: Analysis, rules: Iterable[Rule] = ALL_RULES) -> tuple[F
     return tuple(sorted(findings, key=lambda f: (order.get(f.layer, -1), f.code)))
 
 
-def lint(
-    spec: ModelSpec,
-    rules: Iterable[Rule] = ALL_RULES,
-    graph_builder: Callable[[ModelSpec, dict[str, float]], Graph] = build_graph,
-) -> ModelReport:
-    """Load, trace, analyse and check one model."""
-    timings: dict[str, float] = {}
-    graph = graph_builder(spec, timings)
+def report_for(traced: Traced, spec: ModelSpec, rules: Iterable[Rule] = ALL_RULES, timings: dict[str, float] | None = None) -> ModelReport:
+    """Analyse a traced graph and run the rules on it."""
+    timings = {} if timings is None else timings
     t0 = time.perf_counter()
-    analysis = analyse(graph)
+    analysis = analyse(traced.graph)
     timings["propagate"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     findings = run_checks(analysis, rules)
     timings["rules"] = time.perf_counter() - t0
-    return ModelReport(spec, analysis, findings, timings)
+    return ModelReport(spec, analysis, findings, timings, traced.tracer_reason, traced.notes)
+
+
+def lint(
+    spec: ModelSpec,
+    rules: Iterable[Rule] = ALL_RULES,
+    graph_builder: Callable[[ModelSpec, dict[str, float]], Traced] = build_graph,
+) -> ModelReport:
+    """Load, trace, analyse and check one model."""
+    timings: dict[str, float] = {}
+    traced = graph_builder(spec, timings)
+    return report_for(traced, spec, rules, timings)
+
+
+def lint_module(module: Any, spec: ModelSpec, rules: Iterable[Rule] = ALL_RULES) -> ModelReport:
+    """Trace, analyse and check an already built ``nn.Module`` (the Python API's entry)."""
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    traced = trace_module(module, spec)
+    timings["trace"] = time.perf_counter() - t0
+    return report_for(traced, spec, rules, timings)
+
+
+# ---------------------------------------------------------------------------------------------
+# what to check
+
+
+def resolve_specs(
+    targets: Sequence[str], config: Config, cli_spec: Callable[[str], ModelSpec], explicit_size: bool
+) -> list[ModelSpec]:
+    """What to check: the targets (a configured model's name or target reuses its entry unless
+    the command line gives an input size), or every ``[[tool.rflint.models]]`` entry."""
+    from rflint.load import expand_targets
+
+    if not targets:
+        if not config.models:
+            raise UsageError(
+                "no model to check",
+                hint="pass a target such as torchvision:resnet18 or list models in [tool.rflint.models]",
+            )
+        return list(config.models)
+    by_key = {k: spec for spec in config.models for k in (spec.target, spec.display_name)}
+    specs = []
+    for target in targets:
+        if not explicit_size and target in by_key:
+            specs.append(by_key[target])
+        else:
+            specs.extend(cli_spec(name) for name in expand_targets([target]))
+    return specs
+
+
+# ---------------------------------------------------------------------------------------------
+# a whole run: findings the user asked for
+
+
+def resolve_findings(reports: Sequence[ModelReport], config: Config) -> list[Finding]:
+    """The findings to report for a run, in report order: configuration (selection, severities,
+    layer overrides), model-level locations, suppression comments, then RF100.
+
+    Model-level findings (RF103) get the line of the model's factory, or else the line of the
+    model's ``target = ...`` in the config file (GitHub code scanning rejects a SARIF file with
+    any result that has no file location).
+    """
+    from rflint.config import apply_config
+    from rflint.suppressions import apply_suppressions, config_entry_source, model_source, unused_suppressions
+
+    configured: list[Finding] = []
+    extra: dict[str, list[Source]] = {}
+    for report in reports:
+        factory = model_source(report.spec) or config_entry_source(config.path, report.spec)
+        if factory is not None:
+            extra[report.spec.display_name] = [factory]
+        for f in apply_config(report.findings, config, report.spec):
+            configured.append(replace(f, source=factory) if not f.layer and f.source is None and factory else f)
+    result = apply_suppressions(configured, reports)
+    unused = unused_suppressions(reports, result.used, config.enabled, extra)
+    specs = {r.spec.display_name: r.spec for r in reports}
+    unused = [g for f in unused for g in apply_config([f], config, specs.get(f.model))]
+    return result.kept + unused
+
+
+def with_refinement_hints(findings: Sequence[Finding], reports: Sequence[ModelReport]) -> list[Finding]:
+    """RF103's hint names the best single edit the refinement advisor finds on the IR (not yet
+    verified: `rflint suggest` does that). Worth its cost (about a second per model) only for
+    the human format that shows it."""
+    from rflint.advisor import hint_for_rf103
+
+    analyses = {r.spec.display_name: r.analysis for r in reports}
+    out = []
+    for f in findings:
+        if f.code == "RF103" and f.model in analyses:
+            hint = hint_for_rf103(analyses[f.model])
+            f = replace(f, hint=hint) if hint else f
+        out.append(f)
+    return out
+
+
+def apply_baseline(
+    findings: Sequence[Finding],
+    reports: Sequence[ModelReport],
+    baseline: Path | None = None,
+    write_baseline: Path | None = None,
+    force: bool = False,
+) -> tuple[list[Finding], BaselineOutcome | None]:
+    """Hide the findings a baseline records (``--baseline``), or record them
+    (``--write-baseline``: a rewrite only removes fixed entries unless ``force``)."""
+    from rflint import baseline as bl
+
+    checked = [r.spec.display_name for r in reports]
+    if write_baseline is not None:
+        old_path = baseline or write_baseline
+        old = bl.read_baseline(old_path) if (not force and Path(old_path).exists()) else None
+        written = bl.update_baseline(old, findings, force=force, checked_models=checked)
+        bl.write_baseline(write_baseline, written)
+        entries = sum(n for layers in written.values() for codes in layers.values() for n in codes.values())
+        kept = bl.apply_baseline(findings, written, checked).new
+        outcome = BaselineOutcome(hidden=len(findings) - len(kept), written_path=str(write_baseline), written_entries=entries)
+        return list(kept), outcome
+    if baseline is not None:
+        result = bl.apply_baseline(findings, bl.read_baseline(baseline), checked)
+        stale = tuple((e.model, e.layer, e.code, e.count) for e in result.stale)
+        return list(result.new), BaselineOutcome(hidden=len(findings) - len(result.new), stale=stale)
+    return list(findings), None
+
+
+def check(
+    specs: Sequence[ModelSpec],
+    config: Config,
+    *,
+    baseline: Path | None = None,
+    write_baseline: Path | None = None,
+    force: bool = False,
+    hints: bool = False,
+    on_model: Callable[[ModelSpec], None] | None = None,
+    on_failure: Callable[[ModelSpec, BaseException], None] | None = None,
+    linter: Callable[[ModelSpec], ModelReport] = lint,
+) -> CheckResult:
+    """Check every model of ``specs`` and apply configuration, suppressions and the baseline.
+
+    A model that cannot be checked is recorded as a :class:`~rflint.results.Failure` (and
+    reported through ``on_failure``); the other models are still checked. ``on_model`` is called
+    before each model (for a progress display); ``hints`` adds the refinement advisor's best
+    edit to RF103 findings.
+    """
+    reports: list[ModelReport] = []
+    failures: list[Failure] = []
+    for spec in specs:
+        if on_model is not None:
+            on_model(spec)
+        try:
+            reports.append(linter(spec))
+        except Exception as exc:  # noqa: BLE001 - report and go on with the other models
+            if on_failure is not None:
+                on_failure(spec, exc)
+            message = str(exc) if isinstance(exc, RflintError) else f"unexpected {type(exc).__name__}: {exc}"
+            failures.append(Failure(spec, message, getattr(exc, "hint", "")))
+    findings = resolve_findings(reports, config)
+    findings, outcome = apply_baseline(findings, reports, baseline, write_baseline, force)
+    if hints:
+        findings = with_refinement_hints(findings, reports)
+    return CheckResult(tuple(reports), tuple(findings), tuple(failures), outcome)
+
+
+# ---------------------------------------------------------------------------------------------
+# the refinement advisor
+
+
+def suggest(spec: ModelSpec, top: int = 3, verify: bool = True) -> Any:
+    """Load, trace and analyse ``spec``'s model, rank single edits on the IR
+    (:mod:`rflint.advisor`) and, unless ``verify`` is False, verify the best ``top`` of each
+    direction on the real module (:mod:`rflint.refine`). An ONNX file has no module to edit:
+    its candidates are ranked but not verified."""
+    from rflint.advisor import advise
+    from rflint.load import is_onnx_target
+
+    timings: dict[str, float] = {}
+    if is_onnx_target(spec.target):
+        traced, module = build_graph(spec, timings), None
+    else:
+        t0 = time.perf_counter()
+        module = load_module(spec)
+        t1 = time.perf_counter()
+        traced = trace_module(module, spec)
+        timings.update(load=t1 - t0, trace=time.perf_counter() - t1)
+    advice = advise(analyse(traced.graph), top=None)
+    timings["advise"] = advice.seconds
+    if verify and module is not None:
+        from rflint.refine import verify_advice
+
+        advice = verify_advice(
+            advice, module, top, name=spec.display_name, leaf_modules=spec.leaf_modules, input_shape=spec.input_shape
+        )
+    else:
+        advice = replace(advice, performance=advice.performance[:top], efficiency=advice.efficiency[:top])
+    return replace(advice, timings={**advice.timings, **timings})
+
+
+# ---------------------------------------------------------------------------------------------
+# the effective receptive field
+
+
+def erf(spec: ModelSpec, **options: Any) -> Any:
+    """Measure the effective receptive field of ``spec``'s model (:func:`rflint.erf.measure_erf`;
+    ``options`` are its keyword arguments: layer, samples, batch_size, weights, images, device,
+    seed). The model is run for real, so ONNX files are refused."""
+    from rflint.erf import measure_erf, resolve_device
+    from rflint.load import is_onnx_target
+
+    resolve_device(options.get("device", "cpu"))  # a missing GPU is reported before the model is built
+    if is_onnx_target(spec.target):
+        raise UsageError("erf runs the model with torch: ONNX files are not supported", hint="pass the Python model instead")
+    module = load_module(spec)
+    return measure_erf(
+        module,
+        input_size=spec.input_size,
+        input_shape=spec.input_shape,
+        leaf_modules=spec.leaf_modules,
+        name=spec.display_name,
+        **options,
+    )

@@ -34,7 +34,6 @@ from rflint.advisor import (
     is_refined,
 )
 from rflint.algebra import analyse
-from rflint.engine import ModelSpec, trace_module
 from rflint.errors import RflintError
 
 #: how many candidates past the requested number are tried when some fail verification
@@ -201,30 +200,3 @@ def verify_advice(
     return replace(
         advice, performance=tuple(perf), efficiency=tuple(eff), dropped=dropped, failures=tuple(failures), timings=timings
     )
-
-
-def suggest(spec: ModelSpec, top: int = 3, verify: bool = True) -> Advice:
-    """Load, trace and analyse ``spec``'s model, rank single edits on the IR and (unless
-    ``verify`` is False) verify the best ``top`` of each direction on the real module."""
-    from rflint.load import load_model
-
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    loaded = load_model(spec.target, kwargs=dict(spec.kwargs), trust_pickle=spec.trust_pickle)
-    t1 = time.perf_counter()
-    graph = trace_module(loaded.module, spec)
-    t2 = time.perf_counter()
-    advice = advise(analyse(graph), top=None)
-    timings.update(load=t1 - t0, trace=t2 - t1, advise=advice.seconds)
-    if verify:
-        advice = verify_advice(
-            advice,
-            loaded.module,
-            top,
-            name=spec.display_name,
-            leaf_modules=spec.leaf_modules,
-            input_shape=spec.input_shape,
-        )
-    else:
-        advice = replace(advice, performance=advice.performance[:top], efficiency=advice.efficiency[:top])
-    return replace(advice, timings={**advice.timings, **timings})

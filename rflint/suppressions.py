@@ -35,10 +35,9 @@ from rflint.checks.unused_suppression import RULE as RF100
 from rflint.frontend.definitions import file_stamp, parse_source
 from rflint.ir import Finding, Source
 
-if TYPE_CHECKING:  # torch is imported only by the functions that need it
-
-    from rflint.config import Config
-    from rflint.engine import ModelReport, ModelSpec
+if TYPE_CHECKING:
+    from rflint.results import ModelReport
+    from rflint.spec import ModelSpec
 
 # flake8's grammar: a bare noqa, or noqa + colon + codes split by commas or spaces (case-insensitive)
 _NOQA = re.compile(r"#\s*noqa(?::\s?(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
@@ -248,32 +247,6 @@ def unused_suppressions(
                 )
             )
     return out
-
-
-def resolve_findings(reports: Sequence[ModelReport], config: Config) -> list[Finding]:
-    """The findings to report for a run, in report order: configuration (selection, severities,
-    layer overrides), model-level locations, suppression comments, then RF100.
-
-    This is the one call the CLI makes between ``engine.lint`` and a renderer (and the baseline).
-    Model-level findings (RF103) get the line of the model's factory, or else the line of the
-    model's ``target = ...`` in the config file (GitHub code scanning rejects a SARIF file with
-    any result that has no file location).
-    """
-    from rflint.config import apply_config
-
-    configured: list[Finding] = []
-    extra: dict[str, list[Source]] = {}
-    for report in reports:
-        factory = model_source(report.spec) or config_entry_source(config.path, report.spec)
-        if factory is not None:
-            extra[report.spec.display_name] = [factory]
-        for f in apply_config(report.findings, config, report.spec):
-            configured.append(replace(f, source=factory) if not f.layer and f.source is None and factory else f)
-    result = apply_suppressions(configured, reports)
-    unused = unused_suppressions(reports, result.used, config.enabled, extra)
-    specs = {r.spec.display_name: r.spec for r in reports}
-    unused = [g for f in unused for g in apply_config([f], config, specs.get(f.model))]
-    return result.kept + unused
 
 
 # --- where a model's factory is ---------------------------------------------------------------

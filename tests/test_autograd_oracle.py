@@ -25,7 +25,8 @@ from oracle import linearize, measure_support, support_extent
 from torch import nn
 
 from rflint.algebra import analyse, display
-from rflint.engine import ModelSpec, lint
+from rflint.engine import lint
+from rflint.spec import ModelSpec
 from rflint.frontend.fx import trace_graph
 from rflint.ir import Analysis, LayerRF
 

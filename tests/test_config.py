@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rflint.config import Config, apply_config, find_config_file, layer_matches, load_config
-from rflint.engine import ModelSpec
+from rflint.spec import ModelSpec
 from rflint.errors import ConfigError, UsageError
 from rflint.ir import Finding, Severity
 

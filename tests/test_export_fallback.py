@@ -19,7 +19,8 @@ from typer.testing import CliRunner
 
 from rflint.algebra import analyse, display
 from rflint.cli import app
-from rflint.engine import ModelSpec, lint
+from rflint.engine import lint
+from rflint.spec import ModelSpec
 from rflint.errors import TraceError
 from rflint.frontend.export import graph_from_export, op_name
 from rflint.frontend.fx import trace, trace_graph

@@ -415,7 +415,8 @@ def test_inception_v3_minimum_resolution_without_unproductive_layers_is_144():
     # Oracle: brute force over every square size (is_unproductive at each) gives 144; counting
     # the 1x7 convs on H as well (a bug) gave 240.
     from rflint.algebra import is_unproductive
-    from rflint.engine import ModelSpec, lint
+    from rflint.engine import lint
+    from rflint.spec import ModelSpec
 
     analysis = lint(ModelSpec("torchvision:inception_v3", input_size=(299,))).analysis
     assert [display(x) for x in analysis.i_min_unproductive] == [144, 144]
@@ -442,7 +443,8 @@ def test_space_to_depth_slices_cover_a_2x2_block():
 
 def test_swin_windows_and_patch_merging_have_rules():
     # torchvision keeps both functions opaque to fx (torch.fx.wrap); rflint has a rule for each.
-    from rflint.engine import ModelSpec, lint
+    from rflint.engine import lint
+    from rflint.spec import ModelSpec
 
     analysis = lint(ModelSpec("torchvision:swin_t", input_size=(224,))).analysis
     assert not [l for l in analysis.layers if l.layer.kind is Kind.UNKNOWN]

@@ -10,10 +10,11 @@ import pytest
 
 from rflint.checks import ALL_RULES
 from rflint.config import Config
-from rflint.engine import ModelSpec, lint
+from rflint.engine import lint
+from rflint.spec import ModelSpec
 from rflint.errors import UsageError
 from rflint.rule_docs import code_blocks, page, pages, render_all, render_rule, rules_dir
-from rflint.suppressions import resolve_findings
+from rflint.engine import resolve_findings
 
 COMMAND = re.compile(r"^# \$ rflint check example\.py:(\w+) --input-size (\d+)$", re.MULTILINE)
 CASES = [(rule.code, heading) for rule in ALL_RULES for heading in ("## Example", "## Use instead")]

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from rflint.engine import ModelSpec, lint
+from rflint.engine import lint
+from rflint.spec import ModelSpec
 
 MODELS = [
     "resnet18",

@@ -11,15 +11,16 @@ import pytest
 
 from rflint.algebra import analyse
 from rflint.config import Config
-from rflint.engine import ModelReport, ModelSpec
+from rflint.results import ModelReport
+from rflint.spec import ModelSpec
 from rflint.ir import Finding, Graph, Kind, Layer, Severity, Source
 from rflint.frontend.definitions import definition_sources
+from rflint.engine import resolve_findings
 from rflint.suppressions import (
     apply_suppressions,
     file_suppressions,
     model_source,
     parse_comment,
-    resolve_findings,
     unused_suppressions,
 )
 

@@ -22,7 +22,8 @@ import timm  # test extra (pip install -e ".[test]"): a missing one fails here, 
 import torchvision
 
 from rflint.algebra import display
-from rflint.engine import ModelSpec, lint
+from rflint.engine import lint
+from rflint.spec import ModelSpec
 from rflint.errors import RflintError
 from rflint.ir import Kind
 

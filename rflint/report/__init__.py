@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from enum import Enum
 
-from rflint.engine import ModelReport
+from rflint.results import ModelReport
 from rflint.ir import Finding
 from rflint.report import concise, full, github, json_format, json_lines, junit, markdown, sarif
 from rflint.report.common import RenderContext

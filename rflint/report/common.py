@@ -40,6 +40,36 @@ class RenderContext:
     failed: int = 0
 
 
+def axes_text(values: Sequence[object]) -> str:
+    """``139`` when every axis agrees, ``139x75`` per axis otherwise; None reads ``inf``."""
+    shown = ["inf" if v is None else str(v) for v in values]
+    return shown[0] if len(set(shown)) == 1 else "x".join(shown)
+
+
+def render_rich(parts: Sequence[object], ctx: RenderContext) -> str:
+    """Print rich renderables (tables, markup strings) into a string: renderers do no I/O.
+    Colour only when ``ctx.color``; rich's environment lookups are off so that the text depends
+    on the arguments alone."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    buffer = StringIO()
+    console = Console(
+        file=buffer,
+        force_terminal=ctx.color,
+        no_color=not ctx.color,
+        color_system="standard" if ctx.color else None,
+        width=ctx.width,
+        highlight=False,
+        emoji=False,
+        _environ={},
+    )
+    for part in parts:
+        console.print(part)
+    return buffer.getvalue()
+
+
 def display_path(file: str, ctx: RenderContext) -> str:
     """``file`` relative to ``ctx.root`` with ``/`` separators when it lies under it, else as is."""
     if ctx.root and os.path.isabs(file):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rflint.engine import ModelReport
+from rflint.results import ModelReport
 from rflint.ir import Finding
 from rflint.report.common import RenderContext, location_text, summary_line
 

@@ -13,7 +13,7 @@ from io import StringIO
 from rich.console import Console
 from rich.text import Text
 
-from rflint.engine import ModelReport
+from rflint.results import ModelReport
 from rflint.ir import Finding, Severity
 from rflint.report.common import RenderContext, display_path, summary_line
 

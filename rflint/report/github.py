@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rflint.engine import ModelReport
+from rflint.results import ModelReport
 from rflint.ir import Finding, Severity
 from rflint.report.common import RenderContext, display_path
 

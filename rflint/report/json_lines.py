@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from rflint.engine import ModelReport
+from rflint.results import ModelReport
 from rflint.ir import Finding
 from rflint.report.common import RenderContext, finding_dict
 

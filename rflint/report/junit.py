@@ -6,7 +6,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
-from rflint.engine import ModelReport
+from rflint.results import ModelReport
 from rflint.ir import Finding
 from rflint.report.common import RenderContext, display_path, location_text
 

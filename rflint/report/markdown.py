@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from rflint.checks.base import fmt_axes
-from rflint.engine import ModelReport
+from rflint.results import ModelReport
 from rflint.ir import Finding
 from rflint.report.common import RenderContext, display_path, summary_line
 from rflint.rule_docs import rule_url

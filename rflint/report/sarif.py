@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from rflint.checks import Rule
-from rflint.engine import ModelReport
+from rflint.results import ModelReport
 from rflint.ir import Finding, Severity
 from rflint.report.common import RenderContext, display_path, fingerprint, is_relative
 from rflint.rule_docs import HOMEPAGE, rule_url

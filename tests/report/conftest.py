@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from rflint.algebra import analyse
-from rflint.engine import ModelReport, ModelSpec
+from rflint.results import ModelReport
+from rflint.spec import ModelSpec
 from rflint.ir import Finding, Graph, Kind, Layer, Severity, Source
 from rflint.report import RenderContext
 

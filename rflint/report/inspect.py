@@ -1,0 +1,117 @@
+"""``rflint inspect``: one row per layer (table for people, JSON for programs).
+
+The rows are plain JSON-friendly dicts, built once and rendered either as a rich table or as
+JSON, so both views always show the same numbers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from rich.table import Table
+
+from rflint.algebra import display, layer_status
+from rflint.ir import Kind
+from rflint.report.common import RenderContext, axes_text, display_path, render_rich
+from rflint.results import ModelReport
+
+SCHEMA_VERSION = 1
+SHOWN_KINDS = {Kind.INPUT, Kind.WINDOW, Kind.UPSAMPLE, Kind.MERGE, Kind.GLOBAL, Kind.UNKNOWN}
+STATUS_STYLE = {"ok": "green", "critical": "yellow", "unproductive": "bold red", "unknown": "magenta", "global": "cyan"}
+
+
+def layer_rows(report: ModelReport, show_all: bool, ctx: RenderContext) -> list[dict[str, Any]]:
+    """One dict per layer with everything ``inspect`` shows, in JSON-friendly types."""
+    analysis = report.analysis
+    size = analysis.graph.input_size
+    rows = []
+    for lrf in analysis.layers:
+        layer = lrf.layer
+        if not show_all and layer.kind not in SHOWN_KINDS:
+            continue
+        rows.append(
+            {
+                "layer": layer.qualname,
+                "op": layer.op,
+                "kind": layer.kind.value,
+                "kernel": list(layer.kernel),
+                "stride": [display(s) for s in layer.stride],
+                "dilation": list(layer.dilation),
+                "r_min": [display(x) for x in lrf.r_min],
+                "r_max": [display(x) for x in lrf.r_max],
+                "input_r_min": [display(x) for x in lrf.input_r_min],
+                "jump": [display(x) for x in lrf.jump],
+                "feature_map": list(layer.out_size) if layer.out_size else None,
+                "global_context": any(a.has_global for a in lrf.axes),
+                "uncertain": lrf.uncertain,
+                "status": layer_status(lrf, size).value,
+                "source": {"file": display_path(layer.source.file, ctx), "line": layer.source.line} if layer.source else None,
+                "note": layer.note,
+            }
+        )
+    return rows
+
+
+def summary(report: ModelReport) -> dict[str, Any]:
+    """The model-level numbers: input size, I_min (both kinds), I_max, tracer."""
+    a = report.analysis
+    return {
+        "model": report.spec.display_name,
+        "target": report.spec.target,
+        "tracer": a.graph.tracer,
+        "tracer_reason": report.tracer_reason,
+        "input_size": list(a.graph.input_size),
+        "i_min": [display(x) for x in a.i_min],
+        "i_min_unproductive": [display(x) for x in a.i_min_unproductive],
+        "i_max": [display(x) for x in a.i_max],
+        "layers_total": len(a.layers),
+    }
+
+
+def render_json(reports: Sequence[ModelReport], show_all: bool, ctx: RenderContext) -> str:
+    """One object per model (an array when several models were inspected)."""
+    payloads = [
+        {"schema_version": SCHEMA_VERSION, **summary(r), "layers": layer_rows(r, show_all, ctx)} for r in reports
+    ]
+    return json.dumps(payloads[0] if len(payloads) == 1 else payloads, indent=2) + "\n"
+
+
+def table_parts(report: ModelReport, show_all: bool, ctx: RenderContext | None = None) -> list[Any]:
+    """The rich renderables of one model's table and summary lines."""
+    rows = layer_rows(report, show_all, ctx or RenderContext())
+    s = summary(report)
+    table = Table(title=f"{s['model']} @ {axes_text(s['input_size'])} (traced with {s['tracer']})")
+    for col in ("layer", "op", "k / s / d", "r_min", "r_max", "jump", "feature map", "status"):
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        ksd = "" if not row["kernel"] else f"{axes_text(row['kernel'])} / {axes_text(row['stride'])} / {axes_text(row['dilation'])}"
+        status = row["status"] + (" (global ctx)" if row["global_context"] and row["status"] == "ok" else "")
+        if row["uncertain"]:
+            status += " ?"
+        table.add_row(
+            row["layer"],
+            row["op"],
+            ksd,
+            axes_text(row["r_min"]),
+            axes_text(row["r_max"]),
+            axes_text(row["jump"]),
+            axes_text(row["feature_map"]) if row["feature_map"] else "",
+            f"[{STATUS_STYLE.get(row['status'], '')}]{status}[/]",
+        )
+    out: list[Any] = [table]
+    out.append(
+        f"I_min {axes_text(s['i_min'])} (no critical layer)   "
+        f"I_min {axes_text(s['i_min_unproductive'])} (no unproductive layer)   "
+        f"I_max {axes_text(s['i_max'])}   input {axes_text(s['input_size'])}"
+    )
+    if any(r["uncertain"] for r in rows):
+        out.append("? = an op of unknown receptive-field effect lies before this layer: its numbers are lower bounds")
+    return out
+
+
+def render_table(reports: Sequence[ModelReport], show_all: bool, ctx: RenderContext) -> str:
+    """The rich table(s) and summary lines, as text (coloured when ``ctx.color``)."""
+    parts = [p for r in reports for p in table_parts(r, show_all, ctx)]
+    return render_rich(parts, ctx)

@@ -1,0 +1,132 @@
+"""JSON round-trip for rflint's frozen records (IR, analysis, reports). Stdlib only.
+
+The result cache stores a model's whole report, and ``rflint diff`` receives the base
+revision's reports from another process, so every record must survive JSON exactly: fractions
+(jumps after upsampling) stay fractions, ``inf`` stays ``inf``, tuples stay tuples and enums
+stay enums. Decoding follows the dataclasses' own type annotations, so a record that gains a
+field needs no change here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+import types
+import typing
+from collections.abc import Mapping
+from fractions import Fraction
+from functools import lru_cache
+from typing import Any
+
+#: bump when a record changes in a way old JSON cannot be decoded into
+FORMAT_VERSION = 1
+
+
+def to_data(value: Any) -> Any:
+    """``value`` as JSON-compatible data (dicts, lists, str, int, float, bool, None)."""
+    if isinstance(value, bool) or value is None or isinstance(value, (str, int)):
+        return value
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Fraction):
+        return value.numerator if value.denominator == 1 else {"__frac__": [value.numerator, value.denominator]}
+    if isinstance(value, float):
+        if math.isinf(value):
+            return {"__inf__": 1 if value > 0 else -1}
+        return value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_data(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): to_data(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [to_data(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted(to_data(v) for v in value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def _scalar(data: Any) -> Any:
+    """Tagged numbers back to numbers; anything else unchanged."""
+    if isinstance(data, dict):
+        if "__frac__" in data:
+            p, q = data["__frac__"]
+            return Fraction(p, q)
+        if "__inf__" in data:
+            return math.inf if data["__inf__"] > 0 else -math.inf
+    return data
+
+
+@lru_cache(maxsize=None)
+def _hints(cls: type) -> dict[str, Any]:
+    module = __import__(cls.__module__, fromlist=["_"])
+    return typing.get_type_hints(cls, vars(module))
+
+
+def from_data(tp: Any, data: Any) -> Any:
+    """Decode ``data`` (from :func:`to_data`) into an instance of type ``tp``."""
+    data = _scalar(data)
+    if data is None:
+        return None
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if isinstance(data, int) and not isinstance(data, bool) and any(a in (int, float, Fraction) for a in args):
+            return data  # a whole number typed ``Fraction | float`` stays an int, as the algebra makes it
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return from_data(arg, data)
+            except (TypeError, ValueError, KeyError):
+                continue
+        raise ValueError(f"no member of {tp} fits {data!r}")
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        if not isinstance(data, dict):
+            raise TypeError(f"{tp.__name__} needs an object")
+        hints = _hints(tp)
+        kwargs = {f.name: from_data(hints[f.name], data[f.name]) for f in dataclasses.fields(tp) if f.name in data and f.init}
+        return tp(**kwargs)
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return tp(data)
+    if origin in (tuple,):
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(from_data(args[0], v) for v in data)
+        return tuple(from_data(a, v) for a, v in zip(args, data))
+    if origin in (list,):
+        return [from_data(args[0], v) for v in data]
+    if origin in (frozenset, set):
+        return frozenset(from_data(args[0], v) for v in data)
+    if origin in (dict, Mapping, typing.Mapping) or tp in (dict, Mapping):
+        value_type = args[1] if len(args) == 2 else Any
+        return {k: from_data(value_type, v) for k, v in data.items()}
+    if tp is Fraction:
+        if isinstance(data, (int, Fraction)):
+            return Fraction(data)
+        raise TypeError("not a fraction")
+    if tp is float:
+        if isinstance(data, (int, float, Fraction)):
+            return data  # an int field typed Number stays an int
+        raise TypeError("not a number")
+    if tp is int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            raise TypeError("not an int")
+        return data
+    if tp is str:
+        if not isinstance(data, str):
+            raise TypeError("not a string")
+        return data
+    if tp is bool:
+        if not isinstance(data, bool):
+            raise TypeError("not a bool")
+        return data
+    return _deep_scalar(data)  # Any / object: plain JSON data
+
+
+def _deep_scalar(data: Any) -> Any:
+    data = _scalar(data)
+    if isinstance(data, dict):
+        return {k: _deep_scalar(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_deep_scalar(v) for v in data]
+    return data
