@@ -54,6 +54,7 @@ from rflint.algebra import (
     display,
     is_critical,
     is_unproductive,
+    output_global_via,
     propagate_layer,
     resolution_bounds,
 )
@@ -228,26 +229,36 @@ def propagate_sizes(new: Graph, base: Graph, write_sizes: bool = True, stop_at_c
 
 
 def _adaptive_geometry(layer: Layer, size_in: tuple[int, ...], size_out: tuple[int, ...]) -> Layer:
-    """Adaptive pooling lowered at a new input size, as the frontend lowers it: global on an axis
-    pooled to 1, else a window of the largest bin with stride ``in / out``."""
+    """Adaptive pooling lowered at a new input size, as the op table lowers it: global on an
+    axis pooled to 1, else the taps of its bins (:func:`rflint.frontend.ops.bin_taps`)."""
+    from rflint.frontend.ops import bin_taps
+
     if len(size_in) != len(size_out):
         return layer
-    kernel, stride, glob = [], [], []
+    kernel, stride, glob, taps = [], [], [], []
     for n, m in zip(size_in, size_out):
         if m == 1 and n > 1:
-            kernel.append(1), stride.append(Fraction(1)), glob.append(True)
+            kernel.append(1), stride.append(Fraction(1)), glob.append(True), taps.append(None)
         elif m == n:
-            kernel.append(1), stride.append(Fraction(1)), glob.append(False)
+            kernel.append(1), stride.append(Fraction(1)), glob.append(False), taps.append(None)
         else:
-            kernel.append(max(-(-(j + 1) * n // m) - (j * n // m) for j in range(m)))
+            t = bin_taps(n, m)
+            kernel.append(max(h - l + 1 for l, h in zip(t.lo, t.hi)))
             stride.append(Fraction(n, m))
             glob.append(False)
-    if any(glob) and all(k == 1 for k in kernel):
-        return replace(layer, kind=Kind.GLOBAL, global_axes=tuple(glob), kernel=(), stride=(), dilation=())
-    if any(glob):
-        return replace(layer, kind=Kind.UNKNOWN, note="adaptive pooling that is global on some axes only")
-    nd = len(kernel)
-    return replace(layer, kind=Kind.WINDOW, kernel=tuple(kernel), stride=tuple(stride), dilation=(1,) * nd, global_axes=())
+            taps.append(t)
+    has_taps = any(t is not None for t in taps)
+    upsamples = any(s < 1 for s in stride)
+    kind = (Kind.UPSAMPLE if upsamples else Kind.WINDOW) if has_taps else (Kind.GLOBAL if any(glob) else Kind.POINTWISE)
+    return replace(
+        layer,
+        kind=kind,
+        kernel=tuple(kernel) if has_taps else (),
+        stride=tuple(stride) if has_taps else (),
+        dilation=(1,) * len(kernel) if has_taps else (),
+        global_axes=tuple(glob) if any(glob) else (),
+        taps=tuple(taps) if has_taps else None,
+    )
 
 
 def _layer_out(
@@ -368,6 +379,7 @@ def _editable(layer: Layer) -> bool:
     """A spatial module layer whose attributes :mod:`rflint.refine` knows how to change."""
     return (
         layer.kind is Kind.WINDOW
+        and layer.taps is None  # explicit taps (a window over axis pieces) are not attribute edits
         and bool(layer.module_type)
         and bool(layer.kernel)
         and "adaptive" not in layer.op.lower()
@@ -782,11 +794,22 @@ class Reanalyser:
         prefix = list(self.results[: self.before[start]])
         layers = self._run(graph, start, state, uncertain, prefix)
         i_min_u, i_min, i_max = resolution_bounds(layers, graph.ndim)
-        return Analysis(graph, tuple(layers), i_min_u, i_min, i_max)
+        return Analysis(graph, tuple(layers), i_min_u, i_min, i_max, output_global_via(layers))
 
 
 def _rf_fields(layer: Layer) -> tuple:
-    return (layer.name, layer.kind, layer.kernel, layer.stride, layer.dilation, layer.global_axes, layer.inputs)
+    return (
+        layer.name,
+        layer.kind,
+        layer.kernel,
+        layer.stride,
+        layer.dilation,
+        layer.padding,
+        layer.taps,
+        layer.global_axes,
+        layer.side_global,
+        layer.inputs,
+    )
 
 
 def evaluate(

@@ -21,7 +21,7 @@ Number = Fraction | float
 
 
 class Kind(str, Enum):
-    """What a layer does to the receptive field."""
+    """What a layer does to the receptive field (the rules judge WINDOW layers only)."""
 
     INPUT = "input"  # the model input: r = 1, J = 1
     WINDOW = "window"  # conv / pool: r += (k_eff - 1) * J, J *= s
@@ -29,8 +29,46 @@ class Kind(str, Enum):
     MERGE = "merge"  # add, sub, mul, cat, stack: union of the inputs' paths
     UPSAMPLE = "upsample"  # interpolate / transposed conv: the jump divides by the factor
     GLOBAL = "global"  # global pooling, linear over a spatial axis, attention: whole input
-    RESHAPE = "reshape"  # view / permute / flatten: moves axes, no new context by itself
+    RESHAPE = "reshape"  # view / permute / pad / crop / shift: moves data, no new context
     UNKNOWN = "unknown"  # an op whose receptive-field effect rflint does not know
+
+
+@dataclass(frozen=True, slots=True)
+class Taps:
+    """Which input units one output unit reads, along one axis.
+
+    Output unit ``o = period * q + p`` (``0 <= p < period``) reads input units
+    ``lo[p] + shift * q`` to ``hi[p] + shift * q``: the hull of the taps with a non-zero weight.
+    A convolution is one phase (``period`` 1, ``shift`` = stride, ``lo`` = -lead padding,
+    ``hi`` = ``lo + d (k - 1)``); upsampling by ``f`` has ``f`` phases that read the same input
+    unit; a transposed convolution's phases read different numbers of inputs. A phase with
+    ``lo > hi`` reads nothing (a transposed conv whose kernel is smaller than its stride).
+    The jump of the output grid is ``shift / period`` input units.
+
+    Why phases: after upsampling, neighbouring units see different amounts of input, so no
+    single size describes a layer; keeping each phase makes ``r_max`` the widest unit and
+    ``r_min`` the narrowest instead of an average (Araujo et al. 2019 for the offsets).
+    """
+
+    shift: int
+    period: int
+    lo: tuple[int, ...]
+    hi: tuple[int, ...]
+
+    @staticmethod
+    def window(k_eff: int, stride: int, lead: int = 0) -> Taps:
+        """A sliding window of ``k_eff`` input units, ``stride`` apart, starting ``lead`` units
+        before the output unit's own position (the padding on the low side)."""
+        return Taps(stride, 1, (-lead,), (k_eff - 1 - lead,))
+
+    @staticmethod
+    def shifted(offset: int) -> Taps:
+        """Every output unit reads input unit ``o + offset`` (a crop, a pad, a roll)."""
+        return Taps(1, 1, (offset,), (offset,))
+
+    @property
+    def is_identity(self) -> bool:
+        return self.shift == self.period and all(l == h == p for p, (l, h) in enumerate(zip(self.lo, self.hi)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,10 +84,14 @@ class Source:
 class Layer:
     """One node of the model graph, lowered to what matters for receptive fields.
 
-    ``kernel``, ``stride`` and ``dilation`` are per spatial axis. For an upsampling layer the
-    kernel is the number of input positions one output position reads (1 for nearest, 2 for
-    linear, ``ceil(k_eff / s)`` for a transposed conv) and the stride is ``1 / factor``, so that
-    one transfer function serves every kind.
+    ``kernel``, ``stride``, ``dilation`` and ``padding`` (the low-side padding) are per spatial
+    axis; a WINDOW layer without explicit ``taps`` reads the window they describe, which is what
+    the refinement advisor edits. Every other spatial effect (upsampling, transposed convs,
+    adaptive pools with uneven bins, crops and pads, axis splits) is spelled out in ``taps``
+    (one :class:`Taps` or None for "unchanged" per axis); for those layers ``kernel`` and
+    ``stride`` are for display only (taps read per output and ``1 / factor`` for upsampling).
+    ``global_axes`` are axes the layer makes global; ``side_global`` axes keep their local
+    paths and gain a global one (normalisation statistics over space, a cyclic shift).
     """
 
     name: str  # unique node id inside the graph
@@ -63,6 +105,11 @@ class Layer:
     padding: tuple[int, ...] = ()
     #: axes made global by a GLOBAL layer (False = that axis is left alone)
     global_axes: tuple[bool, ...] = ()
+    #: per axis, the input units each output unit reads (None: that axis is unchanged);
+    #: None for the whole layer: derived from kernel/stride/dilation/padding for WINDOW layers
+    taps: tuple[Taps | None, ...] | None = None
+    #: axes on which a global side path joins the local ones (the local paths are kept)
+    side_global: tuple[bool, ...] = ()
     #: spatial size of the layer's output feature map, when known
     out_size: tuple[int, ...] | None = None
     in_channels: int | None = None
@@ -92,6 +139,20 @@ class Layer:
         """True if the layer's window is wider than 1 along ``axis`` (a 1x7 conv grows on W only)."""
         return self.grows_field and self.k_eff[axis] > 1
 
+    def axis_taps(self, ndim: int) -> tuple[Taps | None, ...]:
+        """The taps per axis: explicit, or the window of a WINDOW layer, or none."""
+        if self.taps is not None:
+            return self.taps
+        if self.kind is not Kind.WINDOW or not self.kernel:
+            return (None,) * ndim
+        stride = self.stride or (1,) * ndim
+        pad = self.padding or (0,) * ndim
+        out = []
+        for k, s, p in zip(self.k_eff, stride, pad):
+            s = Fraction(s)
+            out.append(None if k == 1 and s == 1 and p == 0 else Taps.window(k, int(s), int(p)) if s.denominator == 1 else None)
+        return tuple(out)
+
 
 @dataclass(frozen=True, slots=True)
 class Graph:
@@ -114,9 +175,18 @@ class Graph:
 class AxisRF:
     """Receptive field of one layer along one spatial axis, over all paths from the input.
 
-    ``r_min``/``r_max`` range over the *local* paths only; a path through a global op is
-    recorded in ``has_global`` instead, so that a squeeze-and-excitation gate does not make
-    every later layer infinite. A layer reached only through global ops has r = inf.
+    - ``r_max``: the widest unit's field, the extent of the union of every path's interval
+      (an upper bound: it can exceed the largest single path when paths are offset);
+    - ``r_min``: the smallest single-path field of any unit (a lower bound);
+    - ``r_narrow``: the narrowest unit's union (equal to ``r_max`` unless units differ by
+      position, as behind upsampling);
+    - ``start``/``end``: the input interval unit 0 sees (``-start`` is the effective padding,
+      ``(start + end) / 2`` the centre of unit 0's field, ``J * i`` further for unit ``i``).
+
+    These range over the *local* paths only; a path through a global op is recorded in
+    ``has_global`` (and ``global_via``, the global ops it went through) instead, so that a
+    squeeze-and-excitation gate does not make every later layer infinite. A layer reached
+    only through global ops has r = inf.
     """
 
     r_min: Number
@@ -124,6 +194,10 @@ class AxisRF:
     j_min: Number
     j_max: Number
     has_global: bool = False
+    r_narrow: Number = INF
+    start: Number = 0
+    end: Number = 0
+    global_via: tuple[str, ...] = ()
 
     @property
     def is_global(self) -> bool:
@@ -175,6 +249,8 @@ class Analysis:
     i_min: tuple[Number, ...]
     #: largest r_max of any finite layer
     i_max: tuple[Number, ...]
+    #: global ops (SE gates, image pooling, spatial normalisation) whose paths reach the output
+    global_via: tuple[str, ...] = ()
 
 
 class Severity(str, Enum):

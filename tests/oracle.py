@@ -26,10 +26,12 @@ How the copy is made linear and positive (``linearize``):
   become the identity; Hardsigmoid would otherwise have zero slope on the positive side;
 - max pooling becomes average pooling with the same kernel, stride, padding and ceil_mode
   (modules and ``F.max_poolNd``): same window, positive coefficients;
-- squeeze-and-excitation blocks (torchvision ``SqueezeExcitation``, timm ``SqueezeExcite`` /
-  ``SEModule`` / ``EffectiveSEModule``) become ``Identity``: their gate is a constant per
-  channel once held fixed. Left in, its global pooling would make the support the whole input
-  (rflint reports that path separately with ``has_global``);
+- global context is held constant by its structure, not by class names: every global pooling
+  (``AdaptiveAvg/MaxPool`` to one cell, ``F.adaptive_*_pool`` to one cell, ``mean``/``amax``
+  over every spatial dim) returns a detached value, so a squeeze-and-excitation, ECA,
+  GatherExcite or CBAM channel gate multiplies the main path by a constant. Left in, such a
+  global path would make the support the whole input (rflint reports it separately as global
+  context). Local gates (CBAM's spatial 7x7 gate) stay, as in rflint's fields;
 - dropout and stochastic depth are off (eval mode).
 
 The input size: the oracle starts from the caller's shape and grows an axis by half (at least
@@ -79,7 +81,6 @@ CHANNEL_NORMS: tuple[type[nn.Module], ...] = (
     nn.InstanceNorm3d,
     nn.LocalResponseNorm,
 )
-SE_CLASS_NAMES = {"SqueezeExcitation", "SqueezeExcite", "SEModule", "EffectiveSEModule", "SEBlock"}
 _MAX_TO_AVG = {nn.MaxPool1d: nn.AvgPool1d, nn.MaxPool2d: nn.AvgPool2d, nn.MaxPool3d: nn.AvgPool3d}
 _ADAPTIVE_MAX_TO_AVG = {
     nn.AdaptiveMaxPool1d: nn.AdaptiveAvgPool1d,
@@ -119,15 +120,51 @@ def _replacement(module: nn.Module) -> nn.Module | None:
     """The module that stands in for ``module`` in the linear copy, or None to keep it."""
     if isinstance(module, NONLINEAR_MODULES) or isinstance(module, CHANNEL_NORMS):
         return nn.Identity()
-    if type(module).__name__ in SE_CLASS_NAMES:
-        return nn.Identity()
     if type(module) in _MAX_TO_AVG:
         return _avg_from_max(module)
     if type(module) in _ADAPTIVE_MAX_TO_AVG:
-        return _ADAPTIVE_MAX_TO_AVG[type(module)](module.output_size)
+        return _HeldIfGlobal(_ADAPTIVE_MAX_TO_AVG[type(module)](module.output_size))
+    if isinstance(module, (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)):
+        return _HeldIfGlobal(module)
     if isinstance(module, nn.modules.batchnorm._BatchNorm) and not module.track_running_stats:
         return nn.Identity()
     return None
+
+
+class _HeldIfGlobal(nn.Module):
+    """An adaptive pool whose output is detached when it pools to one cell (global context)."""
+
+    def __init__(self, pool: nn.Module) -> None:
+        super().__init__()
+        self.pool = pool
+
+    def forward(self, x):
+        out = self.pool(x)
+        return out.detach() if all(s == 1 for s in out.shape[2:]) else out
+
+
+def _held_if_global(fn):
+    def pooled(x, output_size, *args, **kwargs):
+        out = fn(x, output_size, *args, **kwargs)
+        out = out[0] if isinstance(out, tuple) else out
+        return out.detach() if all(s == 1 for s in out.shape[2:]) else out
+
+    return pooled
+
+
+def _held_reduction(method):
+    """``x.mean(dims)`` / ``amax`` over every spatial dim of a 3-5-d map: detached."""
+
+    def reduce(x, *args, **kwargs):
+        out = method(x, *args, **kwargs)
+        dims = kwargs.get("dim", args[0] if args else None)
+        if isinstance(x, torch.Tensor) and x.dim() >= 3 and dims is not None:
+            dims = {d % x.dim() for d in (dims if isinstance(dims, (tuple, list)) else [dims])}
+            if set(range(2, x.dim())) <= dims:
+                return out.detach()
+        return out
+
+    return reduce
 
 
 def _swap_modules(root: nn.Module) -> None:
@@ -205,9 +242,15 @@ def linear_functionals() -> Iterator[None]:
         (F, "max_pool1d", _avg_pool_like_max(F.avg_pool1d)),
         (F, "max_pool2d", _avg_pool_like_max(F.avg_pool2d)),
         (F, "max_pool3d", _avg_pool_like_max(F.avg_pool3d)),
-        (F, "adaptive_max_pool1d", lambda x, output_size, return_indices=False: F.adaptive_avg_pool1d(x, output_size)),
-        (F, "adaptive_max_pool2d", lambda x, output_size, return_indices=False: F.adaptive_avg_pool2d(x, output_size)),
-        (F, "adaptive_max_pool3d", lambda x, output_size, return_indices=False: F.adaptive_avg_pool3d(x, output_size)),
+        (F, "adaptive_max_pool1d", _held_if_global(lambda x, output_size, return_indices=False: F.adaptive_avg_pool1d(x, output_size))),
+        (F, "adaptive_max_pool2d", _held_if_global(lambda x, output_size, return_indices=False: F.adaptive_avg_pool2d(x, output_size))),
+        (F, "adaptive_max_pool3d", _held_if_global(lambda x, output_size, return_indices=False: F.adaptive_avg_pool3d(x, output_size))),
+        (F, "adaptive_avg_pool1d", _held_if_global(F.adaptive_avg_pool1d)),
+        (F, "adaptive_avg_pool2d", _held_if_global(F.adaptive_avg_pool2d)),
+        (F, "adaptive_avg_pool3d", _held_if_global(F.adaptive_avg_pool3d)),
+        (torch.Tensor, "mean", _held_reduction(torch.Tensor.mean)),
+        (torch.Tensor, "amax", _held_reduction(torch.Tensor.amax)),
+        (torch, "mean", _held_reduction(torch.mean)),
         (F, "layer_norm", lambda x, *args, **kwargs: x),
         (F, "group_norm", lambda x, *args, **kwargs: x),
     ]
@@ -316,7 +359,7 @@ def measure_support(
     per_axis: bool = True,
     start: int | None = None,
     axes: Sequence[int] | None = None,
-    dtype: torch.dtype | None = None,
+    dtype: torch.dtype | None = torch.float64,
 ) -> tuple[int, ...]:
     """The receptive-field extent, per spatial axis, of the centre unit of ``layer``.
 
@@ -334,10 +377,11 @@ def measure_support(
             good guess only saves re-runs; the result does not depend on it, since the axis
             is still grown until the support is clear of the border.
         axes: the spatial axes to measure (default: all); the others are reported as 0.
-        dtype: ``torch.float64``, ``torch.float32`` (raises :class:`PrecisionError` when the
-            gradient nears float32's limits), or ``None``: float32 first, float64 if float32 is
-            not safe. float32 matters for speed: float64 grouped / depthwise convolutions take
-            PyTorch's slow path on CPU (ConvNeXt-T: ~15x slower).
+        dtype: ``torch.float64`` (the default: no underflow to hide a pixel), ``torch.float32``
+            (raises :class:`PrecisionError` when the gradient nears float32's limits), or
+            ``None``: float32 first, float64 if float32 is not safe. float32 matters for speed
+            on zoo sweeps: float64 grouped / depthwise convolutions take PyTorch's slow path on
+            CPU (ConvNeXt-T: ~15x slower).
 
     Returns:
         ``max index - min index + 1`` of the input-gradient support, per spatial axis.
@@ -375,3 +419,44 @@ def measure_support(
         for a in group:
             result[a] = extents[a][1] - extents[a][0] + 1
     return tuple(result)
+
+
+def measure_units(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    layer: str | None = None,
+    *,
+    axis: int = 0,
+    units: int = 8,
+    at: str = "output",
+    margin: int = 32,
+    max_size: int = 8192,
+    dtype: torch.dtype = torch.float64,
+) -> list[int]:
+    """The field extent along ``axis`` of ``units`` consecutive units of ``layer``'s feature map,
+    from its centre on (the other axes at their centre). Behind upsampling, neighbouring units
+    see different amounts of input: a period of them shows the widest and the narrowest.
+
+    The measured axis is grown (by half, as in :func:`measure_support`) until every unit's
+    support is ``margin`` pixels clear of both borders; the other axes keep their sizes.
+    """
+    net = linearize(model, dtype)
+    shape = list(input_shape)
+    while True:
+        with torch.no_grad():
+            out_size = _forward_to(net, torch.zeros(tuple(shape), dtype=dtype), layer, at).shape[2:]
+        extents: list[int] = []
+        for k in range(units):
+            position = [s // 2 for s in out_size]
+            position[axis] += k
+            if position[axis] >= out_size[axis]:
+                raise OracleError(f"the feature map has only {out_size[axis]} units along axis {axis}")
+            lo, hi = support_extent(net, shape, layer, at, position=position)[axis]
+            if lo < margin or hi > shape[axis + 2] - 1 - margin:
+                break
+            extents.append(hi - lo + 1)
+        if len(extents) == units:
+            return extents
+        shape[axis + 2] += max(shape[axis + 2] // 2, 4 * margin)
+        if shape[axis + 2] > max_size:
+            raise OracleError(f"support still touches the border at input size {shape[2:]}")

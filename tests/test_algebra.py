@@ -24,7 +24,7 @@ from published import RESNET18_TABLE  # [B.2], shared with the torchvision tests
 
 from rflint import algebra
 from rflint.algebra import analyse, display, is_critical, is_unproductive, layer_status
-from rflint.ir import INF, Graph, Kind, Layer, LayerRF, Status
+from rflint.ir import INF, Graph, Kind, Layer, LayerRF, Status, Taps
 
 # --------------------------------------------------------------------------------------------
 # A tiny builder: layers are named, each reads the previous layer unless told otherwise.
@@ -51,7 +51,8 @@ class Net:
     def _name(self, name):
         return name or f"n{len(self.layers)}"
 
-    def conv(self, k=3, s=1, d=1, name=None, inputs=None, op="Conv2d") -> str:
+    def conv(self, k=3, s=1, d=1, name=None, inputs=None, op="Conv2d", p=0) -> str:
+        """A convolution with kernel k, stride s, dilation d and ``p`` padding before index 0."""
         name = self._name(name)
         return self.add(
             Layer(
@@ -63,13 +64,15 @@ class Net:
                 kernel=_axes(k, self.ndim),
                 stride=tuple(Fraction(x) for x in _axes(s, self.ndim)),
                 dilation=_axes(d, self.ndim),
+                padding=_axes(p, self.ndim),
             )
         )
 
-    def upsample(self, factor=2, taps=1, name=None, inputs=None, op="upsample_nearest") -> str:
-        """An upsampling layer in the IR's convention: ``taps`` input positions read per output
-        position, stride ``1 / factor``."""
+    def upsample(self, factor=2, taps=None, name=None, inputs=None, op="upsample_nearest") -> str:
+        """An upsampling layer: ``taps`` (an ``ir.Taps`` for every axis) says which input units
+        each output unit reads; the default is nearest by ``factor`` (unit o reads o // factor)."""
         name = self._name(name)
+        taps = taps or Taps(1, factor, (0,) * factor, (0,) * factor)
         return self.add(
             Layer(
                 name,
@@ -77,9 +80,16 @@ class Net:
                 op,
                 Kind.UPSAMPLE,
                 inputs=tuple(inputs) if inputs else (self.last,),
-                kernel=_axes(taps, self.ndim),
-                stride=tuple(Fraction(1, f) for f in _axes(factor, self.ndim)),
+                stride=tuple(Fraction(taps.shift, taps.period) for _ in range(self.ndim)),
+                taps=(taps,) * self.ndim,
             )
+        )
+
+    def shift(self, offset, name=None, inputs=None) -> str:
+        """A crop / pad / shift: output unit o reads input unit o + offset."""
+        name = self._name(name)
+        return self.add(
+            Layer(name, name, "pad", Kind.RESHAPE, inputs=tuple(inputs) if inputs else (self.last,), taps=(Taps.shifted(offset),) * self.ndim)
         )
 
     def simple(self, kind: Kind, name=None, inputs=None, op=None, **kw) -> str:
@@ -222,44 +232,81 @@ def test_residual_skip_keeps_r_min_at_the_block_input():
     assert display(rfs[c1].r_min[0]) == 11
 
 
-def _brute_force_paths(layers: list[Layer]) -> dict[str, list[tuple[Fraction, Fraction]]]:
-    """Every (r, J) pair of every path, enumerated explicitly (exponential; small graphs only)."""
-    pairs: dict[str, list[tuple[Fraction, Fraction]]] = {}
+def _reads(layer: Layer, o: int) -> tuple[int, int] | None:
+    """The input units output unit ``o`` of a 1-d layer reads (None: a pass-through layer)."""
+    taps = layer.axis_taps(1)[0]
+    if taps is None:
+        return None
+    q, p = divmod(o, taps.period)
+    return taps.lo[p] + taps.shift * q, taps.hi[p] + taps.shift * q
+
+
+def _brute_force(layers: list[Layer], units: range) -> dict[str, tuple[int, int, int, int]]:
+    """(r_min, r_max, narrowest, widest-unit union) per layer by explicit enumeration: every path
+    from the input as a list of layers, every unit's field as a set of input positions (so it
+    shares no code with the propagation; exponential, small graphs only)."""
+    by_name = {layer.name: layer for layer in layers}
+    paths: dict[str, list[list[str]]] = {}
     for layer in layers:
         if layer.kind is Kind.INPUT:
-            pairs[layer.name] = [(Fraction(1), Fraction(1))]
-            continue
-        incoming = [p for name in layer.inputs for p in pairs[name]]
-        if layer.kind in (Kind.WINDOW, Kind.UPSAMPLE):
-            k, s = layer.k_eff[0], layer.stride[0]
-            incoming = [(r + (k - 1) * j, j * s) for r, j in incoming]
-        pairs[layer.name] = incoming
-    return pairs
+            paths[layer.name] = [[layer.name]]
+        else:
+            paths[layer.name] = [p + [layer.name] for name in layer.inputs for p in paths[name]]
+
+    def field(path: list[str], o: int) -> set[int]:
+        if len(path) == 1:
+            return {o}
+        reads = _reads(by_name[path[-1]], o)
+        if reads is None:
+            return field(path[:-1], o)
+        return set().union(*(field(path[:-1], t) for t in range(reads[0], reads[1] + 1)))
+
+    out = {}
+    for name in paths:
+        single = [field(p, o) for p in paths[name] for o in units]
+        unions = [set().union(*(field(p, o) for p in paths[name])) for o in units]
+        size = lambda f: max(f) - min(f) + 1  # noqa: E731
+        out[name] = (min(map(size, single)), max(map(size, unions)), min(map(size, unions)))
+    return out
 
 
 @pytest.mark.parametrize("seed", range(20))
 def test_propagation_matches_explicit_path_enumeration_on_random_graphs(seed):
-    # [hand-checkable oracle] enumerate every path of a random DAG and take min / max of r.
+    # [oracle] enumerate every path of a random DAG, and every unit's field as a set of input
+    # positions: convolutions with asymmetric padding, shifts (crops), nearest and bilinear
+    # upsampling and transposed convolutions make fields offset and position-dependent.
     rng = random.Random(seed)
     net = Net(ndim=1)
-    names = ["x"]
-    for _ in range(14):
-        inputs = rng.sample(names, k=min(len(names), rng.choice([1, 1, 2, 3])))
-        kind = rng.choice(["conv", "conv", "merge", "up"])
+    jumps = {"x": Fraction(1)}
+    for _ in range(12):
+        kind = rng.choice(["conv", "conv", "merge", "up", "shift"])
+        source = rng.choice(list(jumps))
         if kind == "conv":
-            name = net.conv(rng.choice([1, 3, 5]), rng.choice([1, 1, 2]), d=rng.choice([1, 2]), inputs=inputs)
-        elif kind == "merge":
-            name = net.simple(Kind.MERGE, op="add", inputs=inputs)
+            s = rng.choice([1, 1, 2])
+            name = net.conv(rng.choice([1, 2, 3, 5]), s, d=rng.choice([1, 2]), p=rng.choice([0, 1, 2]), inputs=[source])
+            jumps[name] = jumps[source] * s
+        elif kind == "merge":  # a merge needs inputs on the same grid
+            same = [n for n in jumps if jumps[n] == jumps[source]]
+            name = net.simple(Kind.MERGE, op="add", inputs=rng.sample(same, k=min(len(same), rng.choice([2, 3]))))
+            jumps[name] = jumps[source]
+        elif kind == "up":
+            taps = rng.choice([
+                None,  # nearest x2
+                Taps(1, 2, (-1, 0), (0, 1)),  # bilinear x2, align_corners=False
+                Taps(1, 2, (0, 0), (0, 1)),  # transposed conv k3 s2 p1: phases read 1 and 2 inputs
+            ])
+            name = net.upsample(factor=2, taps=taps, inputs=[source])
+            jumps[name] = jumps[source] / 2
         else:
-            name = net.upsample(factor=2, taps=rng.choice([1, 2]), inputs=inputs)
-        names.append(name)
-    brute = _brute_force_paths(net.layers)
+            name = net.shift(rng.choice([-2, -1, 1, 3]), inputs=[source])
+            jumps[name] = jumps[source]
+    units = range(0, 32)  # every phase of a period up to 32, far from nothing (no borders here)
+    brute = _brute_force(net.layers, units)
     rfs = net.analyse()
-    for name in names:
-        rs = [r for r, _ in brute[name]]
-        js = [j for _, j in brute[name]]
+    for name, (r_min, r_max, narrow) in brute.items():
         axis = rfs[name].axes[0]
-        assert (axis.r_min, axis.r_max, axis.j_min, axis.j_max) == (min(rs), max(rs), min(js), max(js))
+        assert (axis.r_min, axis.r_max, axis.r_narrow) == (r_min, r_max, narrow), name
+        assert axis.j_max == jumps[name]
 
 
 def test_densenet_like_graph_with_hundreds_of_merges_keeps_one_entry_per_distinct_jump(monkeypatch):
@@ -289,7 +336,7 @@ def test_densenet_like_graph_with_hundreds_of_merges_keeps_one_entry_per_distinc
 
     def counting_apply(layer, merged, ndim):
         result = apply(layer, merged, ndim)
-        seen.append(max(len(p.by_jump) for p in result))
+        seen.append(max(len(p.classes) for p in result))
         return result
 
     monkeypatch.setattr(algebra, "merge_inputs", counting_merge)
@@ -317,42 +364,62 @@ def test_densenet_like_graph_with_hundreds_of_merges_keeps_one_entry_per_distinc
 
 def test_nearest_upsampling_halves_the_jump_so_a_following_3x3_adds_one_input_pixel():
     net = Net()
-    up = net.upsample(factor=2, taps=1)
+    up = net.upsample(factor=2)
     conv = net.conv(3, 1)
     rfs = net.analyse()
-    # [hand] nearest x2: r stays 1, J = 1/2; then 3x3: r = 1 + 2 * (1/2) = 2.
+    # [hand] nearest x2: r stays 1, J = 1/2; a 3x3 then reads fine units o..o+2, i.e. coarse
+    # units o//2 .. (o+2)//2: two of them for every o, so r = 2 for every unit.
     assert rfs[up].r_min[0] == 1 and rfs[up].jump[0] == Fraction(1, 2)
-    assert rfs[conv].r_min[0] == Fraction(2) and display(rfs[conv].r_min[0]) == 2
+    assert (rfs[conv].r_min[0], rfs[conv].r_max[0], rfs[conv].axes[0].r_narrow) == (2, 2, 2)
     # rfa-toolbox treats nn.Upsample as a no-op (J stays 1): the 3x3 would get 3 [brief C.5].
     rfa_value = 3
     assert rfs[conv].r_min[0] != rfa_value
 
 
-def test_upsampling_after_downsampling_gives_fractional_fields_that_display_as_floats():
+def test_behind_upsampling_neighbouring_units_see_different_amounts_and_r_max_is_the_widest():
     net = Net()
     net.conv(3, 2)  # [hand] r 3, J 2
-    up = net.upsample(factor=4, taps=2, op="upsample_bilinear")  # r 3 + 1*2 = 5, J 1/2
-    conv = net.conv(2, 1)  # r 5 + 1 * 1/2 = 11/2
+    # bilinear x4, align_corners=False: source (o + 1/2)/4 - 1/2 = (2o - 3)/8, so phases 0..3 read
+    # conv units [-1, 0], [-1, 0], [0, 1], [0, 1]: two units each, r = 3 + 2 = 5, J = 1/2
+    bilinear = Taps(1, 4, (-1, -1, 0, 0), (0, 0, 1, 1))
+    up = net.upsample(factor=4, taps=bilinear, op="upsample_bilinear")
+    conv = net.conv(2, 1)  # [hand] reads up units o, o+1: phase 1 spans conv units -1..1 (7 px), the others 5
     rfs = net.analyse()
-    assert rfs[up].r_min[0] == 5 and rfs[up].jump[0] == Fraction(1, 2)
-    assert rfs[conv].r_min[0] == Fraction(11, 2)
-    assert display(rfs[conv].r_min[0]) == 5.5
+    assert rfs[up].r_min[0] == 5 and rfs[up].r_max[0] == 5 and rfs[up].jump[0] == Fraction(1, 2)
+    axis = rfs[conv].axes[0]
+    assert (axis.r_min, axis.r_narrow, axis.r_max) == (5, 5, 7)
+    # rflint <= 0.1 reported the average over units, 11/2, which bounds neither the widest unit
+    # (7) nor the narrowest (5).
+    old_average = Fraction(11, 2)
+    assert axis.r_narrow < old_average < axis.r_max
 
 
 def test_transposed_conv_k2_s2_reads_one_input_tap_and_halves_the_jump():
     net = Net()
-    # [hand] ConvTranspose2d(k=2, s=2): each output reads ceil(2 / 2) = 1 input position, J = 1/2
-    tconv = net.upsample(factor=2, taps=math.ceil(2 / 2), op="ConvTranspose2d")
+    # [hand] ConvTranspose2d(k=2, s=2, p=0): output o reads input j with o - 2j in {0, 1}: o // 2
+    tconv = net.upsample(factor=2, taps=Taps(1, 2, (0, 0), (0, 0)), op="ConvTranspose2d")
     conv = net.conv(3, 1)
     rfs = net.analyse()
     assert rfs[tconv].r_min[0] == 1 and rfs[tconv].jump[0] == Fraction(1, 2)
-    rflint_value = Fraction(2)  # [hand] 1 + 2 * (1/2)
+    rflint_value = 2  # [hand] as after nearest x2
     # rfa-toolbox treats ConvTranspose2d as a k2 s2 *downsampling* conv [brief C.5]: r = 2, J = 2,
     # then the 3x3 gives 2 + 2 * 2 = 6 [hand, rfa's rule] where rflint gives 2.
     rfa_value = 6
-    assert rfs[conv].r_min[0] == rflint_value
+    assert rfs[conv].r_max[0] == rflint_value
     assert rfa_value != rflint_value
-    assert not rfs[tconv].layer.grows_field  # one tap per output: no new context
+    assert not rfs[tconv].layer.grows_field  # upsampling is never judged by the rules
+
+
+def test_offset_branches_merge_into_their_union_not_the_larger_branch():
+    # Issue 10's example: conv2x2(pad(x, (1, 0))) + conv2x2(pad(x, (0, 1))) reads [o-1, o+1].
+    net = Net(ndim=1)
+    left = net.conv(2, 1, p=1)  # [hand] reads [o-1, o]
+    right = net.conv(2, 1, p=0, inputs=["x"])  # [hand] reads [o, o+1]
+    add = net.simple(Kind.MERGE, op="add", inputs=[left, right])
+    rfs = net.analyse()
+    axis = rfs[add].axes[0]
+    assert (axis.r_min, axis.r_max) == (2, 3)
+    assert (axis.start, axis.end) == (-1, 1)  # unit 0 sees input -1..1: effective padding 1
 
 
 # --------------------------------------------------------------------------------------------
@@ -588,8 +655,10 @@ def test_path_count_in_dense_graph_is_exponential_so_the_brute_force_would_not_f
     feats = ["x"]
     for _ in range(10):
         feats.append(net.conv(3, 1, inputs=list(feats)))
-    brute = _brute_force_paths(net.layers)
-    assert len(brute[feats[-1]]) == 2**9  # [hand] each of the 9 earlier layers is on or off the path
+    count: dict[str, int] = {"x": 1}
+    for layer in net.layers[1:]:
+        count[layer.name] = sum(count[n] for n in layer.inputs)
+    assert count[feats[-1]] == 2**9  # [hand] each of the 9 earlier layers is on or off the path
     rfs = net.analyse()
     # [hand] shortest path: input -> last (3); longest: through all 10 layers (1 + 10*2 = 21)
     assert (rfs[feats[-1]].axes[0].r_min, rfs[feats[-1]].axes[0].r_max) == (3, 21)

@@ -21,7 +21,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import torchvision
-from oracle import linearize, measure_support, support_extent
+from oracle import linearize, measure_support, measure_units, support_extent
 from torch import nn
 
 from rflint.algebra import analyse, display
@@ -254,26 +254,23 @@ class TinyUNet(nn.Module):
         return self.dec2(u2)
 
 
-def test_after_upsampling_r_max_is_the_average_support_over_the_upsampling_phases():
-    # After upsampling rflint's jump is fractional (1/2 after nearest x2), and a real unit sees a
-    # whole number of pixels that depends on its phase on the upsampling grid. [hand, checked by
-    # the oracle] dec2's units at output positions 4c, 4c+1, 4c+2, 4c+3 see 21, 25, 25, 21 pixels:
-    # two neighbouring dec1 units read the same pair of ``mid`` units or two pairs one apart
-    # (one ``mid`` step = 4 input pixels). rflint's r_max 23 is exactly their average: it is the
-    # field of the path algebra, not a bound on every unit. (rfa-toolbox would treat the
-    # transposed conv as a stride-2 conv and the interpolation as a no-op [brief C.5].)
+def test_after_upsampling_r_max_is_the_widest_unit_and_r_narrow_the_narrowest():
+    # After upsampling a unit sees a number of pixels that depends on its phase on the upsampling
+    # grid. [hand, checked by the oracle] dec2's units at output positions 4c, 4c+1, 4c+2, 4c+3 see
+    # 21, 25, 25, 21 pixels: two neighbouring dec1 units read the same pair of ``mid`` units or two
+    # pairs one apart (one ``mid`` step = 4 input pixels). rflint's r_max is the widest (25), its
+    # r_narrow the narrowest (21); rflint <= 0.1 reported their average, 23, which bounds neither.
+    # (rfa-toolbox would treat the transposed conv as a stride-2 conv and the interpolation as a
+    # no-op [brief C.5].)
     model = TinyUNet()
     analysis = analyse(trace_graph(model, input_shape=(1, 3, 64, 64)))
     (dec2,) = [x for x in analysis.layers if x.layer.qualname == "dec2"]
-    assert as_ints(dec2.r_max) == (23, 23)
-    net = linearize(model)
-    supports = []
-    for p in range(32, 36):
-        (lo, hi), _ = support_extent(net, (1, 3, 64, 64), position=(p, 32))
-        assert lo > 0 and hi < 63
-        supports.append(hi - lo + 1)
-    assert supports == [21, 25, 25, 21]
-    assert sum(supports) / len(supports) == dec2.r_max[0]
+    supports = measure_units(model, (1, 3, 64, 64), "dec2", axis=0, units=4)
+    assert sorted(supports) == [21, 21, 25, 25]
+    assert as_ints(dec2.r_max) == (max(supports),) * 2
+    assert display(dec2.axes[0].r_narrow) == min(supports)
+    old_average = 23
+    assert min(supports) < old_average < max(supports)
 
 
 # --------------------------------------------------------------------------------------------

@@ -8,12 +8,14 @@ upsampling layer is a window of ``taps`` input positions with stride ``1 / facto
 from __future__ import annotations
 
 import json
+import math
 import textwrap
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 from typer.testing import CliRunner
 
@@ -180,8 +182,9 @@ def test_builtin_len_model_matches_hand_computed_fields(tmp_path):
     assert layers["up"].layer.stride == (Fraction(1, 2), Fraction(1, 2))
     # cat: union of both paths
     assert rf(ops["cat"]) == (14, 16, 1)
-    # m[:, :, ::2, ::2]: a stride of 2 without new context
-    assert rf(ops["strided_slice"]) == (14, 16, 2)
+    # m[:, :, ::2, ::2] (aten.slice per dim): a stride of 2 without new context
+    strided = [lrf for lrf in a.layers if lrf.layer.op == "slice" and lrf.layer.kind is Kind.WINDOW]
+    assert [rf(lrf) for lrf in strided][-1] == (14, 16, 2) and not any(lrf.layer.grows_field for lrf in strided)
     # mean over H and W: global
     assert ops["mean"].layer.kind is Kind.GLOBAL
     assert not any(lrf.layer.kind is Kind.UNKNOWN for lrf in a.layers)
@@ -194,12 +197,29 @@ def test_unknown_aten_op_is_reported_unknown_not_identity():
             self.conv = nn.Conv2d(3, 4, 3)
 
         def forward(self, x):
-            return torch.cummax(self.conv(x), dim=-1)[0] + len(x)
+            patches = F.unfold(self.conv(x), 2, stride=2) + len(x)  # len(): fx cannot trace this
+            return F.fold(patches, (14, 14), 2, stride=2)  # col2im: no rule (yet)
 
     g = graph_from_export(Odd(), input_size=(16,))
     unknown = [layer for layer in g.layers if layer.kind is Kind.UNKNOWN]
-    assert [layer.op for layer in unknown] == ["cummax"]
-    assert "aten" in unknown[0].note
+    assert [layer.op for layer in unknown] == ["col2im"]
+    assert "col2im" in unknown[0].note
+
+
+def test_a_scan_along_a_spatial_axis_is_global_not_pointwise():
+    class Scan(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+
+        def forward(self, x):
+            return torch.cummax(self.conv(x), dim=-1)[0] + len(x)
+
+    a = analyse(graph_from_export(Scan(), input_size=(16,)))
+    cummax = next(l for l in a.layers if l.layer.op == "cummax")
+    # unit i of a prefix scan reads [0, i]: the widest unit sees the whole row (W); H stays 3
+    assert cummax.layer.kind is Kind.GLOBAL and cummax.layer.global_axes == (False, True)
+    assert rf(cummax)[:1] == (3,) and cummax.r_max[1] == math.inf
 
 
 def test_aten_names_map_onto_the_fx_lowerings():
@@ -209,6 +229,7 @@ def test_aten_names_map_onto_the_fx_lowerings():
     assert op_name(aten.relu_.default) == "relu"
     assert op_name(aten._unsafe_view.default) == "view"
     assert op_name(aten.conv2d.default) == "conv2d"
+    assert op_name(aten._native_batch_norm_legit_no_training.default) == "batch_norm"
 
 
 # --------------------------------------------------------------------------- same numbers as fx

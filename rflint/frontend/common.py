@@ -17,6 +17,8 @@ class LoweredNode(Protocol):
     dilation: tuple[int, ...]
     padding: tuple[int, ...]
     global_axes: tuple[bool, ...]
+    taps: Any
+    side_global: tuple[bool, ...]
     in_channels: int | None
     out_channels: int | None
     groups: int
@@ -47,6 +49,8 @@ def make_layer(
         dilation=low.dilation,
         padding=low.padding,
         global_axes=low.global_axes,
+        taps=low.taps,
+        side_global=low.side_global,
         out_size=L.axis_sizes(out_layout, ndim) if out_layout is not None else None,
         in_channels=low.in_channels,
         out_channels=low.out_channels,

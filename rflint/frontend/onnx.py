@@ -16,7 +16,8 @@ dimension holds which spatial input axis, so that ``Gemm``, ``MatMul``, reductio
 ops assume NCHW (as every exporter writes convolutions) and ops that could be global are
 reported unknown rather than guessed.
 
-Ops are dispatched by ``op_type`` through one table (:data:`LOWERINGS`). An op the table does
+Each node is named for the op table (:mod:`.onnx_ops`) and lowered by
+:func:`rflint.frontend.ops.lower`, the same table the torch frontends use. An op the table does
 not know becomes a ``Kind.UNKNOWN`` layer carrying its op type, never a silent identity.
 """
 
@@ -24,15 +25,16 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from fractions import Fraction
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from rflint.errors import ShapeError, TargetError
 from rflint.frontend import layout as L
 from rflint.frontend.common import make_layer
+from rflint.frontend.ops import Lowered, OpCall, Operand, lower as lower_call
+from rflint.frontend.onnx_ops import LAYOUT_FREE, MOVES_ONLY, SHAPE_OPS, WINDOW_OPS, Node, normalise
 from rflint.ir import Graph, Kind, Layer
 
 # --------------------------------------------------------------------------- reading the file
@@ -348,524 +350,59 @@ def constants(graph: Any) -> dict[str, Any]:
     return out
 
 
-# --------------------------------------------------------------------------- lowering context
+# --------------------------------------------------------------------------- one node
 
 
-@dataclass(frozen=True, slots=True)
-class Lowered:
-    """What one node lowers to: its receptive-field fields and its output layouts."""
-
-    kind: Kind
-    layouts: tuple[Any, ...]  # one Layout (or None) per node output
-    kernel: tuple[int, ...] = ()
-    stride: tuple[Fraction, ...] = ()
-    dilation: tuple[int, ...] = ()
-    padding: tuple[int, ...] = ()
-    global_axes: tuple[bool, ...] = ()
-    in_channels: int | None = None
-    out_channels: int | None = None
-    groups: int = 1
-    note: str = ""
+def _shape(shapes: dict[str, tuple[int | None, ...]], name: str) -> tuple[int, ...] | None:
+    dims = shapes.get(name)
+    return tuple(dims) if dims is not None and all(d is not None for d in dims) else None  # type: ignore[arg-type]
 
 
-@dataclass
-class _Ctx:
-    """Everything a lowering function may look at for one node."""
-
-    node: Any
-    attrs: dict[str, Any]
-    in_layouts: list[Any]  # per node input: its Layout (None if constant, or if it could not be inferred)
-    dependent: list[bool]  # per node input: does it depend on the model input?
-    shapes: dict[str, tuple[int | None, ...]]
-    consts: dict[str, Any]
-    ndim: int
-    opset: int
-
-    @property
-    def first(self) -> Any:
-        """Layout of the first input that depends on the model input (None if unknown)."""
-        return next((lay for lay, dep in zip(self.in_layouts, self.dependent) if dep), None)
-
-    @property
-    def n_dependent(self) -> int:
-        return sum(self.dependent)
-
-    @property
-    def layouts_known(self) -> bool:
-        return all(lay is not None for lay, dep in zip(self.in_layouts, self.dependent) if dep)
-
-    def shape(self, name: str) -> tuple[int, ...] | None:
-        dims = self.shapes.get(name)
-        return tuple(dims) if dims is not None and all(d is not None for d in dims) else None  # type: ignore[arg-type]
-
-    def out_shape(self, k: int = 0) -> tuple[int, ...] | None:
-        return self.shape(self.node.output[k]) if k < len(self.node.output) else None
-
-    def in_shape(self, k: int) -> tuple[int, ...] | None:
-        return self.shape(self.node.input[k]) if k < len(self.node.input) else None
-
-    def const(self, k: int) -> Any:
-        """Value of input ``k`` if it is a known constant (else None)."""
-        if k < len(self.node.input) and self.node.input[k]:
-            return self.consts.get(self.node.input[k])
-        return None
-
-    def same_rank_layout(self, lay: Any, k: int = 0) -> Any:
-        """``lay`` with sizes updated to output ``k``'s shape: kept as is when that shape is
-        unknown, dropped (None) when the rank changed, since the dims no longer line up."""
-        shape = self.out_shape(k)
-        if lay is None or shape is None:
-            return lay
-        if len(shape) != len(lay):
-            return None
-        return L.resize(lay, shape)
-
-    def all_outputs(self, lay: Any) -> tuple[Any, ...]:
-        return tuple(self.same_rank_layout(lay, k) for k in range(len(self.node.output)))
+def _assumed_layout(shape: tuple[int, ...] | None, ndim: int) -> L.Layout:
+    """Without inferred shapes, the dims are taken to be (batch, channels, *spatial) as in
+    every NCHW network (what window ops read; anything that could be global is not guessed)."""
+    return L.initial(shape if shape is not None and len(shape) == ndim + 2 else (1, 1) + (1,) * ndim, ndim)
 
 
-def _ints(value: Any) -> list[int]:
-    return [int(v) for v in value]
-
-
-def _spatial_axes(ctx: _Ctx, lay: Any, n: int) -> list[int | None] | None:
-    """Input axis of each of the last ``n`` tensor dims (None: not spatial), or None if some
-    dim mixes a spatial axis with other data. Without layout information the dims are taken to
-    be the model's spatial axes in order, as in every NCHW network."""
-    if lay is None:
-        return [i if i < ctx.ndim else None for i in range(n)]
-    axes: list[int | None] = []
-    for dim in lay[len(lay) - n :]:
-        axis = L.spatial_axis(dim)
-        if axis is False:
-            return None
-        axes.append(axis)  # type: ignore[arg-type]
-    return axes
-
-
-def _window(
-    ctx: _Ctx,
-    kernel: Sequence[int],
-    stride: Sequence[Any],
-    dilation: Sequence[int],
-    padding: Sequence[int],
-    *,
-    kind: Kind = Kind.WINDOW,
-    **extra: Any,
+def _lower_node(
+    node: Any, layouts: dict[str, Any], shapes: dict[str, tuple[int | None, ...]], consts: dict[str, Any], ndim: int, opset: int
 ) -> Lowered:
-    """A sliding window over the last ``len(kernel)`` dims, mapped onto the model's input axes."""
-    n = len(kernel)
-    lay = ctx.first
-    axes = _spatial_axes(ctx, lay, n)
-    if axes is None:
-        return _unknown(ctx, f"{ctx.node.op_type} slides over a dimension that mixes spatial and other data")
-    k, s, d, p = [1] * ctx.ndim, [Fraction(1)] * ctx.ndim, [1] * ctx.ndim, [0] * ctx.ndim
-    for i, axis in enumerate(axes):
-        if axis is None:
-            continue  # e.g. a window over channels: no spatial effect
-        k[axis], s[axis], d[axis], p[axis] = int(kernel[i]), Fraction(stride[i]), int(dilation[i]), int(padding[i])
-    outs = ctx.all_outputs(lay)
-    shape = ctx.out_shape()
-    if lay is None and shape is not None and len(shape) == ctx.ndim + 2:
-        outs = (L.initial(shape, ctx.ndim),) * len(outs)  # the NCHW assumption, carried forward
-    return Lowered(kind, outs, tuple(k), tuple(s), tuple(d), tuple(p), **extra)
-
-
-def _unknown(ctx: _Ctx, note: str) -> Lowered:
-    lay = ctx.first
-    return Lowered(Kind.UNKNOWN, ctx.all_outputs(lay), note=note)
-
-
-def _pointwise(ctx: _Ctx) -> Lowered:
-    """Elementwise ops: MERGE when two or more inputs depend on the model input."""
-    dep = [lay for lay, d in zip(ctx.in_layouts, ctx.dependent) if d]
-    shape = ctx.out_shape()
-    if len(dep) > 1 and shape is not None and ctx.layouts_known:
-        lay = L.broadcast(dep, shape)
-    else:
-        lay = ctx.same_rank_layout(ctx.first)
-    kind = Kind.MERGE if len(dep) > 1 else Kind.POINTWISE
-    return Lowered(kind, (lay,) * len(ctx.node.output))
-
-
-def _global(ctx: _Ctx, axes: frozenset[int], out_layout: Any) -> Lowered:
-    """Global over ``axes``; pointwise (or merge) when the op touches no spatial axis."""
-    outs = (out_layout,) * len(ctx.node.output)
-    if not axes:
-        return Lowered(Kind.MERGE if ctx.n_dependent > 1 else Kind.POINTWISE, outs)
-    return Lowered(Kind.GLOBAL, outs, global_axes=tuple(a in axes for a in range(ctx.ndim)))
-
-
-# --------------------------------------------------------------------------- lowerings
-
-
-def _pads(ctx: _Ctx, n: int) -> list[int]:
-    """Leading pad per spatial dim (``pads`` is begin..., end...); 0 under ``auto_pad``."""
-    pads = _ints(ctx.attrs.get("pads", [0] * (2 * n)))
-    return pads[:n] if len(pads) >= n else [0] * n
-
-
-def _kernel_shape(ctx: _Ctx) -> list[int] | None:
-    if "kernel_shape" in ctx.attrs:
-        return _ints(ctx.attrs["kernel_shape"])
-    w = ctx.in_shape(1)  # Conv / ConvTranspose weight: (M, C/g, *k) or (C, M/g, *k)
-    return list(w[2:]) if w is not None else None
-
-
-def _conv(ctx: _Ctx) -> Lowered:
-    kernel = _kernel_shape(ctx)
-    if kernel is None:
-        return _unknown(ctx, "Conv without kernel_shape and with a weight of unknown shape")
-    n = len(kernel)
-    groups = int(ctx.attrs.get("group", 1))
-    w = ctx.in_shape(1)
-    out_ch, in_ch = (w[0], w[1] * groups) if w is not None else (None, None)
-    return _window(
-        ctx, kernel, _ints(ctx.attrs.get("strides", [1] * n)), _ints(ctx.attrs.get("dilations", [1] * n)), _pads(ctx, n),
-        in_channels=in_ch, out_channels=out_ch, groups=groups,
-    )
-
-
-def _conv_transpose(ctx: _Ctx) -> Lowered:
-    """A transposed conv reads ``ceil(k_eff / s)`` input positions per output, at jump / s."""
-    kernel = _kernel_shape(ctx)
-    if kernel is None:
-        return _unknown(ctx, "ConvTranspose without kernel_shape and with a weight of unknown shape")
-    n = len(kernel)
-    strides = _ints(ctx.attrs.get("strides", [1] * n))
-    dilations = _ints(ctx.attrs.get("dilations", [1] * n))
-    taps = [-(-(d * (k - 1) + 1) // s) for k, d, s in zip(kernel, dilations, strides)]
-    groups = int(ctx.attrs.get("group", 1))
-    w = ctx.in_shape(1)
-    in_ch, out_ch = (w[0], w[1] * groups) if w is not None else (None, None)
-    return _window(
-        ctx, taps, [Fraction(1, s) for s in strides], [1] * n, [0] * n, kind=Kind.UPSAMPLE,
-        in_channels=in_ch, out_channels=out_ch, groups=groups,
-    )
-
-
-def _pool(ctx: _Ctx) -> Lowered:
-    kernel = _ints(ctx.attrs["kernel_shape"])
-    n = len(kernel)
-    return _window(
-        ctx, kernel, _ints(ctx.attrs.get("strides", [1] * n)), _ints(ctx.attrs.get("dilations", [1] * n)), _pads(ctx, n)
-    )
-
-
-def _global_pool(ctx: _Ctx) -> Lowered:
-    lay = ctx.first
-    if lay is None:  # NCHW assumed, as for every window op without layout information
-        return Lowered(Kind.GLOBAL, (None,), global_axes=(True,) * ctx.ndim)
-    lay_out, axes = L.reduce(lay, list(range(2, len(lay))), keepdim=True)
-    return _global(ctx, axes, lay_out)
-
-
-def _max_unpool(ctx: _Ctx) -> Lowered:
-    """Each output position reads one input position; the map grows by the pool's stride."""
-    kernel = _ints(ctx.attrs["kernel_shape"])
-    strides = _ints(ctx.attrs.get("strides", [1] * len(kernel)))
-    n = len(kernel)
-    return _window(ctx, [1] * n, [Fraction(1, s) for s in strides], [1] * n, [0] * n, kind=Kind.UPSAMPLE)
-
-
-def _depth_to_space(ctx: _Ctx) -> Lowered:
-    b = int(ctx.attrs["blocksize"])
-    n = len(ctx.first) - 2
-    return _window(ctx, [1] * n, [Fraction(1, b)] * n, [1] * n, [0] * n, kind=Kind.UPSAMPLE)
-
-
-def _space_to_depth(ctx: _Ctx) -> Lowered:
-    b = int(ctx.attrs["blocksize"])
-    n = len(ctx.first) - 2
-    return _window(ctx, [b] * n, [b] * n, [1] * n, [0] * n)
-
-
-#: input positions one output position reads, per interpolation mode
-RESIZE_TAPS = {"nearest": 1, "linear": 2, "bilinear": 2, "cubic": 4}
-
-
-def _resize(ctx: _Ctx) -> Lowered:
-    """Resize / Upsample: ``taps`` per mode and stride ``in / out`` per spatial axis."""
-    mode = ctx.attrs.get("mode", b"nearest")
-    mode = mode.decode() if isinstance(mode, bytes) else str(mode)
-    taps = RESIZE_TAPS.get(mode)
-    if taps is None:
-        return _unknown(ctx, f"interpolation mode {mode!r}")
-    lay = ctx.first
-    n = len(lay) - 2
-    factors = _resize_factors(ctx, len(lay))
-    if factors is None:
-        return _unknown(ctx, "Resize with scales that are neither constant nor inferable")
-    axes = _spatial_axes(ctx, lay, n)
-    if axes is None:
-        return _unknown(ctx, "Resize over a dimension that mixes spatial and other data")
-    kernel, stride = [1] * ctx.ndim, [Fraction(1)] * ctx.ndim
-    for i, axis in enumerate(axes):
-        f = factors[2 + i]
-        if axis is None or f == 1:
-            continue
-        kernel[axis], stride[axis] = taps, 1 / f
-    return Lowered(Kind.UPSAMPLE, ctx.all_outputs(lay), tuple(kernel), tuple(stride), (1,) * ctx.ndim)
-
-
-def _resize_factors(ctx: _Ctx, rank: int) -> list[Fraction] | None:
-    """Output / input size per tensor dim: from inferred shapes, else from the constant
-    ``scales`` or ``sizes`` input (Upsample: input 1; Resize-10: input 1; Resize-11+: 2, 3)."""
-    in_shape, out_shape = ctx.in_shape(0), ctx.out_shape()
-    if in_shape is not None and out_shape is not None and len(in_shape) == len(out_shape) == rank:
-        return [Fraction(o, i) for i, o in zip(in_shape, out_shape)]
-    scale_idx = 1 if ctx.node.op_type == "Upsample" or len(ctx.node.input) == 2 else 2
-    scales = ctx.const(scale_idx)
-    if scales is not None and len(scales) == rank:
-        return [Fraction(float(s)).limit_denominator(1000) for s in scales]
-    sizes = ctx.const(3)
-    if sizes is not None and in_shape is not None and len(sizes) == rank:
-        return [Fraction(int(o), i) for i, o in zip(in_shape, sizes)]
-    return None
-
-
-def _reshape(ctx: _Ctx) -> Lowered:
-    """Reshape / Flatten / Squeeze / Unsqueeze: moves axes; a reshape that cuts a spatial axis
-    (window partition) has no receptive-field meaning and is reported unknown."""
-    shape = ctx.out_shape()
-    if shape is None:
-        return Lowered(Kind.RESHAPE, (None,) * len(ctx.node.output))
-    lay = L.reshape(ctx.first, shape) or _reshape_middle(ctx.first, ctx.in_shape(0), shape)
-    if lay is None:
-        return _unknown(ctx, "reshape cuts a spatial axis into pieces (window partition)")
-    return Lowered(Kind.RESHAPE, (lay,))
-
-
-def _reshape_middle(lay: Any, in_shape: tuple[int, ...] | None, out_shape: tuple[int, ...]) -> Any:
-    """Fallback for a reshape that keeps its leading and trailing dims and only regroups
-    non-spatial dims in between (multi-head attention splitting 2304 features into 3 x 768).
-    Needed when a token dim also holds a class token (197 = 14 * 14 + 1), which a layout of
-    spatial components cannot express, so :func:`layout.reshape` gives up on it."""
-    if in_shape is None or len(in_shape) != len(lay):
-        return None
-    head = 0
-    while head < min(len(in_shape), len(out_shape)) and in_shape[head] == out_shape[head]:
-        head += 1
-    tail = 0
-    while tail < min(len(in_shape), len(out_shape)) - head and in_shape[-1 - tail] == out_shape[-1 - tail]:
-        tail += 1
-    middle = lay[head : len(lay) - tail]
-    if any(L.axes_of(dim) for dim in middle):
-        return None
-    new = tuple(((None, s),) if s != 1 else () for s in out_shape[head : len(out_shape) - tail])
-    return lay[:head] + new + lay[len(lay) - tail :]
-
-
-def _transpose(ctx: _Ctx) -> Lowered:
-    lay = ctx.first
-    perm = _ints(ctx.attrs.get("perm", list(reversed(range(len(lay))))))
-    return Lowered(Kind.RESHAPE, (L.permute(lay, perm),))
-
-
-def _reduce_axes(ctx: _Ctx, rank: int) -> list[int]:
-    """``axes`` attribute (opset < 18) or constant second input (opset >= 18); all dims when
-    absent, unless ``noop_with_empty_axes``."""
-    if "axes" in ctx.attrs:
-        return _ints(ctx.attrs["axes"])
-    axes = ctx.const(1)
-    if axes is not None and len(axes):
-        return _ints(axes.reshape(-1))
-    return [] if ctx.attrs.get("noop_with_empty_axes", 0) else list(range(rank))
-
-
-def _reduce(ctx: _Ctx) -> Lowered:
-    lay = ctx.first
-    keep = bool(ctx.attrs.get("keepdims", 1))
-    lay_out, axes = L.reduce(lay, _reduce_axes(ctx, len(lay)), keep)
-    return _global(ctx, axes, lay_out)
-
-
-def _arg_reduce(ctx: _Ctx) -> Lowered:
-    lay = ctx.first
-    lay_out, axes = L.reduce(lay, [int(ctx.attrs.get("axis", 0))], bool(ctx.attrs.get("keepdims", 1)))
-    return _global(ctx, axes, lay_out)
-
-
-def _softmax(ctx: _Ctx) -> Lowered:
-    """Global over the axes the normalised dims carry: one dim (``axis``, default -1) since
-    opset 13, every dim from ``axis`` (default 1) on before, where the input is flattened to 2-D."""
-    lay = ctx.first
-    if ctx.opset >= 13:
-        dims = [int(ctx.attrs.get("axis", -1)) % len(lay)]
-    else:
-        dims = list(range(int(ctx.attrs.get("axis", 1)) % len(lay), len(lay)))
-    axes = frozenset().union(*(L.axes_of(lay[d]) for d in dims))
-    return _global(ctx, axes, lay)
-
-
-def _const_layout(shape: Sequence[int] | None) -> Any:
-    return tuple(((None, s),) if s != 1 else () for s in shape) if shape is not None else None
-
-
-def _gemm(ctx: _Ctx) -> Lowered:
-    """``A' B' + C``: global over the spatial axes of the contracted dims of A (and of B when
-    B depends on the input too)."""
-    a = ctx.in_layouts[0] if ctx.dependent[0] else None
-    b = ctx.in_layouts[1] if len(ctx.dependent) > 1 and ctx.dependent[1] else None
-    trans_a, trans_b = int(ctx.attrs.get("transA", 0)), int(ctx.attrs.get("transB", 0))
-    axes: frozenset[int] = frozenset()
-    if a is not None:
-        axes |= L.axes_of(a[0 if trans_a else 1])
-    if b is not None:
-        axes |= L.axes_of(b[1 if trans_b else 0])
-    rows = a[1 if trans_a else 0] if a is not None else ()
-    cols = b[0 if trans_b else 1] if b is not None else ()
-    shape = ctx.out_shape()
-    lay = L.resize((rows, cols), shape) if shape is not None else (rows, cols)
-    w = ctx.in_shape(1)
-    extra = {}
-    if w is not None and b is None:
-        extra = {"in_channels": w[1 if trans_b else 0], "out_channels": w[0 if trans_b else 1]}
-    low = _global(ctx, axes, lay)
-    return Lowered(low.kind, low.layouts, global_axes=low.global_axes, **extra)
-
-
-def _matmul(ctx: _Ctx) -> Lowered:
-    """``a @ b`` contracts a's last dim with b's second-to-last: global over their axes."""
-    a = ctx.in_layouts[0] if ctx.dependent[0] else None
-    b = ctx.in_layouts[1] if ctx.dependent[1] else None
-    a_l = a if a is not None else _const_layout(ctx.in_shape(0))
-    b_l = b if b is not None else _const_layout(ctx.in_shape(1))
-    shape = ctx.out_shape()
-    if a_l is None or b_l is None or shape is None:
-        return _unknown(ctx, "MatMul with operands of unknown shape")
-    axes: frozenset[int] = frozenset()
-    if a is not None:
-        axes |= L.axes_of(a_l[-1])
-    if b is not None and len(b_l) >= 2:
-        axes |= L.axes_of(b_l[-2])
-    rank = len(shape)
-    if rank < 2:
-        return _global(ctx, axes, ())
-    batch = L.broadcast([a_l[:-2], b_l[:-2]], shape[: rank - 2])
-    rows = a_l[-2] if len(a_l) >= 2 else ()
-    cols = b_l[-1] if len(b_l) >= 2 else ()
-    return _global(ctx, axes, L.resize(tuple(batch) + (rows, cols), shape))
-
-
-def _concat(ctx: _Ctx) -> Lowered:
-    lay = ctx.same_rank_layout(ctx.first)
-    return Lowered(Kind.MERGE if ctx.n_dependent > 1 else Kind.POINTWISE, (lay,))
-
-
-def _split(ctx: _Ctx) -> Lowered:
-    return Lowered(Kind.POINTWISE, ctx.all_outputs(ctx.first))
-
-
-def _slice(ctx: _Ctx) -> Lowered:
-    """A crop keeps the receptive field; a step > 1 along a spatial axis subsamples it,
-    which is a window of size 1 with that stride."""
-    lay = ctx.first
-    axes, steps = ctx.const(3), ctx.const(4)
-    if axes is None:
-        starts = ctx.const(1)
-        axes = list(range(len(starts))) if starts is not None else []
-    stride = [Fraction(1)] * ctx.ndim
-    if steps is not None:
-        for dim, step in zip(_ints(axes), _ints(steps)):
-            axis = L.spatial_axis(lay[dim % len(lay)])
-            if axis is False:
-                return _unknown(ctx, "strided Slice over a dimension that mixes spatial and other data")
-            if axis is not None and abs(step) != 1:
-                stride[axis] = Fraction(abs(step))
-    out = ctx.all_outputs(lay)
-    if any(s != 1 for s in stride):
-        return Lowered(Kind.WINDOW, out, (1,) * ctx.ndim, tuple(stride), (1,) * ctx.ndim, (0,) * ctx.ndim)
-    return Lowered(Kind.RESHAPE, out)
-
-
-def _gather(ctx: _Ctx) -> Lowered:
-    """Gather with a scalar index drops its dim (ViT's class token); otherwise the layout is
-    resized, and picking positions along a spatial axis is reported as unknown."""
-    if not ctx.dependent[0]:
-        return _unknown(ctx, "Gather with input-dependent indices (a data-dependent lookup)")
-    lay = ctx.first
-    axis = int(ctx.attrs.get("axis", 0)) % len(lay)
-    idx = ctx.const(1)
-    if idx is not None and getattr(idx, "ndim", 1) == 0:
-        return Lowered(Kind.RESHAPE, (lay[:axis] + lay[axis + 1 :],))
-    if L.axes_of(lay[axis]):
-        return _unknown(ctx, "Gather picks positions along a spatial axis")
-    return Lowered(Kind.RESHAPE, ctx.all_outputs(lay))
-
-
-POINTWISE_OPS = frozenset(
-    """Relu LeakyRelu PRelu ThresholdedRelu Elu Selu Celu Gelu Sigmoid HardSigmoid HardSwish Tanh Softplus
-    Softsign Mish Swish Clip Erf Exp Log Sqrt Reciprocal Neg Abs Sign Floor Ceil Round Cos Sin Not IsNaN IsInf
-    Identity Dropout Cast CastLike BatchNormalization InstanceNormalization LayerNormalization GroupNormalization
-    LpNormalization MeanVarianceNormalization LRN RMSNormalization SimplifiedLayerNormalization QuantizeLinear
-    DequantizeLinear DynamicQuantizeLinear Pad Expand Tile Trilu CumSum""".split()
-)
-ELEMENTWISE_OPS = frozenset(
-    "Add Sub Mul Div Pow Max Min Sum Mean Where Equal Less LessOrEqual Greater GreaterOrEqual And Or Xor Mod BitShift".split()
-)
-SHAPE_OPS = frozenset("Shape Size ConstantOfShape EyeLike RandomNormalLike RandomUniformLike".split())
-
-LOWERINGS: dict[str, Callable[[_Ctx], Lowered]] = {
-    "Conv": _conv,
-    "ConvTranspose": _conv_transpose,
-    "MaxPool": _pool,
-    "AveragePool": _pool,
-    "LpPool": _pool,
-    "GlobalAveragePool": _global_pool,
-    "GlobalMaxPool": _global_pool,
-    "GlobalLpPool": _global_pool,
-    "MaxUnpool": _max_unpool,
-    "DepthToSpace": _depth_to_space,
-    "SpaceToDepth": _space_to_depth,
-    "Resize": _resize,
-    "Upsample": _resize,
-    "Reshape": _reshape,
-    "Flatten": _reshape,
-    "Squeeze": _reshape,
-    "Unsqueeze": _reshape,
-    "Transpose": _transpose,
-    "ReduceMean": _reduce,
-    "ReduceMax": _reduce,
-    "ReduceMin": _reduce,
-    "ReduceSum": _reduce,
-    "ReduceProd": _reduce,
-    "ReduceL1": _reduce,
-    "ReduceL2": _reduce,
-    "ReduceLogSum": _reduce,
-    "ReduceLogSumExp": _reduce,
-    "ReduceSumSquare": _reduce,
-    "ArgMax": _arg_reduce,
-    "ArgMin": _arg_reduce,
-    "Softmax": _softmax,
-    "LogSoftmax": _softmax,
-    "Hardmax": _softmax,
-    "Gemm": _gemm,
-    "MatMul": _matmul,
-    "Concat": _concat,
-    "Split": _split,
-    "Slice": _slice,
-    "Gather": _gather,
-    **{op: _pointwise for op in POINTWISE_OPS | ELEMENTWISE_OPS},
-}
-
-
-#: Ops lowered correctly without knowing which dims are spatial (window ops assume NCHW).
-LAYOUT_FREE = POINTWISE_OPS | ELEMENTWISE_OPS | frozenset(
-    "Conv ConvTranspose MaxPool AveragePool LpPool GlobalAveragePool GlobalMaxPool GlobalLpPool Concat Split".split()
-)
-#: Ops that only move data around: without a layout they stay reshapes (with an unknown layout).
-MOVES_ONLY = frozenset("Reshape Flatten Squeeze Unsqueeze Transpose Gather".split())
-
-
-def _without_layout(ctx: _Ctx) -> Lowered:
+    """Name one node for the op table and lower it there."""
+    dependent = [t in layouts for t in node.input]
+    known = all(layouts[t] is not None for t, dep in zip(node.input, dependent) if dep)
+    op = node.op_type
+    if not known and op not in LAYOUT_FREE:
+        return _without_layout(node, op)
+    operands = []
+    for t, dep in zip(node.input, dependent):
+        lay = layouts.get(t) if dep else None
+        if dep and lay is None:
+            lay = _assumed_layout(_shape(shapes, t), ndim)
+        operands.append(Operand(lay, _shape(shapes, t) if t else None))
+    onnx_node = Node(op, _attrs(node), operands, [consts.get(t) if t else None for t in node.input], opset)
+    try:
+        canonical, params, ordered = normalise(onnx_node, node.domain)
+    except Exception as exc:  # noqa: BLE001 - a naming bug must not hide the layer
+        canonical, params, ordered = "unknown", {"note": f"could not read {op}: {type(exc).__name__}: {exc}"}, None
+    outputs = tuple(_shape(shapes, out) for out in node.output)
+    inputs = tuple(ordered) if ordered is not None else tuple(operands)
+    call = OpCall(canonical, params, inputs, outputs, ndim, op)
+    low = lower_call(call)
+    if not known:  # carry the NCHW assumption forward
+        shape = outputs[0]
+        if shape is not None and len(shape) == ndim + 2 and low.kind is not Kind.UNKNOWN:
+            low = replace(low, layouts=(L.initial(shape, ndim),) * len(node.output))
+    return low
+
+
+def _without_layout(node: Any, op: str) -> Lowered:
     """When shape inference left a tensor's shape open, rflint cannot tell which dims are
     spatial: data movement stays a reshape, anything that could be global becomes unknown."""
-    op = ctx.node.op_type
-    steps = ctx.const(4) if op == "Slice" else None
-    if op in MOVES_ONLY or (op == "Slice" and (steps is None or all(abs(int(v)) == 1 for v in steps))):
-        return Lowered(Kind.RESHAPE, (None,) * len(ctx.node.output))
-    return _unknown(ctx, f"{op} on a tensor of unknown shape: rflint cannot tell which axes it acts on")
+    n_out = len(node.output)
+    if op in MOVES_ONLY or op == "Slice":
+        return Lowered(Kind.RESHAPE, (None,) * n_out)
+    note = f"{op} on a tensor of unknown shape: rflint cannot tell which axes it acts on"
+    return Lowered(Kind.UNKNOWN, (None,) * n_out, note=note)
 
 
 # --------------------------------------------------------------------------- putting it together
@@ -951,10 +488,7 @@ def lower(
         deps = [t for t in node.input if t in producer]
         if not deps or node.op_type in SHAPE_OPS:
             continue  # constant folding / shape arithmetic: no receptive field
-        in_layouts = [layouts.get(t) for t in node.input]
-        dependent = [t in producer for t in node.input]
-        ctx = _Ctx(node, _attrs(node), in_layouts, dependent, shapes, consts, ndim, opset)
-        low = _lower_node(ctx)
+        low = _lower_node(node, {t: layouts[t] for t in node.input if t in producer}, shapes, consts, ndim, opset)
         name = _unique(node.name or f"{node.op_type}_{i}", used, producer)
         for out, lay in zip(node.output, low.layouts):
             producer[out] = name
@@ -973,20 +507,6 @@ def lower(
             )
         )
     return _dedupe_qualnames(layers)
-
-
-def _lower_node(ctx: _Ctx) -> Lowered:
-    op = ctx.node.op_type
-    fn = LOWERINGS.get(op) if ctx.node.domain in ("", "ai.onnx") else None
-    if fn is None:
-        where = f" in domain {ctx.node.domain!r}" if ctx.node.domain not in ("", "ai.onnx") else ""
-        return _unknown(ctx, f"rflint does not know how ONNX op {op}{where} changes the receptive field")
-    if not ctx.layouts_known and op not in LAYOUT_FREE:
-        return _without_layout(ctx)
-    try:
-        return fn(ctx)
-    except Exception as exc:  # a lowering bug must not hide the layer: report it as unknown
-        return _unknown(ctx, f"could not lower {op}: {type(exc).__name__}: {exc}")
 
 
 def _unique(name: str, used: dict[str, int], taken: dict[str, str]) -> str:
@@ -1043,9 +563,6 @@ def graph_from_onnx(
     _check_feature_maps(shapes, model, shape)
     layers = lower(model, shapes, consts, shape)
     return Graph(tuple(layers), tuple(shape[2:]), name=name or Path(path).name, tracer="onnx")
-
-
-WINDOW_OPS = frozenset("Conv ConvTranspose MaxPool AveragePool LpPool".split())
 
 
 def _check_feature_maps(shapes: dict[str, tuple[int | None, ...]], model: Any, input_shape: tuple[int, ...]) -> None:
