@@ -230,8 +230,8 @@ def propagate_sizes(new: Graph, base: Graph, write_sizes: bool = True, stop_at_c
 
 def _adaptive_geometry(layer: Layer, size_in: tuple[int, ...], size_out: tuple[int, ...]) -> Layer:
     """Adaptive pooling lowered at a new input size, as the op table lowers it: global on an
-    axis pooled to 1, else the taps of its bins (:func:`rflint.frontend.ops.bin_taps`)."""
-    from rflint.frontend.ops import bin_taps
+    axis pooled to 1, else the taps of its bins (:func:`rflint.frontend.op_windows.bin_taps`)."""
+    from rflint.frontend.op_windows import bin_taps
 
     if len(size_in) != len(size_out):
         return layer

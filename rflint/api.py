@@ -220,10 +220,10 @@ def analyze(
         cfg = cfg.with_selection(select=list(rules))
     size, shape = _size(input_size), (tuple(int(s) for s in input_shape) if input_shape is not None else None)
     if isinstance(model, str):
-        spec = ModelSpec(model, size, shape, name=name, kwargs=dict(kwargs or {}), leaf_modules=tuple(leaf_modules))
+        spec = ModelSpec(model, size, shape, name=name, kwargs=dict(kwargs or {}), leaf_modules=tuple(leaf_modules), ops=cfg.ops)
         model_report = engine.lint(spec)
     else:
         label = name or type(model).__name__
-        spec = ModelSpec(label, size, shape, name=label, leaf_modules=tuple(leaf_modules))
+        spec = ModelSpec(label, size, shape, name=label, leaf_modules=tuple(leaf_modules), ops=cfg.ops)
         model_report = engine.lint_module(model, spec)
     return Report(model_report, engine.resolve_findings([model_report], cfg))

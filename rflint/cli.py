@@ -9,7 +9,6 @@ import json
 import os
 import sys
 import traceback
-from dataclasses import replace
 from collections.abc import Callable, Iterator, Sequence
 from enum import Enum
 from pathlib import Path
@@ -19,7 +18,6 @@ import typer
 from rich.console import Console
 
 from rflint import __version__
-from rflint.config import Config
 from rflint.spec import ModelSpec
 from rflint.errors import RflintError, UsageError
 from rflint.ir import Finding, Severity

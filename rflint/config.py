@@ -66,6 +66,8 @@ class Config:
     severities: Mapping[str, Severity] = field(default_factory=lambda: MappingProxyType({}))
     models: tuple[ModelSpec, ...] = ()
     overrides: tuple[Override, ...] = ()
+    #: ``[tool.rflint.ops]``: dotted class or function path -> declaration (kind, kernel, ...)
+    ops: Mapping[str, Mapping[str, object]] = field(default_factory=lambda: MappingProxyType({}))
 
     def with_selection(
         self,
@@ -161,6 +163,7 @@ def parse_config(table: Mapping[str, Any], *, source: Path, prefix: str = "", cw
         raise ConfigError(f"{source}: {first}{more}", hint="see the configuration reference in the README")
     root = source.resolve().parent
     cwd = (cwd or Path.cwd()).resolve()
+    ops = MappingProxyType({name: MappingProxyType(dict(spec)) for name, spec in table.get("ops", {}).items()})
     return Config(
         path=source,
         root=root,
@@ -168,7 +171,8 @@ def parse_config(table: Mapping[str, Any], *, source: Path, prefix: str = "", cw
         extend_select=tuple(table.get("extend-select", ())),
         ignore=tuple(table.get("ignore", ())),
         severities=_severities(table.get("rules", {})),
-        models=tuple(_model_spec(entry, root, cwd) for entry in table.get("models", ())),
+        models=tuple(replace(_model_spec(entry, root, cwd), ops=ops) for entry in table.get("models", ())),
+        ops=ops,
         overrides=tuple(
             Override(
                 models=tuple(entry.get("models", ())),

@@ -81,7 +81,13 @@ def trace_module(module: Any, spec: ModelSpec) -> Traced:
     (the input really is too small), anything else with both tracers' messages.
     """
     from rflint.frontend.fx import trace_graph
+    from rflint.frontend.torch_ops import declared_ops
 
+    with declared_ops(spec.ops):
+        return _trace_with_fallback(module, spec, trace_graph)
+
+
+def _trace_with_fallback(module: Any, spec: ModelSpec, trace_graph: Callable[..., Graph]) -> Traced:
     try:
         graph = trace_graph(
             module,
@@ -168,7 +174,7 @@ def resolve_specs(
         if not explicit_size and target in by_key:
             specs.append(by_key[target])
         else:
-            specs.extend(cli_spec(name) for name in expand_targets([target]))
+            specs.extend(replace(cli_spec(name), ops=config.ops) for name in expand_targets([target]))
     return specs
 
 

@@ -27,7 +27,6 @@ from rflint.advisor import (
     Candidate,
     Change,
     Edit,
-    advise,
     count_unproductive,
     fmt_number,
     graph_cost,

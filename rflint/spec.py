@@ -27,6 +27,8 @@ class ModelSpec:
     kwargs: Mapping[str, object] = field(default_factory=dict)
     leaf_modules: tuple[str, ...] = ()
     trust_pickle: bool = False
+    #: declared ops (``[tool.rflint.ops]``): dotted class or function path -> declaration
+    ops: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
 
     @property
     def display_name(self) -> str:

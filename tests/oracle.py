@@ -23,7 +23,14 @@ How the copy is made linear and positive (``linearize``):
   ``Identity``: they normalise over channels, and with identical channels (constant weights)
   their Jacobian maps a channel-constant gradient to exactly zero;
 - non-linearities (modules, and the functional / tensor-method forms while the oracle runs)
-  become the identity; Hardsigmoid would otherwise have zero slope on the positive side;
+  become the identity;
+- gates are held constant by their structure: a sigmoid-like function (``Sigmoid``,
+  ``Hardsigmoid``, ``torch.sigmoid``, ``x.sigmoid()``) keeps the *value* 0.5 and passes the
+  gradient through (``0.5 + x - x.detach()``), so a branch that multiplies the main path
+  through a sigmoid (squeeze-and-excitation, ECA, GatherExcite, CBAM, ``x * x.sigmoid()``)
+  scales it by a constant in the forward pass (products of two input-dependent branches would
+  otherwise grow without bound over many blocks) while its own field still shows in the
+  gradient, as in rflint's union of paths;
 - max pooling becomes average pooling with the same kernel, stride, padding and ceil_mode
   (modules and ``F.max_poolNd``): same window, positive coefficients;
 - global context is held constant by its structure, not by class names: every global pooling
@@ -59,8 +66,6 @@ NONLINEAR_MODULES: tuple[type[nn.Module], ...] = (
     nn.GELU,
     nn.SiLU,
     nn.Hardswish,
-    nn.Hardsigmoid,
-    nn.Sigmoid,
     nn.Tanh,
     nn.LeakyReLU,
     nn.ELU,
@@ -116,8 +121,21 @@ def _avg_from_max(pool: nn.Module) -> nn.Module:
     return _MAX_TO_AVG[type(pool)](pool.kernel_size, stride=pool.stride, padding=pool.padding, ceil_mode=pool.ceil_mode)
 
 
+class _Gate(nn.Module):
+    """A sigmoid-like gate held at a constant 0.5 (see the module doc)."""
+
+    def forward(self, x):
+        return _held_gate(x)
+
+
+def _held_gate(x, *args, **kwargs):
+    return x - x.detach() + 0.5
+
+
 def _replacement(module: nn.Module) -> nn.Module | None:
     """The module that stands in for ``module`` in the linear copy, or None to keep it."""
+    if isinstance(module, (nn.Sigmoid, nn.Hardsigmoid)):
+        return _Gate()
     if isinstance(module, NONLINEAR_MODULES) or isinstance(module, CHANNEL_NORMS):
         return nn.Identity()
     if type(module) in _MAX_TO_AVG:
@@ -228,16 +246,18 @@ def linear_functionals() -> Iterator[None]:
     are linearised like their module forms."""
     patches: list[tuple[object, str, object]] = []
     for name in (
-        "relu", "relu_", "relu6", "gelu", "silu", "hardswish", "hardsigmoid", "sigmoid", "tanh",
+        "relu", "relu_", "relu6", "gelu", "silu", "hardswish", "tanh",
         "leaky_relu", "leaky_relu_", "elu", "elu_", "celu", "selu", "mish", "softplus", "hardtanh",
         "hardtanh_", "softsign",
     ):  # fmt: skip
         if hasattr(F, name):
             patches.append((F, name, _identity))
-    for name in ("relu", "relu_", "sigmoid", "sigmoid_", "tanh", "tanh_", "selu", "celu"):
+    for name in ("relu", "relu_", "tanh", "tanh_", "selu", "celu"):
         patches.append((torch, name, _identity))
-    for name in ("relu", "relu_", "sigmoid", "sigmoid_", "tanh", "tanh_"):
+    for name in ("relu", "relu_", "tanh", "tanh_"):
         patches.append((torch.Tensor, name, _identity))
+    for owner, names in ((F, ("sigmoid", "hardsigmoid")), (torch, ("sigmoid", "sigmoid_")), (torch.Tensor, ("sigmoid", "sigmoid_"))):
+        patches.extend((owner, name, _held_gate) for name in names if hasattr(owner, name))
     patches += [
         (F, "max_pool1d", _avg_pool_like_max(F.avg_pool1d)),
         (F, "max_pool2d", _avg_pool_like_max(F.avg_pool2d)),
@@ -315,6 +335,7 @@ def support_extent(
     layer: str | None = None,
     at: str = "output",
     position: Sequence[int] | None = None,
+    rtol: float = 0.0,
 ):
     """One measurement on an already linearised model at a fixed input shape.
 
@@ -335,6 +356,8 @@ def support_extent(
         raise PrecisionError(f"non-finite input gradient in {dtype}")
     if not bool((grad > 0).any()):
         raise OracleError("the centre output unit has a zero input gradient (something is not linearised)")
+    if rtol:  # rounding residues of cancelling sums (prefix sums of an integral image) are not support
+        grad = torch.where(grad > rtol * grad.max(), grad, torch.zeros_like(grad))
     positive = grad[grad > 0]
     low, high = float(positive.min()), float(positive.max())
     if dtype != torch.float64 and not (FLOAT32_SAFE[0] < low and high < FLOAT32_SAFE[1]):
@@ -360,6 +383,7 @@ def measure_support(
     start: int | None = None,
     axes: Sequence[int] | None = None,
     dtype: torch.dtype | None = torch.float64,
+    rtol: float = 0.0,
 ) -> tuple[int, ...]:
     """The receptive-field extent, per spatial axis, of the centre unit of ``layer``.
 
@@ -377,6 +401,8 @@ def measure_support(
             good guess only saves re-runs; the result does not depend on it, since the axis
             is still grown until the support is clear of the border.
         axes: the spatial axes to measure (default: all); the others are reported as 0.
+        rtol: gradients below ``rtol`` times the largest are not support (only for ops whose exact
+            cancellation float arithmetic leaves a residue, such as an integral image).
         dtype: ``torch.float64`` (the default: no underflow to hide a pixel), ``torch.float32``
             (raises :class:`PrecisionError` when the gradient nears float32's limits), or
             ``None``: float32 first, float64 if float32 is not safe. float32 matters for speed
@@ -390,7 +416,7 @@ def measure_support(
         try:
             return measure_support(
                 model, input_shape, layer, at=at, margin=margin, max_size=max_size,
-                per_axis=per_axis, start=start, axes=axes, dtype=torch.float32,
+                per_axis=per_axis, start=start, axes=axes, dtype=torch.float32, rtol=rtol,
             )  # fmt: skip
         except PrecisionError:
             dtype = torch.float64
@@ -408,7 +434,7 @@ def measure_support(
             for a in group:
                 trial[a + 2] = start
         while True:
-            extents = support_extent(net, trial, layer, at)
+            extents = support_extent(net, trial, layer, at, rtol=rtol)
             clipped = [a for a in group if extents[a][0] < margin or extents[a][1] > trial[a + 2] - 1 - margin]
             if not clipped:
                 break

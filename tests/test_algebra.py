@@ -15,7 +15,6 @@ rfa value is kept next to rflint's, so that the difference stays visible.
 
 from __future__ import annotations
 
-import math
 import random
 from fractions import Fraction
 

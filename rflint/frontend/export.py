@@ -23,11 +23,9 @@ import contextlib
 import io
 import logging
 import operator
-import re
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from fractions import Fraction
 from typing import Any
 
 import torch
@@ -39,7 +37,7 @@ from rflint.frontend import fx as F
 from rflint.frontend import layout as L
 from rflint.frontend.common import make_layer, unique_qualname
 from rflint.frontend.definitions import definition_sources
-from rflint.frontend.ops import Lowered, OpCall, Operand, unknown
+from rflint.frontend.ops import Lowered, OpCall, Operand, custom_handler, unknown
 from rflint.frontend.torch_ops import CONSTANT_OPS, Args, normalise_function
 from rflint.ir import Graph, Kind, Layer
 
@@ -218,12 +216,40 @@ def _data_input(ep: torch.export.ExportedProgram) -> fx.Node | None:
     return None
 
 
-def lower(ep: torch.export.ExportedProgram, input_shape: tuple[int, ...], ndim: int) -> list[Layer]:
+def _declared_scope(node: fx.Node, root: nn.Module | None, cache: dict[str, Any]) -> str | None:
+    """The outermost module the node runs in whose class is a declared op: export traces through
+    every module, so a declared one is collapsed back into one layer."""
+    if root is None:
+        return None
+    for path, _typ in (node.meta.get("nn_module_stack") or {}).values():
+        if path not in cache:
+            try:
+                cache[path] = custom_handler(root.get_submodule(path))
+            except AttributeError:
+                cache[path] = None
+        if cache[path] is not None:
+            return path
+    return None
+
+
+def _declared_layer(
+    node: fx.Node, scope: str, external: list[fx.Node], layouts: dict[fx.Node, Any], root: nn.Module, ndim: int
+) -> tuple[Lowered, str]:
+    """One declared module's output, lowered by its declaration from the scope's external inputs."""
+    module = root.get_submodule(scope)
+    inputs = tuple(Operand(layouts[n], F.output_shapes(_concrete(_val(n)))[0]) for n in external)
+    call = OpCall("custom", {}, inputs, F.output_shapes(_concrete(_val(node))), ndim, type(module).__name__, module)
+    return F.lower_call(call), type(module).__name__
+
+
+def lower(ep: torch.export.ExportedProgram, input_shape: tuple[int, ...], ndim: int, root: nn.Module | None = None) -> list[Layer]:
     """Lower every input-dependent node of the exported graph to a Layer."""
     data_input = _data_input(ep)
     layouts: dict[fx.Node, Any] = {}
     layers: list[Layer] = []
     names_used: dict[str, int] = {}
+    scopes: dict[str, Any] = {}
+    inside: dict[fx.Node, tuple[str, list[fx.Node]]] = {}  # nodes of declared modules: scope, external inputs
     for node in ep.graph.nodes:
         if node is data_input:
             layouts[node] = L.initial(input_shape, ndim)
@@ -232,6 +258,26 @@ def lower(ep: torch.export.ExportedProgram, input_shape: tuple[int, ...], ndim: 
         if node.op != "call_function":
             continue
         flat = tree_flatten((node.args, node.kwargs))[0]
+        scope = _declared_scope(node, root, scopes)
+        if scope is not None:
+            external = [
+                e for a in flat if isinstance(a, fx.Node) for e in (inside[a][1] if a in inside else [a] if a in layouts else [])
+            ]
+            if not external:
+                continue
+            inside[node] = (scope, list(dict.fromkeys(external)))
+            if all(_declared_scope(user, root, scopes) == scope for user in node.users):
+                continue  # internal to the declared module
+            low, label = _declared_layer(node, scope, inside[node][1], layouts, root, ndim)
+            layouts[node] = low.layouts[0]
+            layers.append(
+                make_layer(
+                    low, name=node.name, qualname=unique_qualname(scope, names_used), op=label,
+                    inputs=tuple(n.name for n in inside[node][1]), out_layout=layouts[node], ndim=ndim,
+                    module_type=f"{type(root.get_submodule(scope)).__module__}.{label}", source=F._source(node),
+                )
+            )
+            continue
         dep_nodes = [a for a in flat if isinstance(a, fx.Node) and a in layouts]
         if not dep_nodes:
             continue
@@ -316,7 +362,7 @@ def graph_from_export(
     if ndim < 1:
         raise ShapeError(f"input shape {shape} has no spatial axis", hint="give (batch, channels, *spatial), e.g. 1,3,224,224")
     ep = export_program(module, shape)
-    layers = lower(ep, shape, ndim)
+    layers = lower(ep, shape, ndim, module)
     defined = definition_sources(module, [layer.qualname for layer in layers if layer.module_type])
     layers = [replace(layer, definition=defined.get(layer.qualname)) for layer in layers]
     return Graph(tuple(layers), tuple(shape[2:]), name=name, tracer="export")

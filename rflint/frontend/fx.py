@@ -16,14 +16,12 @@ An op rflint has no rule for becomes a ``Kind.UNKNOWN`` layer (rule RF001), neve
 
 from __future__ import annotations
 
-import math
 import operator
 import os
 import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from fractions import Fraction
 from typing import Any
 
 import torch
@@ -31,14 +29,15 @@ import torch.fx as fx
 from torch import nn
 from torch.utils._pytree import tree_flatten, tree_map
 
-from rflint.errors import ShapeError, TraceError
+from rflint.errors import ConfigError, ShapeError, TraceError
 from rflint.frontend import layout as L
 from rflint.frontend.common import make_layer, unique_qualname
 from rflint.frontend.definitions import definition_sources
 from rflint.frontend import ops
-from rflint.frontend.ops import CUSTOM_MODULES, Lowered, OpCall, Operand, unknown
+from rflint.frontend.ops import Lowered, OpCall, Operand, custom_handler, unknown
 from rflint.frontend.torch_ops import CONSTANT_OPS, SHAPE_PRESERVING, Args, normalise_function, normalise_module
 from rflint.frontend.torch_ops import leaf_types as registered_leaves
+from rflint.frontend.torch_ops import is_declared_leaf, opaque_functions
 from rflint.ir import Graph, Kind, Layer, Source
 
 # ---------------------------------------------------------------------------------------------
@@ -63,6 +62,8 @@ class _Tracer(fx.Tracer):
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
         if self.leaf_types and isinstance(m, self.leaf_types):
+            return True
+        if is_declared_leaf(m):
             return True
         return super().is_leaf_module(m, module_qualified_name)
 
@@ -105,7 +106,7 @@ def trace(module: nn.Module, leaf_modules: Sequence[str] = ()) -> fx.GraphModule
     """Symbolically trace ``module`` into a GraphModule (no data flows yet)."""
     lib_modules, lib_functions = _library_registries()
     leaf_types = tuple(_import_class(name) for name in leaf_modules) + lib_modules + registered_leaves()
-    tracer = _Tracer(leaf_types, lib_functions)
+    tracer = _Tracer(leaf_types, lib_functions + opaque_functions())
     try:
         graph = tracer.trace(module)
     except Exception as exc:  # fx raises TraceError, RuntimeError, TypeError, AttributeError, ...
@@ -263,6 +264,8 @@ def opcall(node: fx.Node, args: Args, out: Any, ndim: int, modules: dict[str, nn
         module_type = f"{type(module).__module__}.{type(module).__qualname__}"
         return OpCall(op, params, tuple(tensor_operands(args)), outputs, ndim, label, module), module_type
     name = _op_name(node)
+    if node.op == "call_function" and custom_handler(function=node.target) is not None:
+        return OpCall("custom", {}, tuple(tensor_operands(args)), outputs, ndim, name), ""
     if node.op == "call_function" and not _is_known_function(node.target):
         mod = getattr(node.target, "__module__", "") or ""
         full = f"{mod}.{getattr(node.target, '__name__', name)}"
@@ -288,15 +291,17 @@ LIBRARY_FUNCTIONS: dict[str, Callable[[Args], tuple[str, dict[str, Any]]]] = {
 }
 
 
-def lower_call(call: OpCall) -> Lowered:
-    """:func:`rflint.frontend.ops.lower`, with user-registered module classes first."""
-    if call.module is not None:
-        for cls in type(call.module).__mro__:
-            if cls in CUSTOM_MODULES:
-                try:
-                    return CUSTOM_MODULES[cls](call)
-                except Exception as exc:  # noqa: BLE001 - a user handler's bug is reported on its layer
-                    return unknown(call, f"the registered handler for {cls.__name__} failed: {type(exc).__name__}: {exc}")
+def lower_call(call: OpCall, function: Any = None) -> Lowered:
+    """:func:`rflint.frontend.ops.lower`, with declared ops (``[tool.rflint.ops]``,
+    :func:`rflint.register_op`) first: ``call.module`` is checked by class, ``function`` as is."""
+    handler = custom_handler(call.module) if call.module is not None else custom_handler(function=function) if function is not None else None
+    if handler is not None:
+        try:
+            return handler(call)
+        except AttributeError as exc:
+            raise ConfigError(f"the declared op {call.name} has no attribute {exc.name!r}", hint="fix the attribute name in [tool.rflint.ops]") from exc
+        except Exception as exc:  # noqa: BLE001 - a user handler's bug is reported on its layer
+            return unknown(call, f"the declared handler of {call.name} failed: {type(exc).__name__}: {exc}")
     return ops.lower(call)
 
 
@@ -386,7 +391,7 @@ def lower(gm: fx.GraphModule, records: dict, input_shape: tuple[int, ...], ndim:
             call = None
         else:
             call, module_type = opcall(node, call_args, out, ndim, modules)
-            low = lower_call(call)
+            low = lower_call(call, node.target if node.op == "call_function" else None)
         single = isinstance(out, TensorMeta)
         layouts[node] = low.layouts[0] if single else Outputs(low.layouts)
         op = call.label if call is not None else "getitem"

@@ -8,15 +8,18 @@ whose arguments are bound to their schema's names) share it, so an op is named o
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
 from torch import nn
 
-from rflint.frontend.ops import CUSTOM_MODULES, Operand
+from rflint.errors import ConfigError
+from rflint.frontend.ops import CUSTOM_OPS, Operand, register_op
 
 
 @dataclass
@@ -572,8 +575,6 @@ SHAPE_PRESERVING: tuple[type, ...] = tuple(
 def normalise_module(m: nn.Module, rank: int) -> tuple[str, dict[str, Any]]:
     """The op-table name and parameters of a leaf module (a registered custom op first)."""
     for cls in type(m).__mro__:
-        if cls in CUSTOM_MODULES:
-            return "__custom__", {}
         if cls in MODULES:
             op, params = MODULES[cls](m, rank)
             if op == "conv" and getattr(m, "padding_mode", "zeros") == "circular":
@@ -583,5 +584,62 @@ def normalise_module(m: nn.Module, rank: int) -> tuple[str, dict[str, Any]]:
 
 
 def leaf_types() -> tuple[type, ...]:
-    """Module classes the fx tracer keeps as leaves beyond torch.nn's: the registered custom ops."""
-    return tuple(CUSTOM_MODULES)
+    """Module classes the fx tracer keeps as leaves beyond torch.nn's: the declared ops."""
+    return tuple(t for t in CUSTOM_OPS if isinstance(t, type))
+
+
+def is_declared_leaf(m: nn.Module) -> bool:
+    """A module whose class is declared (by identity, or by source file and qualname)."""
+    from rflint.frontend.ops import custom_handler
+
+    return custom_handler(m) is not None
+
+
+def opaque_functions() -> tuple[Callable, ...]:
+    """Functions the fx tracer must not trace into: the declared ops."""
+    return tuple(t for t in CUSTOM_OPS if not isinstance(t, type))
+
+
+def import_dotted(dotted: str) -> Any:
+    """The object a dotted path names (``pkg.module.Class``, ``pkg.module.Outer.Inner``)."""
+    parts = dotted.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for name in parts[cut:]:
+            obj = getattr(obj, name)
+        return obj
+    raise ImportError(f"no module of {dotted!r} can be imported")
+
+
+@contextlib.contextmanager
+def declared_ops(declarations: Mapping[str, Mapping[str, Any]]) -> Iterator[None]:
+    """Register the ``[tool.rflint.ops]`` declarations while a model is traced, and forget
+    them afterwards (a declaration belongs to one project's configuration).
+
+    Raises:
+        ConfigError: a declaration names no importable class or function.
+    """
+    added: list[tuple[Any, Any]] = []
+    try:
+        for dotted, spec in declarations.items():
+            try:
+                target = import_dotted(dotted)
+            except (ImportError, AttributeError) as exc:
+                raise ConfigError(
+                    f"tool.rflint.ops.{dotted!r}: cannot import {dotted} ({type(exc).__name__}: {exc})",
+                    hint="give the dotted path of a class or function importable from the project (see `pythonpath`)",
+                ) from exc
+            if not callable(target):
+                raise ConfigError(f"tool.rflint.ops.{dotted!r}: {dotted} is not a class or function")
+            added.append((target, CUSTOM_OPS.get(target)))
+            register_op(target, dict(spec))
+        yield
+    finally:
+        for target, previous in reversed(added):
+            if previous is None:
+                CUSTOM_OPS.pop(target, None)
+            else:
+                CUSTOM_OPS[target] = previous
