@@ -378,7 +378,7 @@ def _units(classes: list[PathClass], size: int | None) -> list[int]:
 def _summarise(paths: AxisPaths, size: int | None) -> AxisRF:
     via = tuple(sorted(paths.global_via))
     if not paths.classes:  # reached only through global ops: the whole input
-        return AxisRF(INF, INF, INF, INF, True, INF, INF, INF, via)
+        return AxisRF(INF, INF, INF, INF, True, INF, INF, INF, via, 1)
     classes = list(paths.classes.values())
     widest, narrowest = 0, INF
     start = end = None
@@ -402,6 +402,7 @@ def _summarise(paths: AxisPaths, size: int | None) -> AxisRF:
         0 if start is None else start,
         0 if end is None else end,
         via,
+        math.lcm(*(c.period for c in classes)),
     )
 
 

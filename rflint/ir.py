@@ -181,7 +181,8 @@ class AxisRF:
     - ``r_narrow``: the narrowest unit's union (equal to ``r_max`` unless units differ by
       position, as behind upsampling);
     - ``start``/``end``: the input interval unit 0 sees (``-start`` is the effective padding,
-      ``(start + end) / 2`` the centre of unit 0's field, ``J * i`` further for unit ``i``).
+      ``(start + end) / 2`` the centre of unit 0's field, ``J * i`` further for unit ``i``);
+    - ``period``: how many neighbouring units differ before the pattern repeats.
 
     These range over the *local* paths only; a path through a global op is recorded in
     ``has_global`` (and ``global_via``, the global ops it went through) instead, so that a
@@ -198,6 +199,8 @@ class AxisRF:
     start: Number = 0
     end: Number = 0
     global_via: tuple[str, ...] = ()
+    #: units after which the pattern of fields repeats (1 unless behind upsampling)
+    period: int = 1
 
     @property
     def is_global(self) -> bool:

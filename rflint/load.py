@@ -248,7 +248,11 @@ def _load_torchvision(target: str, name: str, kwargs: dict, budget: int) -> Load
     if name not in known:
         raise _unknown_name("torchvision", name, known)
     builder = tvm.get_model_builder(name)
-    return _build(target, lambda: builder(weights=None, **kwargs), builder, budget)
+    # no download, ever: segmentation / detection builders also fetch a pretrained backbone
+    defaults: dict[str, Any] = {"weights": None}
+    if "weights_backbone" in inspect.signature(builder).parameters:
+        defaults["weights_backbone"] = None
+    return _build(target, lambda: builder(**{**defaults, **kwargs}), builder, budget)
 
 
 def _load_timm(target: str, name: str, kwargs: dict, budget: int) -> LoadedModel:

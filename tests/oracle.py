@@ -458,31 +458,42 @@ def measure_units(
     margin: int = 32,
     max_size: int = 8192,
     dtype: torch.dtype = torch.float64,
+    multiple: int = 1,
 ) -> list[int]:
     """The field extent along ``axis`` of ``units`` consecutive units of ``layer``'s feature map,
     from its centre on (the other axes at their centre). Behind upsampling, neighbouring units
     see different amounts of input: a period of them shows the widest and the narrowest.
 
-    The measured axis is grown (by half, as in :func:`measure_support`) until every unit's
-    support is ``margin`` pixels clear of both borders; the other axes keep their sizes.
+    The measured axis is grown (by half, as in :func:`measure_support`, rounded up to a
+    ``multiple``: the network's total stride, so that resizing to the input size keeps its
+    factor) until every unit's support is ``margin`` pixels clear of both borders; the other
+    axes keep their sizes.
     """
     net = linearize(model, dtype)
     shape = list(input_shape)
     while True:
-        with torch.no_grad():
-            out_size = _forward_to(net, torch.zeros(tuple(shape), dtype=dtype), layer, at).shape[2:]
+        x = torch.ones(tuple(shape), dtype=dtype, requires_grad=True)
+        out = _forward_to(net, x, layer, at)
+        centre = [s // 2 for s in out.shape[2:]]
+        if centre[axis] + units > out.shape[2 + axis]:
+            raise OracleError(f"the feature map has only {out.shape[2 + axis]} units along axis {axis}")
         extents: list[int] = []
-        for k in range(units):
-            position = [s // 2 for s in out_size]
+        for k in range(units):  # one forward pass, one backward pass per unit
+            position = list(centre)
             position[axis] += k
-            if position[axis] >= out_size[axis]:
-                raise OracleError(f"the feature map has only {out_size[axis]} units along axis {axis}")
-            lo, hi = support_extent(net, shape, layer, at, position=position)[axis]
+            (grad,) = torch.autograd.grad(out[(0, slice(None), *position)].sum(), x, retain_graph=k < units - 1)
+            line = grad[0].abs().sum(dim=0)
+            other = tuple(a for a in range(line.dim()) if a != axis)
+            hit = torch.nonzero((line.sum(dim=other) if other else line) > 0).flatten()
+            if not len(hit):
+                raise OracleError(f"unit {position} has a zero input gradient")
+            lo, hi = int(hit.min()), int(hit.max())
             if lo < margin or hi > shape[axis + 2] - 1 - margin:
                 break
             extents.append(hi - lo + 1)
         if len(extents) == units:
             return extents
-        shape[axis + 2] += max(shape[axis + 2] // 2, 4 * margin)
+        grown = shape[axis + 2] + max(shape[axis + 2] // 2, 4 * margin)
+        shape[axis + 2] = -(-grown // multiple) * multiple
         if shape[axis + 2] > max_size:
             raise OracleError(f"support still touches the border at input size {shape[2:]}")
