@@ -744,9 +744,9 @@ def erf(
             raise UsageError("--batch-size must be at least 1")
         known = [*(f.value for f in TextFormat), *(f.value for f in ImageFormat)]
         values = [*(output_file or ()), *(output_alias or ())]
-        outputs = parse_outputs(values, fmt.value, known, IMAGE_SUFFIXES)
-        if not any(o.to_stdout for o in outputs) and all(o.fmt in IMAGE_SUFFIXES.values() for o in outputs):
-            outputs.insert(0, Output(fmt.value))  # the numbers still go to stdout next to a heatmap
+        outputs = parse_outputs(values, fmt.value, known, IMAGE_SUFFIXES, stdout_default=False)
+        if not any(o.fmt not in IMAGE_SUFFIXES.values() and (o.primary or o.to_stdout) for o in outputs):
+            outputs.insert(0, Output(fmt.value))  # a heatmap is an extra: the numbers still go to stdout
         if any(o.fmt in IMAGE_SUFFIXES.values() for o in outputs):
             from rflint.viz.plot import require_matplotlib
 
