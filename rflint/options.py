@@ -13,14 +13,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from rflint.config import Config
 from rflint.errors import UsageError
 from rflint.spec import ModelSpec
+
+if TYPE_CHECKING:
+    from rflint.config import Config
 
 
 def _quiet_flags(params: list[Any]) -> list[Any]:
