@@ -1,16 +1,22 @@
 """The ``rflint`` command line. The only module that prints, reads the environment or picks
 exit codes: 0 = no error-level findings, 1 = findings at error level, 2 = could not run.
+
+Every command speaks one option vocabulary: the model options (``--input-size``,
+``--input-shape``, ``--model-kwargs``, ``--leaf-module``, ``--trust-pickle``),
+``--output-format``, ``-o/--output-file`` (repeatable, ``FORMAT:PATH`` or ``PATH``),
+``--color``, ``--config``, ``--isolated`` and ``--verbose``; every command reads the nearest
+config file and takes a configured model's ``name`` wherever it takes a target. Nothing here
+imports torch at module level.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from enum import Enum
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -18,10 +24,44 @@ import typer
 from rich.console import Console
 
 from rflint import __version__
-from rflint.spec import ModelSpec
+from rflint.dependencies import broken_install, error_line
 from rflint.errors import RflintError, UsageError
 from rflint.ir import Finding, Severity
+from rflint.options import (
+    CONFIG,
+    IMAGE_SUFFIXES,
+    MODEL,
+    OUTPUT,
+    Color,
+    ColorOption,
+    Command,
+    ConfigFile,
+    GraphFormat,
+    Group,
+    ImageFormat,
+    InputShape,
+    InputSize,
+    Isolated,
+    LeafModules,
+    ModelKwargs,
+    ModelOptions,
+    OutputFiles,
+    TableFormat,
+    TextFormat,
+    TrustPickle,
+    Verbose,
+    format_alias,
+    format_option,
+    load_command_config,
+    parse_size,
+    pick_format,
+    resolve_models,
+    split_selectors,
+)
+from rflint.outputs import Output, parse_outputs, write
 from rflint.report import OutputFormat
+from rflint.spec import ModelSpec
+
 
 app = typer.Typer(
     name="rflint",
@@ -29,8 +69,9 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
-    add_completion=False,
+    cls=Group,
 )
+command = app.command  # every command: app.command(cls=Command)
 
 stderr = Console(stderr=True)
 
@@ -38,61 +79,22 @@ EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
 
 # ---------------------------------------------------------------------------------------------
-# option parsing
-
-
-def parse_size(text: str) -> tuple[int, ...]:
-    """``224``, ``224x160`` or ``224,160`` -> a tuple of positive ints."""
-    parts = [p for p in text.replace("x", ",").replace("X", ",").split(",") if p.strip()]
-    try:
-        values = tuple(int(p) for p in parts)
-    except ValueError:
-        raise UsageError(f"invalid input size {text!r}: expected a positive integer like 224 or 224x160") from None
-    if not values or any(v <= 0 for v in values):
-        raise UsageError(f"invalid input size {text!r}: sizes must be positive integers")
-    return values
-
-
-def parse_shape(text: str) -> tuple[int, ...]:
-    """``1,3,224,224`` (batch included) -> a tuple of positive ints."""
-    values = parse_size(text)
-    if len(values) < 3:
-        raise UsageError(
-            f"invalid input shape {text!r}: expected batch, channels and at least one spatial size, e.g. 1,3,224,224"
-        )
-    return values
-
-
-def parse_kwargs(text: str | None) -> dict[str, Any]:
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"--model-kwargs is not valid JSON: {exc.msg} at column {exc.colno}") from None
-    if not isinstance(value, dict):
-        raise UsageError('--model-kwargs must be a JSON object, e.g. \'{"num_classes": 10}\'')
-    return value
-
-
-# ---------------------------------------------------------------------------------------------
 # error handling
 
 
 def fail(exc: BaseException, verbose: bool) -> None:
-    """One line on stderr naming the problem (and a hint), or the traceback with --verbose."""
+    """One line on stderr naming the problem (and a hint), or the traceback with --verbose. A
+    dependency that fails to import is named as such (a broken install, not a bug)."""
     if verbose:
         traceback.print_exception(exc, file=sys.stderr)
     if isinstance(exc, RflintError):
-        message = str(exc)
-        hint = exc.hint
+        message, hint = str(exc), exc.hint
     else:
-        message = f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
-        hint = "this may be a bug in rflint; rerun with --verbose for the traceback"
-    line = f"rflint: error: {message}"
-    if hint:
-        line += f" (hint: {hint})"
-    stderr.print(line, markup=False, highlight=False, soft_wrap=True)
+        message, hint = broken_install(exc) or (
+            f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": "),
+            "this may be a bug in rflint; rerun with --verbose for the traceback",
+        )
+    stderr.print(error_line(message, hint), markup=False, highlight=False, soft_wrap=True)
 
 
 def run_guarded(verbose: bool, fn: Callable[[], int]) -> int:
@@ -103,88 +105,13 @@ def run_guarded(verbose: bool, fn: Callable[[], int]) -> int:
         return EXIT_ERROR
 
 
-# ---------------------------------------------------------------------------------------------
-# shared options
-
-InputSize = Annotated[
-    Optional[str],
-    typer.Option("--input-size", "-s", help="Spatial input size: 224, or per axis 224x160 (channels are inferred)."),
-]
-InputShape = Annotated[
-    Optional[str],
-    typer.Option("--input-shape", help="Full input shape, batch included: 1,3,224,224. Wins over --input-size."),
-]
-ModelKwargs = Annotated[
-    Optional[str], typer.Option("--model-kwargs", help='JSON keyword arguments for the factory: \'{"num_classes": 10}\'.')
-]
-LeafModules = Annotated[
-    Optional[list[str]],
-    typer.Option("--leaf-module", help="Dotted class path not to trace through (repeatable)."),
-]
-Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks for errors.")]
-TrustPickle = Annotated[
-    bool,
-    typer.Option("--trust-pickle", help="Allow loading pickled models (.pt/.pth/TorchScript): this EXECUTES code from the file."),
-]
-
-
-def make_spec(
-    target: str,
-    input_size: str | None,
-    input_shape: str | None,
-    model_kwargs: str | None,
-    leaf_modules: Sequence[str] | None,
-    trust_pickle: bool = False,
-    name: str | None = None,
-) -> ModelSpec:
-    if input_size is None and input_shape is None:
-        raise UsageError("no input size given", hint="pass --input-size N (e.g. 224) or --input-shape 1,3,224,224")
-    return ModelSpec(
-        target=target,
-        input_size=parse_size(input_size) if input_size else None,
-        input_shape=parse_shape(input_shape) if input_shape else None,
-        name=name,
-        kwargs=parse_kwargs(model_kwargs),
-        leaf_modules=tuple(leaf_modules or ()),
-        trust_pickle=trust_pickle,
-    )
-
-
-def human_context(root: str, stream: Any = None) -> Any:
-    """The render context of the human tables (inspect, suggest): colour and width follow the
-    terminal ``stream`` (stdout by default)."""
-    from rflint.report.common import RenderContext
-
-    stream = sys.stdout if stream is None else stream
-    tty = bool(getattr(stream, "isatty", lambda: False)())
-    return RenderContext(root=root, color=use_color(Color.AUTO, stream), width=stderr.width if tty else 200)
-
-
-def expand(targets: Sequence[str]) -> list[str]:
-    from rflint.load import expand_targets
-
-    return expand_targets(targets)
+def note(text: str) -> None:
+    """One plain line on stderr, prefixed ``rflint:``."""
+    stderr.print(f"rflint: {text}", markup=False, highlight=False, soft_wrap=True)
 
 
 # ---------------------------------------------------------------------------------------------
-# check
-
-
-def final_exit_code(findings: Sequence[Finding], failed: bool, exit_zero: bool = False) -> int:
-    """2 if a model could not be checked (``--exit-zero`` never masks it), else 1 if a reported
-    finding is at error level (unless ``--exit-zero``), else 0."""
-    if failed:
-        return EXIT_ERROR
-    if not exit_zero and any(f.severity is Severity.ERROR for f in findings):
-        return EXIT_FINDINGS
-    return EXIT_OK
-
-
-class Color(str, Enum):
-    AUTO = "auto"
-    ALWAYS = "always"
-    NEVER = "never"
-
+# rendering and writing
 
 def use_color(choice: Color, stream: Any) -> bool:
     """``--color``: always/never win; auto honours NO_COLOR, then FORCE_COLOR, then the TTY."""
@@ -197,19 +124,21 @@ def use_color(choice: Color, stream: Any) -> bool:
     return bool(getattr(stream, "isatty", lambda: False)())
 
 
+def render_context(root: Path | str, output: Output, color: Color, wide: bool = False, **extra: Any) -> Any:
+    """The render context for one output: colour and width follow the terminal when the output
+    is a terminal; a file gets colour only with ``--color always``, and a width of 100 (200 for
+    ``wide`` tables, which would otherwise fold every cell)."""
+    from rflint.report.common import RenderContext
+
+    stream = sys.stdout if output.to_stdout else None
+    tty = bool(stream is not None and stream.isatty())
+    width = stderr.width if tty else (200 if wide else 100)
+    return RenderContext(root=str(root), color=use_color(color, stream), width=width, **extra)
+
+
 def show_progress() -> bool:
     """A transient progress display only for a person at a terminal: never in CI or pre-commit."""
     return sys.stderr.isatty() and not os.environ.get("CI") and not os.environ.get("PRE_COMMIT")
-
-
-def split_selectors(values: Sequence[str] | None) -> list[str] | None:
-    """``--select RF101,RF102 --select RF001`` -> ``["RF101", "RF102", "RF001"]``."""
-    if values is None:
-        return None
-    return [v.strip() for value in values for v in value.split(",") if v.strip()]
-
-
-Panel = "Output"
 
 
 @contextlib.contextmanager
@@ -239,69 +168,86 @@ def progress_display(total: int) -> Iterator[Callable[[ModelSpec], None] | None]
         progress.stop()
 
 
-def report_baseline(outcome: Any, baseline: Path | None) -> None:
-    """What a baseline did, on stderr: what was written, what is stale."""
+def emit(outputs: Sequence[Output], render: Callable[[Output], str | bytes], announce: bool = False) -> None:
+    """Render and write every output (``announce``: say on stderr which files were written)."""
+    for output in outputs:
+        write(output, render(output), sys.stdout)
+        if announce and not output.to_stdout:
+            note(f"wrote {output.path}")
+
+
+# ---------------------------------------------------------------------------------------------
+# check
+
+
+def final_exit_code(findings: Sequence[Finding], failed: bool, exit_zero: bool = False) -> int:
+    """2 if a model could not be checked (``--exit-zero`` never masks it), else 1 if a reported
+    finding is at error level (unless ``--exit-zero``), else 0."""
+    if failed:
+        return EXIT_ERROR
+    if not exit_zero and any(f.severity is Severity.ERROR for f in findings):
+        return EXIT_FINDINGS
+    return EXIT_OK
+
+
+def report_baseline(outcome: Any, baseline: Path | None, summarised: bool) -> None:
+    """What a baseline did, on stderr: stale entries always; what was written or hidden only
+    when no summary line on stdout says it already."""
+    from rflint.report.common import baseline_summary
+
     if outcome is None:
-        return
-    if outcome.written_path is not None:
-        n = outcome.written_entries
-        note(f"wrote {n} baseline entr{'y' if n == 1 else 'ies'} to {outcome.written_path}")
         return
     for model, layer, code, count in outcome.stale:
         where = f"{model} :: {layer}" if layer else model
         note(f"warning: stale baseline entry {code} {where} ({count} fixed)")
     if outcome.stale:
         note(f"hint: run with --write-baseline {baseline} to drop the fixed entries")
+    text = baseline_summary(outcome, str(baseline or ""))
+    if text and not summarised:
+        note(text)
 
 
-def note(text: str) -> None:
-    """One plain line on stderr, prefixed ``rflint:``."""
-    stderr.print(f"rflint: {text}", markup=False, highlight=False, soft_wrap=True)
-
-
-@app.command()
+@command(cls=Command)
 def check(
-    targets: Annotated[Optional[list[str]], typer.Argument(help="Models: file.py[:attr], pkg.mod:attr, torchvision:NAME, timm:NAME, model.onnx; globs allowed. None: every \\[\\[tool.rflint.models]] entry.")] = None,
+    targets: Annotated[Optional[list[str]], typer.Argument(help="Models: file.py[:attr], pkg.mod:attr, torchvision:NAME, timm:NAME, model.onnx, or a configured model's name; globs allowed. None: every \\[\\[tool.rflint.models]] entry.")] = None,
     input_size: InputSize = None,
     input_shape: InputShape = None,
     model_kwargs: ModelKwargs = None,
     leaf_module: LeafModules = None,
     trust_pickle: TrustPickle = False,
-    output_format: Annotated[Optional[OutputFormat], typer.Option("--output-format", envvar="RFLINT_OUTPUT_FORMAT", case_sensitive=False, help="Output format (default: full on a terminal, concise otherwise).", rich_help_panel=Panel)] = None,
-    output_file: Annotated[Optional[Path], typer.Option("--output-file", "-o", help="Write the output to this file instead of stdout.", rich_help_panel=Panel)] = None,
-    statistics: Annotated[bool, typer.Option("--statistics", help="Show counts per rule instead of the findings.", rich_help_panel=Panel)] = False,
-    exit_zero: Annotated[bool, typer.Option("--exit-zero", help="Exit 0 even with error-level findings (2 for failures stays).", rich_help_panel=Panel)] = False,
-    color: Annotated[Color, typer.Option("--color", case_sensitive=False, help="Colour: auto honours NO_COLOR and FORCE_COLOR.", rich_help_panel=Panel)] = Color.AUTO,
-    config_file: Annotated[Optional[Path], typer.Option("--config", help="Config file (pyproject.toml or rflint.toml) instead of the nearest one.", rich_help_panel="Configuration")] = None,
-    isolated: Annotated[bool, typer.Option("--isolated", help="Ignore every configuration file.", rich_help_panel="Configuration")] = False,
-    select: Annotated[Optional[list[str]], typer.Option("--select", help="Rules to enable (codes, prefixes, names, ALL); replaces the config's select.", rich_help_panel="Configuration")] = None,
-    extend_select: Annotated[Optional[list[str]], typer.Option("--extend-select", help="Rules to enable on top of select.", rich_help_panel="Configuration")] = None,
-    ignore: Annotated[Optional[list[str]], typer.Option("--ignore", help="Rules to disable.", rich_help_panel="Configuration")] = None,
-    baseline: Annotated[Optional[Path], typer.Option("--baseline", help="Hide the findings recorded in this baseline file.", rich_help_panel="Baseline")] = None,
-    write_baseline: Annotated[Optional[Path], typer.Option("--write-baseline", help="Record the current findings (a rewrite only removes fixed ones).", rich_help_panel="Baseline")] = None,
+    output_format: Annotated[Optional[OutputFormat], format_option("Output format (default: full on a terminal, concise otherwise).", envvar="RFLINT_OUTPUT_FORMAT")] = None,
+    format_: Annotated[Optional[OutputFormat], format_alias()] = None,
+    output_file: OutputFiles = None,
+    statistics: Annotated[bool, typer.Option("--statistics", help="Show counts per rule instead of the findings.", rich_help_panel=OUTPUT)] = False,
+    exit_zero: Annotated[bool, typer.Option("--exit-zero", help="Exit 0 even with error-level findings (2 for failures stays).", rich_help_panel=OUTPUT)] = False,
+    color: ColorOption = Color.AUTO,
+    config_file: ConfigFile = None,
+    isolated: Isolated = False,
+    select: Annotated[Optional[list[str]], typer.Option("--select", metavar="RULES", help="Rules to enable (codes, prefixes, names, ALL); replaces the config's select.", rich_help_panel=CONFIG)] = None,
+    extend_select: Annotated[Optional[list[str]], typer.Option("--extend-select", metavar="RULES", help="Rules to enable on top of select.", rich_help_panel=CONFIG)] = None,
+    ignore: Annotated[Optional[list[str]], typer.Option("--ignore", metavar="RULES", help="Rules to disable.", rich_help_panel=CONFIG)] = None,
+    baseline: Annotated[Optional[Path], typer.Option("--baseline", metavar="FILE", help="Hide the findings recorded in this baseline file.", rich_help_panel="Baseline")] = None,
+    write_baseline: Annotated[Optional[Path], typer.Option("--write-baseline", metavar="FILE", help="Record the current findings (a rewrite only removes fixed ones).", rich_help_panel="Baseline")] = None,
     force: Annotated[bool, typer.Option("--force", help="With --write-baseline: also add new findings.", rich_help_panel="Baseline")] = False,
     verbose: Verbose = False,
 ) -> None:
     """Lint models: report unproductive and critical layers (exit 1 on error-level findings)."""
     from rflint import engine
-    from rflint.config import load_config
-    from rflint.report import RenderContext, render, render_statistics
+    from rflint.report import SUMMARY_FORMATS, render, render_statistics
     from rflint.rule_docs import pages
     from rflint.suppressions import source_lines
 
     def body() -> int:
-        config = load_config(config_file, isolated=isolated).with_selection(
+        config = load_command_config(config_file, isolated).with_selection(
             select=split_selectors(select), extend_select=split_selectors(extend_select) or (), ignore=split_selectors(ignore) or ()
         )
-        explicit = input_size is not None or input_shape is not None
-        specs = engine.resolve_specs(
-            targets or [],
-            config,
-            lambda t: make_spec(t, input_size, input_shape, model_kwargs, leaf_module, trust_pickle),
-            explicit,
-        )
-        out_stream = sys.stdout if output_file is None else None
-        fmt = output_format or (OutputFormat.FULL if out_stream is not None and sys.stdout.isatty() else OutputFormat.CONCISE)
+        opts = ModelOptions(input_size, input_shape, model_kwargs, tuple(leaf_module or ()), trust_pickle)
+        specs = resolve_models(targets or [], opts, config, "check")
+        names = [f.value for f in OutputFormat]
+        to_terminal = any(o.primary and o.to_stdout for o in parse_outputs(output_file, "", names)) and sys.stdout.isatty()
+        fmt = pick_format(output_format, format_, OutputFormat.FULL if to_terminal else OutputFormat.CONCISE)
+        outputs = parse_outputs(output_file, fmt.value, names)
+        formats = {o.fmt for o in outputs}
         with progress_display(len(specs)) as on_model:
             result = engine.check(
                 specs,
@@ -309,112 +255,125 @@ def check(
                 baseline=baseline,
                 write_baseline=write_baseline,
                 force=force,
-                hints=fmt is OutputFormat.FULL and not statistics,
+                hints=OutputFormat.FULL.value in formats,
                 on_model=on_model,
                 on_failure=lambda spec, exc: fail(exc, verbose),
             )
-        report_baseline(result.baseline, baseline)
         findings = list(result.findings)
-        if statistics:
-            text = render_statistics(findings, as_json=fmt in (OutputFormat.JSON, OutputFormat.JSON_LINES))
-        else:
-            ctx = RenderContext(
-                root=str(config.root),
-                color=fmt is OutputFormat.FULL and use_color(color, out_stream),
-                width=stderr.width if out_stream is not None and sys.stdout.isatty() else 100,
-                rule_docs=pages() if fmt is OutputFormat.SARIF else {},
-                snippets=source_lines(findings) if fmt is OutputFormat.FULL else {},
-                failed=len(result.failures),
-            )
-            text = render(fmt, result.reports, findings, ctx)
-        if output_file is not None:
-            output_file.write_text(text, encoding="utf-8")
-        else:
-            sys.stdout.write(text)  # machine formats byte for byte: never through rich
+        stdout_summary = any(o.to_stdout and o.fmt in SUMMARY_FORMATS and not (statistics and o.primary) for o in outputs)
+        report_baseline(result.baseline, baseline or write_baseline, stdout_summary)
+        extra = {
+            "rule_docs": pages() if OutputFormat.SARIF.value in formats else {},
+            "snippets": source_lines(findings) if OutputFormat.FULL.value in formats else {},
+            "failed": len(result.failures),
+            "baseline": result.baseline,
+            "baseline_path": str(baseline or write_baseline or ""),
+        }
+
+        def text(output: Output) -> str:
+            if statistics and output.primary:
+                return render_statistics(findings, as_json=output.fmt in ("json", "json-lines"))
+            ctx = render_context(config.root, output, color if output.fmt == "full" else Color.NEVER, **extra)
+            return render(output.fmt, result.reports, findings, ctx)
+
+        emit(outputs, text)
         return final_exit_code(findings, bool(result.failures), exit_zero)
 
     raise typer.Exit(run_guarded(verbose, body))
 
 
-class RuleFormat(str, Enum):
-    TEXT = "text"
-    JSON = "json"
-
-
-@app.command()
+@command(cls=Command)
 def rule(
     code: Annotated[Optional[str], typer.Argument(help="Rule code or name, e.g. RF101 or unproductive-layer.")] = None,
     show_all: Annotated[bool, typer.Option("--all", help="Every rule.")] = False,
-    output_format: Annotated[RuleFormat, typer.Option("--output-format", case_sensitive=False, help="text (the Markdown page) or json.")] = RuleFormat.TEXT,
+    output_format: Annotated[Optional[TextFormat], format_option("text (the Markdown page) or json.")] = None,
+    format_: Annotated[Optional[TextFormat], format_alias()] = None,
+    output_file: OutputFiles = None,
+    verbose: Verbose = False,
 ) -> None:
     """Explain a rule: print its documentation page (or the whole registry with --all)."""
     from rflint.rule_docs import render_all, render_rule
 
     def body() -> int:
-        as_json = output_format is RuleFormat.JSON
-        if show_all:
-            text = render_all(as_json=as_json)
-        elif code:
-            text = render_rule(code, as_json=as_json)
-        else:
+        fmt = pick_format(output_format, format_, TextFormat.TEXT)
+        outputs = parse_outputs(output_file, fmt.value, [f.value for f in TextFormat])
+        if not show_all and not code:
             raise UsageError("give a rule code (rflint rule RF101) or --all")
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
-        return EXIT_OK
 
-    raise typer.Exit(run_guarded(False, body))
+        def text(output: Output) -> str:
+            as_json = output.fmt == TextFormat.JSON.value
+            page = render_all(as_json=as_json) if show_all else render_rule(code or "", as_json=as_json)
+            return page if page.endswith("\n") else page + "\n"
 
-
-# ---------------------------------------------------------------------------------------------
-# inspect
-
-@app.command()
-def inspect(
-    target: Annotated[str, typer.Argument(help="The model to inspect.")],
-    input_size: InputSize = None,
-    input_shape: InputShape = None,
-    model_kwargs: ModelKwargs = None,
-    leaf_module: LeafModules = None,
-    trust_pickle: TrustPickle = False,
-    output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
-    show_all: Annotated[bool, typer.Option("--all", help="Show pointwise and reshape layers too.")] = False,
-    verbose: Verbose = False,
-) -> None:
-    """Show every layer's receptive field, jump, feature-map size and status."""
-
-    def body() -> int:
-        from rflint import engine
-        from rflint.report import inspect as view
-
-        if output_format not in ("table", "json"):
-            raise UsageError(f"unknown --format {output_format!r}: use table or json")
-        report = engine.lint(make_spec(target, input_size, input_shape, model_kwargs, leaf_module, trust_pickle))
-        ctx = human_context(os.getcwd())  # paths relative to the working directory, as in findings
-        text = view.render_json([report], show_all, ctx) if output_format == "json" else view.render_table([report], show_all, ctx)
-        sys.stdout.write(text)
+        emit(outputs, text)
         return EXIT_OK
 
     raise typer.Exit(run_guarded(verbose, body))
 
 
 # ---------------------------------------------------------------------------------------------
-# suggest (the refinement advisor, issue 6)
+# inspect and suggest
 
 
-@app.command()
-def suggest(
-    target: Annotated[str, typer.Argument(help="The model to refine.")],
+@command(cls=Command)
+def inspect(
+    targets: Annotated[Optional[list[str]], typer.Argument(help="Models or configured model names (none: every configured model).")] = None,
     input_size: InputSize = None,
     input_shape: InputShape = None,
     model_kwargs: ModelKwargs = None,
     leaf_module: LeafModules = None,
     trust_pickle: TrustPickle = False,
-    top: Annotated[int, typer.Option("--top", help="Candidates shown per direction.")] = 3,
-    output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
-    emit_python: Annotated[
-        bool, typer.Option("--emit-python", help="Print a refine(model) function applying the chosen edit (stdout).")
-    ] = False,
-    pick: Annotated[int, typer.Option("--pick", help="Which row (#) --emit-python applies.")] = 1,
+    show_all: Annotated[bool, typer.Option("--all", help="Show pointwise and reshape layers too.", rich_help_panel=OUTPUT)] = False,
+    output_format: Annotated[Optional[TableFormat], format_option("table or json.")] = None,
+    format_: Annotated[Optional[TableFormat], format_alias()] = None,
+    output_file: OutputFiles = None,
+    color: ColorOption = Color.AUTO,
+    config_file: ConfigFile = None,
+    isolated: Isolated = False,
+    verbose: Verbose = False,
+) -> None:
+    """Show every layer's receptive field, jump, feature-map size, channels, parameters, MACs and status."""
+
+    def body() -> int:
+        from rflint import engine
+        from rflint.report import inspect as view
+
+        fmt = pick_format(output_format, format_, TableFormat.TABLE)
+        outputs = parse_outputs(output_file, fmt.value, [f.value for f in TableFormat])
+        config = load_command_config(config_file, isolated)
+        opts = ModelOptions(input_size, input_shape, model_kwargs, tuple(leaf_module or ()), trust_pickle)
+        reports = [engine.lint(spec) for spec in resolve_models(targets or [], opts, config, "inspect")]
+
+        def text(output: Output) -> str:
+            ctx = render_context(config.root, output, color, wide=True)
+            if output.fmt == TableFormat.JSON.value:
+                return view.render_json(reports, show_all, ctx)
+            return view.render_table(reports, show_all, ctx)
+
+        emit(outputs, text)
+        return EXIT_OK
+
+    raise typer.Exit(run_guarded(verbose, body))
+
+
+@command(cls=Command)
+def suggest(
+    target: Annotated[Optional[str], typer.Argument(help="The model to refine, or a configured model's name (none: the only configured model).")] = None,
+    input_size: InputSize = None,
+    input_shape: InputShape = None,
+    model_kwargs: ModelKwargs = None,
+    leaf_module: LeafModules = None,
+    trust_pickle: TrustPickle = False,
+    top: Annotated[int, typer.Option("--top", metavar="K", help="Candidates shown per direction.")] = 3,
+    emit_python: Annotated[bool, typer.Option("--emit-python", help="Output a refine(model) function applying the chosen edit (the table goes to stderr).")] = False,
+    pick: Annotated[int, typer.Option("--pick", metavar="ROW", help="Which row (#) --emit-python applies.")] = 1,
     no_verify: Annotated[bool, typer.Option("--no-verify", help="Skip re-tracing the candidates.")] = False,
+    output_format: Annotated[Optional[TableFormat], format_option("table or json.")] = None,
+    format_: Annotated[Optional[TableFormat], format_alias()] = None,
+    output_file: OutputFiles = None,
+    color: ColorOption = Color.AUTO,
+    config_file: ConfigFile = None,
+    isolated: Isolated = False,
     verbose: Verbose = False,
 ) -> None:
     """Suggest single edits (stride, kernel, tail cut) that bring I_min below the input size,
@@ -423,34 +382,39 @@ def suggest(
     def body() -> int:
         from rflint import engine
         from rflint.advisor import fmt_number
-        from rflint.refine import emit_python as emit
+        from rflint.refine import emit_python as python_code
         from rflint.report import suggest as view
 
-        if output_format not in ("table", "json"):
-            raise UsageError(f"unknown --format {output_format!r}: use table or json")
+        fmt = pick_format(output_format, format_, TableFormat.TABLE)
         if top < 1:
             raise UsageError("--top must be at least 1")
-        spec = make_spec(target, input_size, input_shape, model_kwargs, leaf_module, trust_pickle)
+        config = load_command_config(config_file, isolated)
+        opts = ModelOptions(input_size, input_shape, model_kwargs, tuple(leaf_module or ()), trust_pickle)
+        (spec,) = resolve_models([target] if target else [], opts, config, "suggest", many=False)
         advice = engine.suggest(spec, top=top, verify=not no_verify)
         rows = view.rows(advice)
-        # with --emit-python the code is the data: it goes to stdout, the table to stderr
-        if output_format == "json" and not emit_python:
-            sys.stdout.write(view.render_json(advice))
-        elif emit_python:
-            stderr.file.write(view.render_table(advice, human_context(os.getcwd(), stream=sys.stderr)))
-        else:
-            sys.stdout.write(view.render_table(advice, human_context(os.getcwd())))
-        if emit_python:
-            if not rows:
-                raise UsageError("there is no edit to emit", hint="nothing to change at this input size")
-            if not 1 <= pick <= len(rows):
-                raise UsageError(f"--pick {pick} is not a row of the table (1..{len(rows)})")
-            chosen = rows[pick - 1]
-            summary = (
-                f"{chosen.edit.text} ({spec.display_name} @ {'x'.join(str(s) for s in advice.input_size)}: "
-                f"I_min {fmt_number(advice.base.i_min)} -> {fmt_number(chosen.i_min)}, MACs x{chosen.macs_ratio:.2f})"
-            )
-            sys.stdout.write(emit(chosen.edit, summary))
+        if not emit_python:
+
+            def table(output: Output) -> str:
+                if output.fmt == TableFormat.JSON.value:
+                    return view.render_json(advice)
+                return view.render_table(advice, render_context(config.root, output, color, wide=True))
+
+            emit(parse_outputs(output_file, fmt.value, [f.value for f in TableFormat]), table)
+            return EXIT_OK
+        # with --emit-python the code is the data: it goes to stdout (or -o), the table to stderr
+        table_ctx = render_context(config.root, Output("table", primary=False), color, wide=True)
+        stderr.file.write(view.render_table(advice, replace(table_ctx, color=use_color(color, sys.stderr), width=stderr.width)))
+        if not rows:
+            raise UsageError("there is no edit to emit", hint="nothing to change at this input size")
+        if not 1 <= pick <= len(rows):
+            raise UsageError(f"--pick {pick} is not a row of the table (1..{len(rows)})")
+        chosen = rows[pick - 1]
+        summary = (
+            f"{chosen.edit.text} ({spec.display_name} @ {'x'.join(str(s) for s in advice.input_size)}: "
+            f"I_min {fmt_number(advice.base.i_min)} -> {fmt_number(chosen.i_min)}, MACs x{chosen.macs_ratio:.2f})"
+        )
+        emit(parse_outputs(output_file, "python", ["python"]), lambda o: python_code(chosen.edit, summary))
         return EXIT_OK
 
     raise typer.Exit(run_guarded(verbose, body))
@@ -460,34 +424,21 @@ def suggest(
 # pictures and the effective receptive field (rflint.viz, rflint.erf)
 
 
-def _write_output(path: str, data: str | bytes) -> None:
-    """Write a picture or report; ``-`` means stdout."""
-    if path == "-":
-        if isinstance(data, bytes):
-            sys.stdout.buffer.write(data)
-        else:
-            sys.stdout.write(data)
-        return
-    try:
-        if isinstance(data, bytes):
-            Path(path).write_bytes(data)
-        else:
-            Path(path).write_text(data, encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
-    note(f"wrote {path}")
-
-
-@app.command()
+@command(cls=Command)
 def graph(
-    target: Annotated[str, typer.Argument(help="The model to draw.")],
+    target: Annotated[Optional[str], typer.Argument(help="The model to draw, or a configured model's name (none: the only configured model).")] = None,
     input_size: InputSize = None,
     input_shape: InputShape = None,
     model_kwargs: ModelKwargs = None,
     leaf_module: LeafModules = None,
     trust_pickle: TrustPickle = False,
-    output: Annotated[str, typer.Option("--output", "-o", help="model.svg or model.html (graph plus layer table); - for SVG on stdout.")] = "-",
     no_collapse: Annotated[bool, typer.Option("--no-collapse", help="Draw every layer; by default chains of pointwise/reshape layers are folded into their neighbour's box.")] = False,
+    output_format: Annotated[Optional[GraphFormat], format_option("svg, or html (graph plus layer table); default: the file's extension, else svg.")] = None,
+    output_file: OutputFiles = None,
+    output_alias: Annotated[Optional[list[str]], typer.Option("--output", hidden=True)] = None,
+    color: ColorOption = Color.AUTO,
+    config_file: ConfigFile = None,
+    isolated: Isolated = False,
     verbose: Verbose = False,
 ) -> None:
     """Draw the layer graph as SVG or HTML, boxes coloured by status (no graphviz needed)."""
@@ -497,31 +448,40 @@ def graph(
         from rflint.viz import html as viz_html
         from rflint.viz import svg as viz_svg
 
-        suffix = Path(output).suffix.lower() if output != "-" else ".svg"
-        if suffix not in (".svg", ".html", ".htm"):
-            raise UsageError(f"cannot tell the format of {output!r}", hint="name the file .svg or .html")
-        report = engine.lint(make_spec(target, input_size, input_shape, model_kwargs, leaf_module, trust_pickle))
-        if suffix == ".svg":
-            text = viz_svg.render(report.analysis, collapse=not no_collapse)
-        else:
-            text = viz_html.graph_document(report.analysis, collapse=not no_collapse)
-        _write_output(output, text)
+        values = [*(output_file or ()), *(output_alias or ())]
+        suffixes = {".svg": "svg", ".html": "html", ".htm": "html"}
+        for value in values:
+            if ":" not in value and value != "-" and output_format is None and Path(value).suffix.lower() not in suffixes:
+                raise UsageError(f"cannot tell the format of {value!r}", hint="name the file .svg or .html, or pass --output-format")
+        fmt = (output_format or GraphFormat.SVG).value
+        outputs = parse_outputs(values, fmt, [f.value for f in GraphFormat], {} if output_format else suffixes)
+        config = load_command_config(config_file, isolated)
+        opts = ModelOptions(input_size, input_shape, model_kwargs, tuple(leaf_module or ()), trust_pickle)
+        (spec,) = resolve_models([target] if target else [], opts, config, "graph", many=False)
+        analysis = engine.lint(spec).analysis
+        draw = {"svg": lambda: viz_svg.render(analysis, collapse=not no_collapse), "html": lambda: viz_html.graph_document(analysis, collapse=not no_collapse)}
+        emit(outputs, lambda o: draw[o.fmt](), announce=True)
         return EXIT_OK
 
     raise typer.Exit(run_guarded(verbose, body))
 
 
-@app.command()
+@command(cls=Command)
 def plot(
-    targets: Annotated[list[str], typer.Argument(help="One or more models; several are overlaid.")],
-    input_size: Annotated[Optional[list[str]], typer.Option("--input-size", "-s", help="Spatial input size (repeatable: each size is overlaid).")] = None,
+    targets: Annotated[Optional[list[str]], typer.Argument(help="Models or configured model names, overlaid (none: every configured model).")] = None,
+    input_size: Annotated[Optional[list[str]], typer.Option("--input-size", "-s", metavar="SIZE", help="Spatial input size (repeatable: each size is overlaid).", rich_help_panel=MODEL)] = None,
     input_shape: InputShape = None,
     model_kwargs: ModelKwargs = None,
     leaf_module: LeafModules = None,
     trust_pickle: TrustPickle = False,
-    output: Annotated[str, typer.Option("--output", "-o", help="Image file; the format follows the extension (png, svg, pdf).")] = "growth.png",
-    axis: Annotated[int, typer.Option("--axis", help="Spatial axis to plot for non-square inputs (0 = height).")] = 0,
-    title: Annotated[Optional[str], typer.Option("--title", help="Figure title.")] = None,
+    axis: Annotated[int, typer.Option("--axis", metavar="N", help="Spatial axis to plot for non-square inputs (0 = height).")] = 0,
+    title: Annotated[Optional[str], typer.Option("--title", metavar="TEXT", help="Figure title.")] = None,
+    output_format: Annotated[Optional[ImageFormat], format_option("Image format (default: the file's extension).")] = None,
+    output_file: Annotated[Optional[list[str]], typer.Option("--output-file", "-o", metavar="[FORMAT:]PATH", help="Image file(s), the format follows the extension (png, svg, pdf); - for stdout. Default: growth.png.", rich_help_panel=OUTPUT)] = None,
+    output_alias: Annotated[Optional[list[str]], typer.Option("--output", hidden=True)] = None,
+    color: ColorOption = Color.AUTO,
+    config_file: ConfigFile = None,
+    isolated: Isolated = False,
     verbose: Verbose = False,
 ) -> None:
     """Plot r_min and r_max against depth, with the input size and the unproductive region.
@@ -532,45 +492,56 @@ def plot(
 
     def body() -> int:
         from rflint import engine
-        from rflint.viz.plot import Series, growth_figure, require_matplotlib, save_figure
+        from rflint.viz.plot import Series, figure_bytes, growth_figure, require_matplotlib
 
-        require_matplotlib()  # fail before the (slow) tracing when it is missing
-        sizes: list[str | None] = list(input_size or []) or [None]
+        plt = require_matplotlib()  # fail before the (slow) tracing when it is missing
+        values = [*(output_file or ()), *(output_alias or ())] or ["growth.png"]
+        fmt = (output_format or ImageFormat.PNG).value
+        outputs = parse_outputs(values, fmt, [f.value for f in ImageFormat], {} if output_format else IMAGE_SUFFIXES)
+        config = load_command_config(config_file, isolated)
+        sizes = list(input_size or [])
+        opts = ModelOptions(sizes[0] if sizes else None, input_shape, model_kwargs, tuple(leaf_module or ()), trust_pickle)
         series = []
-        for name in expand(targets):
-            for size in sizes:
-                report = engine.lint(make_spec(name, size, input_shape, model_kwargs, leaf_module, trust_pickle))
-                label = name if len(sizes) == 1 else f"{name} @ {size}"
-                series.append(Series(label, report.analysis))
-        if not series:
-            raise UsageError("no model to plot")
+        for spec in resolve_models(targets or [], opts, config, "plot"):
+            for size in sizes or [None]:
+                sized = replace(spec, input_size=parse_size(size), input_shape=None) if size else spec
+                label = spec.display_name if len(sizes) <= 1 else f"{spec.display_name} @ {size}"
+                series.append(Series(label, engine.lint(sized).analysis))
         ndim = len(series[0].analysis.graph.input_size)
         if not 0 <= axis < ndim:
             raise UsageError(f"--axis {axis} is out of range: the model has {ndim} spatial axes")
-        save_figure(growth_figure(series, axis=axis, title=title), output)
-        note(f"wrote {output}")
+        figure = growth_figure(series, axis=axis, title=title)
+        try:
+            emit(outputs, lambda o: figure_bytes(figure, o.fmt), announce=True)
+        finally:
+            plt.close(figure)
         return EXIT_OK
 
     raise typer.Exit(run_guarded(verbose, body))
 
 
-@app.command()
+@command(cls=Command)
 def erf(
-    target: Annotated[str, typer.Argument(help="The model to measure.")],
+    target: Annotated[Optional[str], typer.Argument(help="The model to measure, or a configured model's name (none: the only configured model).")] = None,
     input_size: InputSize = None,
     input_shape: InputShape = None,
     model_kwargs: ModelKwargs = None,
     leaf_module: LeafModules = None,
     trust_pickle: TrustPickle = False,
-    layer: Annotated[Optional[str], typer.Option("--layer", help="Layer qualname (see `rflint inspect`); default: the last spatial layer before global pooling.")] = None,
-    samples: Annotated[int, typer.Option("--samples", help="Random inputs (or at most this many images) to average over.")] = 32,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Inputs per forward/backward pass.")] = 8,
-    weights: Annotated[Optional[Path], typer.Option("--weights", help="state_dict file, read with torch.load(weights_only=True); default: random initialisation.")] = None,
-    images: Annotated[Optional[Path], typer.Option("--images", help="Folder of images (resized to the input size) instead of random inputs.")] = None,
-    device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cpu",
-    seed: Annotated[int, typer.Option("--seed", help="Seed for inputs and random initialisation.")] = 0,
-    output: Annotated[Optional[str], typer.Option("--output", "-o", help="Heatmap image (png, svg, pdf); needs matplotlib.")] = None,
-    output_format: Annotated[str, typer.Option("--format", help="text or json (json includes the whole gradient map).")] = "text",
+    layer: Annotated[Optional[str], typer.Option("--layer", metavar="QUALNAME", help="Layer qualname (see `rflint inspect`); default: the last spatial layer before global pooling.")] = None,
+    samples: Annotated[int, typer.Option("--samples", metavar="N", help="Random inputs (or at most this many images) to average over.")] = 32,
+    batch_size: Annotated[int, typer.Option("--batch-size", metavar="N", help="Inputs per forward/backward pass.")] = 8,
+    weights: Annotated[Optional[Path], typer.Option("--weights", metavar="FILE", help="state_dict file, read with torch.load(weights_only=True); default: random initialisation.")] = None,
+    images: Annotated[Optional[Path], typer.Option("--images", metavar="DIR", help="Folder of images (resized to the input size) instead of random inputs.")] = None,
+    device: Annotated[str, typer.Option("--device", metavar="DEVICE", help="cpu or cuda.")] = "cpu",
+    seed: Annotated[int, typer.Option("--seed", metavar="N", help="Seed for inputs and random initialisation.")] = 0,
+    output_format: Annotated[Optional[TextFormat], format_option("text or json (json includes the whole gradient map).")] = None,
+    format_: Annotated[Optional[TextFormat], format_alias()] = None,
+    output_file: Annotated[Optional[list[str]], typer.Option("--output-file", "-o", metavar="[FORMAT:]PATH", help="Write to a file: an image extension (png, svg, pdf) draws the heatmap (needs matplotlib); FORMAT:PATH writes text or json (repeatable).", rich_help_panel=OUTPUT)] = None,
+    output_alias: Annotated[Optional[list[str]], typer.Option("--output", hidden=True)] = None,
+    color: ColorOption = Color.AUTO,
+    config_file: ConfigFile = None,
+    isolated: Isolated = False,
     verbose: Verbose = False,
 ) -> None:
     """Measure the effective receptive field (Luo et al. 2016) next to the theoretical r_max.
@@ -581,27 +552,40 @@ def erf(
     """
 
     def body() -> int:
-        if output_format not in ("text", "json"):
-            raise UsageError(f"unknown --format {output_format!r}: use text or json")
+        fmt = pick_format(output_format, format_, TextFormat.TEXT)
         if batch_size < 1:
             raise UsageError("--batch-size must be at least 1")
-        if output is not None:
+        known = [*(f.value for f in TextFormat), *(f.value for f in ImageFormat)]
+        values = [*(output_file or ()), *(output_alias or ())]
+        outputs = parse_outputs(values, fmt.value, known, IMAGE_SUFFIXES, stdout_default=False)
+        if not any(o.fmt not in IMAGE_SUFFIXES.values() and (o.primary or o.to_stdout) for o in outputs):
+            outputs.insert(0, Output(fmt.value))  # a heatmap is an extra: the numbers still go to stdout
+        if any(o.fmt in IMAGE_SUFFIXES.values() for o in outputs):
             from rflint.viz.plot import require_matplotlib
 
             require_matplotlib()
         from rflint import engine
         from rflint.report import erf as view
 
-        spec = make_spec(target, input_size, input_shape, model_kwargs, leaf_module, trust_pickle)
+        config = load_command_config(config_file, isolated)
+        opts = ModelOptions(input_size, input_shape, model_kwargs, tuple(leaf_module or ()), trust_pickle)
+        (spec,) = resolve_models([target] if target else [], opts, config, "erf", many=False)
         result = engine.erf(
             spec, layer=layer, samples=samples, batch_size=batch_size, weights=weights, images=images, device=device, seed=seed
         )
-        if output is not None:
-            from rflint.viz.plot import erf_figure, save_figure
 
-            save_figure(erf_figure(result), output)
-            note(f"wrote {output}")
-        sys.stdout.write(view.render_json(result) if output_format == "json" else view.render_text(result))
+        def data(output: Output) -> str | bytes:
+            if output.fmt in IMAGE_SUFFIXES.values():
+                from rflint.viz.plot import erf_figure, figure_bytes, require_matplotlib
+
+                figure = erf_figure(result)
+                try:
+                    return figure_bytes(figure, output.fmt)
+                finally:
+                    require_matplotlib().close(figure)
+            return view.render_json(result) if output.fmt == "json" else view.render_text(result)
+
+        emit(outputs, data, announce=True)
         return EXIT_OK
 
     raise typer.Exit(run_guarded(verbose, body))
@@ -618,11 +602,12 @@ def _version_callback(value: bool) -> None:
 
 @app.callback()
 def _main(
-    version: Annotated[bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Show the version.")] = False,
+    version: Annotated[bool, typer.Option("--version", "-V", callback=_version_callback, is_eager=True, help="Show the version and exit.")] = False,
 ) -> None:
     """rflint: receptive-field linter for PyTorch models."""
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Run the CLI (the console script goes through :func:`rflint.__main__.main`, which also
+    catches a broken install of the CLI's own dependencies)."""
     app()

@@ -34,6 +34,10 @@ from rflint.spec import ModelSpec
 from rflint.errors import ConfigError, UsageError
 from rflint.ir import Finding, Severity
 
+#: targets that name a file (relative ones are taken from the config file's folder)
+FILE_SUFFIXES = (".py", ".pt2", ".onnx", ".pt", ".pth", ".ckpt")
+
+
 @dataclass(frozen=True)
 class Override:
     """One ``[[tool.rflint.overrides]]`` entry. Empty ``models``/``layers`` mean "all"."""
@@ -68,6 +72,14 @@ class Config:
     overrides: tuple[Override, ...] = ()
     #: ``[tool.rflint.ops]``: dotted class or function path -> declaration (kind, kernel, ...)
     ops: Mapping[str, Mapping[str, object]] = field(default_factory=lambda: MappingProxyType({}))
+    #: absolute folders from ``pythonpath``, relative to the config file when written
+    pythonpath: tuple[Path, ...] = ()
+
+    @property
+    def search_path(self) -> tuple[str, ...]:
+        """Where model code is imported from: ``pythonpath``, then the project root (the config
+        file's folder, or the working directory without one), as in pytest's ``pythonpath``."""
+        return tuple(dict.fromkeys(str(p) for p in (*self.pythonpath, self.root)))
 
     def with_selection(
         self,
@@ -151,7 +163,8 @@ def load_config(path: str | os.PathLike[str] | None = None, *, isolated: bool = 
 
 
 def parse_config(table: Mapping[str, Any], *, source: Path, prefix: str = "", cwd: Path | None = None) -> Config:
-    """Validate one ``[tool.rflint]`` table and build the :class:`Config`.
+    """Validate one ``[tool.rflint]`` table and build the :class:`Config` (``cwd`` is accepted
+    for callers that pass it; nothing in the result depends on the working directory).
 
     Raises:
         ConfigError: naming ``source`` and the key path of the first problem.
@@ -162,7 +175,8 @@ def parse_config(table: Mapping[str, Any], *, source: Path, prefix: str = "", cw
         more = f" (and {len(errors) - 1} more problem{'s' * (len(errors) > 2)})" if len(errors) > 1 else ""
         raise ConfigError(f"{source}: {first}{more}", hint="see the configuration reference in the README")
     root = source.resolve().parent
-    cwd = (cwd or Path.cwd()).resolve()
+    pythonpath = _pythonpath(table.get("pythonpath", ()), root, source, prefix)
+    search_path = tuple(dict.fromkeys(str(p) for p in (*pythonpath, root)))
     ops = MappingProxyType({name: MappingProxyType(dict(spec)) for name, spec in table.get("ops", {}).items()})
     return Config(
         path=source,
@@ -171,7 +185,7 @@ def parse_config(table: Mapping[str, Any], *, source: Path, prefix: str = "", cw
         extend_select=tuple(table.get("extend-select", ())),
         ignore=tuple(table.get("ignore", ())),
         severities=_severities(table.get("rules", {})),
-        models=tuple(replace(_model_spec(entry, root, cwd), ops=ops) for entry in table.get("models", ())),
+        models=tuple(replace(_model_spec(entry, root, search_path), ops=ops) for entry in table.get("models", ())),
         ops=ops,
         overrides=tuple(
             Override(
@@ -182,7 +196,21 @@ def parse_config(table: Mapping[str, Any], *, source: Path, prefix: str = "", cw
             )
             for entry in table.get("overrides", ())
         ),
+        pythonpath=pythonpath,
     )
+
+
+def _pythonpath(entries: Sequence[str], root: Path, source: Path, prefix: str) -> tuple[Path, ...]:
+    """``pythonpath`` entries as absolute folders; a missing folder is a config error (a typo
+    would otherwise surface as a confusing import error)."""
+    out = []
+    for i, entry in enumerate(entries):
+        folder = (root / os.path.expanduser(entry)).resolve()
+        if not folder.is_dir():
+            key = _key_path(prefix, ["pythonpath", i])
+            raise ConfigError(f"{source}: {key}: {entry!r} is not a folder (relative paths start at {root})")
+        out.append(folder)
+    return tuple(out)
 
 
 @lru_cache(maxsize=1)
@@ -324,15 +352,16 @@ def _glob_segments(pattern: tuple[str, ...], name: tuple[str, ...]) -> bool:
     return bool(name) and fnmatch.fnmatchcase(name[0], head) and _glob_segments(rest, name[1:])
 
 
-def _model_spec(entry: Mapping[str, Any], root: Path, cwd: Path) -> ModelSpec:
-    """A model entry; a relative file target is relative to the config file's directory, and
-    keeps its written form as its name so findings and baselines do not depend on the cwd."""
+def _model_spec(entry: Mapping[str, Any], root: Path, search_path: tuple[str, ...]) -> ModelSpec:
+    """A model entry; a relative file target is relative to the config file's directory (made
+    absolute, so that it loads from any working directory), and keeps its written form as its
+    name so findings and baselines do not depend on the cwd."""
     target = entry["target"]
     name = entry.get("name")
     path_part, sep, attr = target.partition(":")
-    if path_part.endswith((".py", ".pt2", ".onnx")) and not os.path.isabs(path_part) and root != cwd:
+    if path_part.lower().endswith(FILE_SUFFIXES) and not os.path.isabs(path_part):
         name = name or target
-        target = os.path.relpath(root / path_part, cwd) + sep + attr
+        target = str(root / path_part) + sep + attr
     size = entry.get("input-size")
     return ModelSpec(
         target=target,
@@ -341,6 +370,7 @@ def _model_spec(entry: Mapping[str, Any], root: Path, cwd: Path) -> ModelSpec:
         name=name,
         kwargs=MappingProxyType(dict(entry.get("kwargs", {}))),
         leaf_modules=tuple(entry.get("leaf-modules", ())),
+        pythonpath=search_path,
     )
 
 

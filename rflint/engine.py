@@ -11,7 +11,7 @@ error or a cached report never pay for it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,7 +44,7 @@ def load_module(spec: ModelSpec) -> Any:
     """Build the ``nn.Module`` a (non-ONNX) spec names, on the meta device where possible."""
     from rflint.load import load_model  # torch is imported only when needed
 
-    return load_model(spec.target, kwargs=dict(spec.kwargs), trust_pickle=spec.trust_pickle).module
+    return load_model(spec.target, kwargs=dict(spec.kwargs), trust_pickle=spec.trust_pickle, pythonpath=spec.pythonpath).module
 
 
 def build_graph(spec: ModelSpec, timings: dict[str, float] | None = None) -> Traced:
@@ -155,27 +155,43 @@ def lint_module(module: Any, spec: ModelSpec, rules: Iterable[Rule] = ALL_RULES)
 
 
 def resolve_specs(
-    targets: Sequence[str], config: Config, cli_spec: Callable[[str], ModelSpec], explicit_size: bool
+    targets: Sequence[str],
+    config: Config,
+    cli_spec: Callable[[str], ModelSpec],
+    explicit_size: bool,
+    overrides: Callable[[ModelSpec], ModelSpec] | None = None,
 ) -> list[ModelSpec]:
-    """What to check: the targets (a configured model's name or target reuses its entry unless
-    the command line gives an input size), or every ``[[tool.rflint.models]]`` entry."""
+    """What to check: the targets, or every ``[[tool.rflint.models]]`` entry. A configured
+    model's name or target reuses its entry, with ``overrides`` (what the command line gives)
+    applied; without ``overrides`` an explicit input size makes it a plain target."""
     from rflint.load import expand_targets
 
     if not targets:
         if not config.models:
             raise UsageError(
-                "no model to check",
+                "no model given",
                 hint="pass a target such as torchvision:resnet18 or list models in [tool.rflint.models]",
             )
-        return list(config.models)
+        return [overrides(spec) if overrides else spec for spec in config.models]
     by_key = {k: spec for spec in config.models for k in (spec.target, spec.display_name)}
     specs = []
     for target in targets:
-        if not explicit_size and target in by_key:
+        target = _configured_key(target, by_key)
+        if target in by_key and overrides is not None:
+            specs.append(overrides(by_key[target]))
+        elif target in by_key and not explicit_size:
             specs.append(by_key[target])
         else:
             specs.extend(replace(cli_spec(name), ops=config.ops) for name in expand_targets([target]))
     return specs
+
+
+def _configured_key(target: str, by_key: Mapping[str, ModelSpec]) -> str:
+    """A file target written relative to the working directory matches its configured entry
+    (whose target is stored absolute)."""
+    path, sep, attr = target.partition(":")
+    absolute = str(Path(path).resolve()) + sep + attr
+    return absolute if target not in by_key and absolute in by_key else target
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,22 +19,11 @@ Building under ``with torch.device("meta")`` makes a 100 GB model cost nothing a
 near the size of the graph. A few models cannot be built on meta (torchvision's ``regnet_*``
 raise ``NotImplementedError``); for those the build is retried on the CPU.
 
-Why a memory cap: importing a model file and calling its factory runs arbitrary user code, and
-the CPU retry (or code that names ``device="cpu"`` explicitly) really allocates. To make sure a
-model that allocates 100 GB is refused instead of bringing the machine down, import and
-construction run under a temporary ``RLIMIT_AS`` soft limit of *current address space + a
-budget* (half the physical memory by default, ``memory_limit`` to change it). An allocation
-past the budget then fails inside torch (``RuntimeError: ... can't allocate memory``) or
-Python (``MemoryError``) and becomes a :class:`~rflint.errors.TargetError`. The limit is
-restored afterwards. It is a no-op where ``resource``/``RLIMIT_AS`` is unavailable or not
-enforced (Windows, macOS); there the meta device is the only protection.
+Why a memory cap: see :mod:`rflint.guards` (importing and building run user code).
 
 Why pickles are refused: unpickling executes arbitrary code chosen by whoever wrote the file
 (``__reduce__``), and ``torch.load(weights_only=True)`` cannot rebuild a whole module anyway.
 A pickled target is never opened unless the caller passes ``trust_pickle=True``.
-
-User code may print; its stdout is redirected to stderr while it runs so that machine-readable
-output (JSON, SARIF) on stdout stays valid.
 """
 
 from __future__ import annotations
@@ -51,7 +40,7 @@ import itertools
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -60,8 +49,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from rflint import ir
+from rflint import imports, ir
 from rflint.errors import TargetError
+from rflint.guards import MemoryExceeded, default_memory_limit, memory_error, user_code
+from rflint.imports import describe
 
 #: Names tried, in order, when a ``.py`` target names no attribute.
 FACTORY_NAMES = ("build_model", "create_model", "get_model", "model")
@@ -131,6 +122,7 @@ def load_model(
     kwargs: dict | None = None,
     trust_pickle: bool = False,
     memory_limit: int | None = None,
+    pythonpath: Sequence[str] = (),
 ) -> LoadedModel:
     """Build the model named by ``target``.
 
@@ -139,6 +131,8 @@ def load_model(
         kwargs: keyword arguments for the factory or class (``--model-kwargs``).
         trust_pickle: allow unpickling ``.pt``/``.pth``/``.pt2``/TorchScript files.
         memory_limit: bytes user code may allocate while it runs (default: half the RAM).
+        pythonpath: folders on ``sys.path`` while the model is imported and built
+            (``[tool.rflint] pythonpath``, then the project root, which comes last).
 
     Returns:
         The built module, preferably on the meta device.
@@ -151,6 +145,7 @@ def load_model(
     if not target:
         raise TargetError("empty model target", hint="pass e.g. path/to/model.py:build_model or torchvision:resnet18")
     budget = default_memory_limit() if memory_limit is None else memory_limit
+    search = SearchPath.of(pythonpath)
     if target.startswith("torchvision:"):
         return _load_torchvision(target, target.partition(":")[2], kwargs, budget)
     if target.startswith("timm:"):
@@ -165,13 +160,27 @@ def load_model(
     if is_pickle_target(spec):
         return _load_pickle(target, spec, trust_pickle, budget)
     if _looks_like_path(spec, attr):
-        return _load_file(target, Path(spec), attr, kwargs, budget)
+        return _load_file(target, Path(spec), attr, kwargs, budget, search)
     if attr is None:
         raise TargetError(
             f"cannot interpret model target {target!r}",
             hint="use path/to/file.py[:attr], package.module:attr, torchvision:NAME or timm:NAME",
         )
-    return _load_import(target, spec, attr, kwargs, budget)
+    return _load_import(target, spec, attr, kwargs, budget, search)
+
+
+@dataclass(frozen=True)
+class SearchPath:
+    """The folders user code is imported with, and the project root that import errors search
+    for a missing package (the last ``pythonpath`` entry, else the working directory)."""
+
+    folders: tuple[Path, ...]
+    root: Path
+
+    @classmethod
+    def of(cls, pythonpath: Sequence[str]) -> SearchPath:
+        folders = tuple(Path(p).resolve() for p in pythonpath)
+        return cls(folders, folders[-1] if folders else Path.cwd().resolve())
 
 
 # --------------------------------------------------------------------------- globs
@@ -267,7 +276,7 @@ def _load_timm(target: str, name: str, kwargs: dict, budget: int) -> LoadedModel
 # --------------------------------------------------------------------------- user code
 
 
-def _load_file(target: str, path: Path, attr: str | None, kwargs: dict, budget: int) -> LoadedModel:
+def _load_file(target: str, path: Path, attr: str | None, kwargs: dict, budget: int, search: SearchPath) -> LoadedModel:
     _check_file(path)
     if path.suffix != ".py":
         raise TargetError(
@@ -276,10 +285,17 @@ def _load_file(target: str, path: Path, attr: str | None, kwargs: dict, budget: 
         )
     if not path.read_bytes().strip():
         raise TargetError(f"{path} is empty", hint="the file must define the model, e.g. def build_model(): ...")
-    module = _exec_file(path, budget)
-    name = attr or _discover(module, path)
-    obj = _get_attr(module, name, f"{path}")
-    return _instantiate(target, obj, f"{path}:{name}", kwargs, budget)
+    location = imports.locate(path, search.folders)
+    shown = imports.show_entry(str(path.resolve()), search.root)  # as the user reads paths: from the project root
+    with imports.on_sys_path([location.base, *search.folders]):
+        if location.is_package_module:
+            imports.claim(location, shown)
+            module = _import(location.name, f"{shown} (as {location.name})", budget, search)
+        else:
+            module = _exec_file(path.resolve(), shown, budget, search)
+        name = attr or _discover(module, shown)
+        obj = _get_attr(module, name, shown)
+        return _instantiate(target, obj, f"{shown}:{name}", kwargs, budget)
 
 
 def _check_file(path: Path) -> None:
@@ -290,64 +306,68 @@ def _check_file(path: Path) -> None:
 
 
 def _module_name(path: Path) -> str:
-    """A fresh module name per load: two ``model.py`` files in different folders (or the same
-    file loaded twice) must not share a ``sys.modules`` entry."""
+    """A fresh module name per load of a loose script: two ``model.py`` files in different
+    folders (or the same file loaded twice) must not share a ``sys.modules`` entry."""
     digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
     stem = re.sub(r"\W", "_", path.stem)
     return f"rflint_target_{stem}_{digest}_{next(_module_counter)}"
 
 
-def _exec_file(path: Path, budget: int) -> ModuleType:
-    """Import a ``.py`` file with its folder on ``sys.path`` (so sibling imports work)."""
+def _exec_file(path: Path, shown: str, budget: int, search: SearchPath) -> ModuleType:
+    """Run a loose script (``path`` is absolute, so that every source location rflint reports
+    is too) under a private module name; its folder is on ``sys.path`` (the caller put it there)."""
     name = _module_name(path)
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise TargetError(f"{path}: cannot be imported as a Python module")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses and typing look the module up while it runs
-    folder = str(path.resolve().parent)
     try:
-        with _on_sys_path(folder), _user_code(budget):
+        with user_code(budget):
             spec.loader.exec_module(module)
-    except SyntaxError as exc:
+    except BaseException:
         sys.modules.pop(name, None)
-        shown = path if exc.filename in (None, str(path), str(path.resolve())) else exc.filename
-        where = f"{shown}:{exc.lineno}" if exc.lineno else str(shown)
-        raise TargetError(f"{where}: syntax error: {exc.msg}", hint="fix the model file so that python can import it") from exc
-    except _MemoryExceeded as exc:
-        sys.modules.pop(name, None)
-        raise _memory_error(f"importing {path}", budget) from exc
-    except (Exception, SystemExit) as exc:  # user code: any failure is the user's to fix
-        sys.modules.pop(name, None)
-        raise TargetError(f"importing {path} raised {_describe(exc)}", hint=_import_hint(exc)) from exc
+        raise _import_error(sys.exc_info()[1], shown, budget, search) from sys.exc_info()[1]
     return module
 
 
-def _load_import(target: str, modname: str, attr: str, kwargs: dict, budget: int) -> LoadedModel:
+def _import(modname: str, what: str, budget: int, search: SearchPath) -> ModuleType:
+    """``importlib.import_module(modname)`` as user code, with import errors explained."""
+    top = modname.split(".")[0]
+    was_loaded = top in sys.modules
     try:
-        with _user_code(budget):
+        with user_code(budget):
             module = importlib.import_module(modname)
-    except ModuleNotFoundError as exc:
-        if exc.name and (modname == exc.name or modname.startswith(exc.name + ".")):
-            raise TargetError(f"no module named {modname!r}", hint="install the package or run rflint from the folder that contains it") from exc
-        raise TargetError(f"importing {modname} raised {_describe(exc)}", hint=_import_hint(exc)) from exc
-    except SyntaxError as exc:
-        raise TargetError(f"{exc.filename}:{exc.lineno}: syntax error: {exc.msg}") from exc
-    except _MemoryExceeded as exc:
-        raise _memory_error(f"importing {modname}", budget) from exc
-    except (Exception, SystemExit) as exc:
-        raise TargetError(f"importing {modname} raised {_describe(exc)}", hint=_import_hint(exc)) from exc
-    obj = _get_attr(module, attr, modname)
-    return _instantiate(target, obj, f"{modname}:{attr}", kwargs, budget)
+    except BaseException as exc:
+        raise _import_error(exc, what, budget, search) from exc
+    imports.remember(top, was_loaded, [*search.folders, *[Path(p) for p in sys.path[:1]]])
+    return module
 
 
-def _import_hint(exc: BaseException) -> str:
-    if isinstance(exc, ImportError):
-        return "install the missing dependency in the environment rflint runs in"
-    return "the model file must import cleanly; run it with python to see the full error, or pass --verbose"
+def _import_error(exc: BaseException | None, what: str, budget: int, search: SearchPath) -> BaseException:
+    """The error to raise for a failed import of ``what`` (KeyboardInterrupt passes through)."""
+    if exc is None or isinstance(exc, (KeyboardInterrupt, GeneratorExit)):
+        return exc or TargetError(f"importing {what} failed")
+    if isinstance(exc, SyntaxError):
+        shown = exc.filename or what
+        with contextlib.suppress(ValueError):
+            shown = imports.show_entry(str(Path(exc.filename).resolve()), search.root) if exc.filename else what
+        where = f"{shown}:{exc.lineno}" if exc.lineno else str(shown)
+        return TargetError(f"{where}: syntax error: {exc.msg}", hint="fix the model file so that python can import it")
+    if isinstance(exc, MemoryExceeded):
+        return memory_error(f"importing {what}", budget)
+    return imports.import_failure(exc, what, search.root, list(sys.path))
 
 
-def _discover(module: ModuleType, path: Path) -> str:
+def _load_import(target: str, modname: str, attr: str, kwargs: dict, budget: int, search: SearchPath) -> LoadedModel:
+    imports.forget_project_package(modname.split(".")[0])
+    with imports.on_sys_path(search.folders):
+        module = _import(modname, modname, budget, search)
+        obj = _get_attr(module, attr, modname)
+        return _instantiate(target, obj, f"{modname}:{attr}", kwargs, budget)
+
+
+def _discover(module: ModuleType, path: str) -> str:
     for name in FACTORY_NAMES:
         if hasattr(module, name):
             return name
@@ -416,12 +436,12 @@ def _load_pickle(target: str, spec: str, trust: bool, budget: int) -> LoadedMode
             hint="point rflint at the Python code that builds the model, export it to ONNX, or pass --trust-pickle if you trust the file",
         )
     try:
-        with _user_code(budget):
+        with user_code(budget):
             obj = _unpickle(path)
-    except _MemoryExceeded as exc:
-        raise _memory_error(f"loading {path}", budget) from exc
+    except MemoryExceeded as exc:
+        raise memory_error(f"loading {path}", budget) from exc
     except (Exception, SystemExit) as exc:
-        raise TargetError(f"loading {path} raised {_describe(exc)}") from exc
+        raise TargetError(f"loading {path} raised {describe(exc)}") from exc
     if isinstance(obj, dict):
         raise TargetError(f"{path} holds a state_dict (weights only), not a model", hint="point rflint at the code that builds the model")
     if not isinstance(obj, nn.Module):
@@ -457,20 +477,20 @@ def _build(target: str, make: Callable[[], Any], origin: Any, budget: int, label
     label = label or target
     meta_error: BaseException | None = None
     try:
-        with _user_code(budget), torch.device("meta"), _skip_init():
+        with user_code(budget), torch.device("meta"), _skip_init():
             obj = make()
-    except _MemoryExceeded as exc:
-        raise _memory_error(f"building {label}", budget) from exc
+    except MemoryExceeded as exc:
+        raise memory_error(f"building {label}", budget) from exc
     except (Exception, SystemExit) as exc:
         meta_error = exc
     if meta_error is not None:
         try:
-            with _user_code(budget), _skip_init():
+            with user_code(budget), _skip_init():
                 obj = make()
-        except _MemoryExceeded as exc:
-            raise _memory_error(f"building {label}", budget) from exc
+        except MemoryExceeded as exc:
+            raise memory_error(f"building {label}", budget) from exc
         except (Exception, SystemExit) as exc:
-            raise TargetError(f"building {label} raised {_describe(exc)}", hint="check the factory and --model-kwargs") from exc
+            raise TargetError(f"building {label} raised {describe(exc)}", hint="check the factory and --model-kwargs") from exc
     if not isinstance(obj, nn.Module):
         raise TargetError(
             f"{label} returned an object of type {type(obj).__name__}, not a torch.nn.Module",
@@ -528,102 +548,3 @@ def definition_site(obj: Any) -> ir.Source | None:
     except (TypeError, OSError):
         return None
     return ir.Source(file, max(line, 1)) if file else None
-
-
-def _describe(exc: BaseException) -> str:
-    """``ValueError: bad width`` on one line, whatever the exception's message looks like."""
-    text = " ".join(str(exc).split())
-    if len(text) > 300:
-        text = text[:297] + "..."
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-# --------------------------------------------------------------------------- guards
-
-
-class _MemoryExceeded(Exception):
-    """User code hit the address-space cap."""
-
-
-def default_memory_limit() -> int:
-    """Half the physical memory: enough for any real model, far from taking the machine down."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
-    except (ValueError, OSError, AttributeError):
-        return 8 << 30
-
-
-def _memory_error(what: str, budget: int) -> TargetError:
-    return TargetError(
-        f"{what} tried to allocate more than the {budget / 2**30:.1f} GiB memory limit",
-        hint="make the model constructible on the meta device (no explicit device='cpu' tensors), or build it smaller",
-    )
-
-
-def _is_oom(exc: BaseException) -> bool:
-    if isinstance(exc, MemoryError):
-        return True
-    return isinstance(exc, RuntimeError) and (
-        "can't allocate memory" in str(exc) or "not enough memory" in str(exc).lower()
-    )
-
-
-@contextlib.contextmanager
-def _user_code(budget: int) -> Iterator[None]:
-    """Run user code with stdout sent to stderr and under the memory cap; turn an
-    out-of-memory failure into :class:`_MemoryExceeded`."""
-    try:
-        with contextlib.redirect_stdout(sys.stderr), _address_space_cap(budget):
-            yield
-    except BaseException as exc:
-        if _is_oom(exc):
-            raise _MemoryExceeded(str(exc)) from exc
-        raise
-
-
-def _address_space_bytes() -> int | None:
-    try:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-@contextlib.contextmanager
-def _address_space_cap(budget: int) -> Iterator[None]:
-    """Temporarily lower the soft ``RLIMIT_AS`` to current usage + ``budget``."""
-    try:
-        import resource
-    except ImportError:  # Windows
-        yield
-        return
-    current = _address_space_bytes()
-    if current is None or not hasattr(resource, "RLIMIT_AS"):
-        yield
-        return
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    limit = current + budget
-    if hard != resource.RLIM_INFINITY:
-        limit = min(limit, hard)
-    if soft != resource.RLIM_INFINITY and soft <= limit:
-        yield  # an existing, stricter limit already applies
-        return
-    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
-
-
-@contextlib.contextmanager
-def _on_sys_path(folder: str) -> Iterator[None]:
-    """Put the model file's folder first on ``sys.path`` while it is imported, so that it can
-    import its sibling modules as ``python file.py`` would; take it off again afterwards."""
-    added = folder not in sys.path
-    if added:
-        sys.path.insert(0, folder)
-    try:
-        yield
-    finally:
-        if added and folder in sys.path:
-            sys.path.remove(folder)

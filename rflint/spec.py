@@ -18,6 +18,10 @@ class ModelSpec:
     ``input_shape`` is the full shape the model's forward receives, batch included, and wins
     when both are given. When both are missing the engine takes the geometry from the model
     itself where it says (see :mod:`rflint.frontend.geometry`).
+
+    ``pythonpath`` holds the absolute folders the model's code is imported with
+    (``[tool.rflint] pythonpath``, then the project root, which comes last): they let
+    ``src/pkg/models/net.py`` and ``pkg.models:build`` resolve from any working directory.
     """
 
     target: str
@@ -29,6 +33,7 @@ class ModelSpec:
     trust_pickle: bool = False
     #: declared ops (``[tool.rflint.ops]``): dotted class or function path -> declaration
     ops: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+    pythonpath: tuple[str, ...] = ()
 
     @property
     def display_name(self) -> str:

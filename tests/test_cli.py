@@ -13,8 +13,8 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 runner = CliRunner()
 
 
-def invoke(*args: str):
-    return runner.invoke(app, list(args))
+def invoke(*args: str, env: dict[str, str] | None = None):
+    return runner.invoke(app, list(args), env=env)
 
 
 def test_vgg16_at_32px_exits_1_and_lists_the_ten_unproductive_layers():
@@ -69,3 +69,36 @@ def test_missing_input_size_is_a_usage_error_with_exit_2():
     assert result.exit_code == 2
     assert "no input size given" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_full_output_shows_one_snippet_for_the_findings_of_one_source_line():
+    result = invoke("check", "torchvision:vgg16", "--input-size", "32", "--output-format", "full", env={"COLUMNS": "100"})
+    assert result.exit_code == 1, result.output
+    out = result.stdout
+    assert out.count("x = self.features(x)") == 1  # ten findings, one snippet
+    headlines = [line for line in out.splitlines() if line.startswith("RF101 [error] ")]
+    assert [h.split()[2] for h in headlines][:2] == ["features.14", "features.16"] and len(headlines) == 10
+    assert "  = features.30: input 32x32, input_r_min 196" in out  # each layer keeps its numbers
+    assert out.count("= help: remove the layer") == 1  # the shared hint once
+    source = {line for line in out.splitlines() if " | " in line or line.lstrip().startswith("-->")}
+    assert all(len(line) <= 100 for line in out.splitlines() if line not in source)  # prose wraps, code does not
+
+
+def test_inspect_shows_output_channels_parameters_and_macs_per_layer_and_in_total():
+    import torch
+    from torchvision.models import resnet18
+
+    result = invoke("inspect", "torchvision:resnet18", "--input-size", "32", "--output-format", "json", "--all")
+    data = json.loads(result.stdout)
+    rows = {row["layer"]: row for row in data["layers"]}
+    stem = rows["conv1"]  # 7x7/2, 3 -> 64 channels, 16x16 output at 32 px
+    assert (stem["out_channels"], stem["params"], stem["macs"]) == (64, 7 * 7 * 3 * 64, 7 * 7 * 3 * 64 * 16 * 16)
+    assert rows["fc"]["params"] == rows["fc"]["macs"] == 512 * 1000
+    with torch.device("meta"):
+        model = resnet18()
+    weights = sum(m.weight.numel() for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)))
+    assert data["params_total"] == weights  # conv and linear weights, bias not counted
+    assert data["macs_total"] == sum(row["macs"] for row in rows.values())
+    table = invoke("inspect", "torchvision:resnet18", "--input-size", "32", env={"COLUMNS": "200"}).stdout
+    assert all(col in table for col in ("out ch", "params", "MACs"))
+    assert f"Total: 11.7M parameters ({weights:,})" in table

@@ -140,7 +140,15 @@ rules = { RF103 = "info" }
     assert config.select == ("RF1",) and config.extend_select == ("unknown-op",)
     assert dict(config.severities) == {"RF101": Severity.WARN, "RF103": Severity.ERROR}
     net, resnet = config.models
-    assert net == ModelSpec("models/net.py:build", input_size=(32, 24), name="net", kwargs={"width": 2}, leaf_modules=("pkg.Block",))
+    root = str(tmp_path.resolve())
+    assert net == ModelSpec(
+        f"{root}/models/net.py:build",
+        input_size=(32, 24),
+        name="net",
+        kwargs={"width": 2},
+        leaf_modules=("pkg.Block",),
+        pythonpath=(root,),
+    )
     assert resnet.input_shape == (1, 3, 64, 64) and resnet.input_size is None
     assert config.overrides[0].layers == ("backbone.layer4.**", "!backbone.layer4.0.*")
     assert config.enabled == {"RF001", "RF100", "RF101", "RF103"}
@@ -153,8 +161,26 @@ def test_file_targets_are_relative_to_the_config_file_and_keep_their_name(tmp_pa
     sub = tmp_path / "docs"
     sub.mkdir()
     (spec,) = load_config(cwd=sub).models
-    assert Path(sub, spec.target.split(":")[0]).resolve() == (tmp_path / "models" / "net.py").resolve()
+    assert Path(spec.target.split(":")[0]) == (tmp_path / "models" / "net.py").resolve()  # loads from any cwd
     assert spec.display_name == "models/net.py:build"  # findings and baselines do not depend on the cwd
+
+
+def test_pythonpath_is_relative_to_the_config_file_and_searched_before_the_project_root(tmp_path):
+    (tmp_path / "src").mkdir()
+    write(tmp_path / "pyproject.toml", "[tool.rflint]\npythonpath = ['src']\n\n[[tool.rflint.models]]\ntarget = 'pkg.net:build'\ninput-size = 8\n")
+    sub = tmp_path / "src"
+    config = load_config(cwd=sub)
+    root = tmp_path.resolve()
+    assert config.pythonpath == (root / "src",)
+    assert config.search_path == (str(root / "src"), str(root))
+    assert config.models[0].pythonpath == config.search_path  # what the loader imports with
+    assert load_config(isolated=True, cwd=sub).search_path == (str(sub.resolve()),)
+
+
+def test_a_pythonpath_entry_that_is_not_a_folder_is_a_config_error(tmp_path):
+    write(tmp_path / "pyproject.toml", "[tool.rflint]\npythonpath = ['scr']\n")
+    with pytest.raises(ConfigError, match=r"tool.rflint.pythonpath\[0\]: 'scr' is not a folder"):
+        load_config(cwd=tmp_path)
 
 
 # --- selection ------------------------------------------------------------------------------------

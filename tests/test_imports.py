@@ -17,6 +17,11 @@ TORCH_FREE = [
     "rflint.frontend.common",
     "rflint.frontend.definitions",
     "rflint.rule_docs",
+    "rflint.imports",
+    "rflint.guards",
+    "rflint.dependencies",
+    "rflint.outputs",
+    "rflint.cli",  # torch only inside the commands that build models
 ]
 
 

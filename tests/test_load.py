@@ -307,7 +307,7 @@ def test_plain_targets_pass_through_unchanged():
     [
         ("torchvision:resnet19", r"unknown torchvision model 'resnet19'; did you mean .*resnet18"),
         ("timm:resnet5O", r"unknown timm model 'resnet5O'"),
-        ("rflint_no_such_package.models:build", r"no module named 'rflint_no_such_package.models'"),
+        ("rflint_no_such_package.models:build", r"importing rflint_no_such_package.models failed: no module named 'rflint_no_such_package'; sys.path tried: "),
         ("rflint.ir:Nope", r"rflint.ir has no attribute 'Nope'"),
         ("justaword", r"cannot interpret model target"),
         ("model.onnx", r"ONNX files are read by rflint.frontend.onnx.graph_from_onnx"),

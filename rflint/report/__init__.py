@@ -3,8 +3,8 @@
     render(reports: Sequence[ModelReport], findings: Sequence[Finding], ctx: RenderContext) -> str
 
 ``reports`` are the models that were checked (for per-model tables and empty test suites),
-``findings`` are the findings to show after configuration, suppressions and baseline, and
-``ctx`` carries everything else a renderer may need. Renderers do no I/O, read no environment
+``findings`` are the findings to show after configuration, suppressions and baseline (sorted by
+location here, once, for every format), and ``ctx`` carries everything else a renderer may need. Renderers do no I/O, read no environment
 and check no TTY: the CLI decides colour, reads source lines and rule pages, and writes.
 
 ``FORMATS`` is the whole registry: adding a format is a module and a line here.
@@ -18,7 +18,7 @@ from enum import Enum
 from rflint.results import ModelReport
 from rflint.ir import Finding
 from rflint.report import concise, full, github, json_format, json_lines, junit, markdown, sarif
-from rflint.report.common import RenderContext
+from rflint.report.common import RenderContext, by_location
 from rflint.report.statistics import render_statistics
 from rflint.viz import html as html_report
 
@@ -53,12 +53,14 @@ FORMATS: dict[str, Renderer] = {
 
 #: formats whose output is for programs: written to stdout byte for byte, never through rich
 MACHINE_FORMATS = frozenset({"json", "json-lines", "github", "sarif", "junit"})
+#: formats that end with a summary line (what was found, what a baseline hid or recorded)
+SUMMARY_FORMATS = frozenset({"full", "concise", "markdown"})
 
 
 def render(fmt: str | OutputFormat, reports: Sequence[ModelReport], findings: Sequence[Finding], ctx: RenderContext) -> str:
-    """Render ``findings`` in format ``fmt``."""
+    """Render ``findings`` in format ``fmt``, sorted by location."""
     key = fmt.value if isinstance(fmt, OutputFormat) else fmt
-    return FORMATS[key](reports, findings, ctx)
+    return FORMATS[key](reports, by_location(findings, ctx), ctx)
 
 
-__all__ = ["FORMATS", "MACHINE_FORMATS", "OutputFormat", "RenderContext", "Renderer", "render", "render_statistics"]
+__all__ = ["FORMATS", "MACHINE_FORMATS", "SUMMARY_FORMATS", "OutputFormat", "RenderContext", "Renderer", "render", "render_statistics"]

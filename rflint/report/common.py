@@ -12,6 +12,7 @@ from pathlib import PurePosixPath
 from rflint import __version__
 from rflint.checks import ALL_RULES, Rule
 from rflint.ir import Finding, Severity
+from rflint.results import BaselineOutcome
 from rflint.rule_docs import rule_url
 
 
@@ -28,6 +29,8 @@ class RenderContext:
         rule_docs: rule code -> Markdown page (SARIF ``fullDescription``).
         snippets: (file, line) -> source line text (``full`` shows it under the location).
         failed: how many models could not be checked (the summary must not claim success).
+        baseline: what ``--baseline``/``--write-baseline`` did (the summary says it).
+        baseline_path: the baseline file that was read (``--baseline``).
     """
 
     root: str = ""
@@ -38,6 +41,8 @@ class RenderContext:
     rule_docs: Mapping[str, str] = field(default_factory=dict)
     snippets: Mapping[tuple[str, int], str] = field(default_factory=dict)
     failed: int = 0
+    baseline: BaselineOutcome | None = None
+    baseline_path: str = ""
 
 
 def axes_text(values: Sequence[object]) -> str:
@@ -92,20 +97,66 @@ def severity_counts(findings: Iterable[Finding]) -> Counter[Severity]:
     return Counter(f.severity for f in findings)
 
 
-def summary_line(findings: Sequence[Finding], failed: int = 0) -> str:
-    """``Found 3 findings (1 error, 1 warning, 1 info).`` or ``All checks passed!``, and how
-    many models could not be checked, if any."""
-    not_checked = f" {failed} model{'s' if failed != 1 else ''} could not be checked." if failed else ""
-    if not findings:
-        return f"No findings.{not_checked}" if failed else "All checks passed!"
+def found_text(findings: Sequence[Finding]) -> str:
+    """``Found 3 findings (1 error, 1 warning, 1 info)`` (no full stop)."""
     counts = severity_counts(findings)
     parts = []
     for sev, word in ((Severity.ERROR, "error"), (Severity.WARN, "warning"), (Severity.INFO, "info")):
         n = counts.get(sev, 0)
         if n:
             parts.append(f"{n} {word}{'s' if n != 1 and word != 'info' else ''}")
-    n = len(findings)
-    return f"Found {n} finding{'s' if n != 1 else ''} ({', '.join(parts)}).{not_checked}"
+    return f"Found {plural(len(findings), 'finding')} ({', '.join(parts)})"
+
+
+def summary_line(findings: Sequence[Finding], failed: int = 0) -> str:
+    """``Found 3 findings (1 error, 1 warning, 1 info).`` or ``All checks passed!``, and how
+    many models could not be checked, if any."""
+    not_checked = f" {plural(failed, 'model')} could not be checked." if failed else ""
+    if not findings:
+        return f"No findings.{not_checked}" if failed else "All checks passed!"
+    return f"{found_text(findings)}.{not_checked}"
+
+
+def plural(n: int, word: str) -> str:
+    """``1 finding``, ``3 findings``."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def baseline_summary(outcome: BaselineOutcome | None, path: str = "") -> str:
+    """What a baseline did, in one sentence ("" when nothing is worth saying)."""
+    if outcome is None:
+        return ""
+    if outcome.written_path is not None:
+        return f"Wrote {plural(outcome.written_entries, 'finding')} to the baseline {outcome.written_path}."
+    if outcome.hidden:
+        return f"{plural(outcome.hidden, 'finding')} hidden by the baseline{f' {path}' if path else ''}."
+    return ""
+
+
+def run_summary(findings: Sequence[Finding], ctx: RenderContext) -> str:
+    """The last line of the human formats: what was found, what the baseline hid or recorded
+    (never "All checks passed!" after ``--write-baseline``), and models that failed."""
+    outcome = ctx.baseline
+    said = baseline_summary(outcome, ctx.baseline_path)
+    if outcome is None or outcome.written_path is None:
+        return f"{summary_line(findings, ctx.failed)} {said}".strip()
+    not_checked = f" {plural(ctx.failed, 'model')} could not be checked." if ctx.failed else ""
+    left = f" {found_text(findings)} not in the baseline (--force adds them)." if findings else ""
+    return f"{said}{left}{not_checked}"
+
+
+def by_location(findings: Sequence[Finding], ctx: RenderContext) -> list[Finding]:
+    """Findings sorted by file, line and column (files under the root first, findings without
+    a location last, per model); findings at the same place keep their order (layer order)."""
+
+    def key(item: tuple[int, Finding]) -> tuple[object, ...]:
+        index, f = item
+        if f.source is None:
+            return (2, f.model, 0, 0, index)
+        shown = display_path(f.source.file, ctx)
+        return (int(os.path.isabs(shown)), shown, f.source.line, f.source.col, index)
+
+    return [f for _, f in sorted(enumerate(findings), key=key)]
 
 
 def location_text(finding: Finding, ctx: RenderContext) -> str:

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 
 from rflint.results import ModelReport
 from rflint.ir import Finding
-from rflint.report.common import RenderContext, location_text, summary_line
+from rflint.report.common import RenderContext, location_text, run_summary
 
 
 def render(reports: Sequence[ModelReport], findings: Sequence[Finding], ctx: RenderContext) -> str:
     # one line per finding, always: a newline inside a message would break line-based tools
     lines = [f"{location_text(f, ctx)}: {f.code} {' '.join(f.message.splitlines())}" for f in findings]
-    lines.append(summary_line(findings, ctx.failed))
+    lines.append(run_summary(findings, ctx))
     return "\n".join(lines) + "\n"

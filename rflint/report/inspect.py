@@ -1,7 +1,9 @@
 """``rflint inspect``: one row per layer (table for people, JSON for programs).
 
 The rows are plain JSON-friendly dicts, built once and rendered either as a rich table or as
-JSON, so both views always show the same numbers.
+JSON, so both views always show the same numbers. Next to the receptive fields they carry what
+a torchinfo user looks for: output channels, parameters and multiply-accumulates per layer and
+in total (convolutions and linear layers, bias not counted: :func:`rflint.advisor.layer_cost`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 from rich.table import Table
 
+from rflint.advisor import layer_cost
 from rflint.algebra import display, layer_status
 from rflint.ir import Kind
 from rflint.report.common import RenderContext, axes_text, display_path, render_rich
@@ -31,6 +34,7 @@ def layer_rows(report: ModelReport, show_all: bool, ctx: RenderContext) -> list[
         layer = lrf.layer
         if not show_all and layer.kind not in SHOWN_KINDS:
             continue
+        macs, params = layer_cost(layer)
         rows.append(
             {
                 "layer": layer.qualname,
@@ -44,6 +48,9 @@ def layer_rows(report: ModelReport, show_all: bool, ctx: RenderContext) -> list[
                 "input_r_min": [display(x) for x in lrf.input_r_min],
                 "jump": [display(x) for x in lrf.jump],
                 "feature_map": list(layer.out_size) if layer.out_size else None,
+                "out_channels": layer.out_channels,
+                "params": params,
+                "macs": macs,
                 "global_context": any(a.has_global for a in lrf.axes),
                 "uncertain": lrf.uncertain,
                 "status": layer_status(lrf, size).value,
@@ -54,9 +61,29 @@ def layer_rows(report: ModelReport, show_all: bool, ctx: RenderContext) -> list[
     return rows
 
 
+def totals(report: ModelReport) -> tuple[int, int]:
+    """``(MACs, parameters)`` of every layer, shown or not; a module called at several places
+    counts its parameters once."""
+    macs, params = 0, {}
+    for lrf in report.analysis.layers:
+        m, p = layer_cost(lrf.layer)
+        macs += m
+        params[lrf.layer.qualname] = p
+    return macs, sum(params.values())
+
+
+def count_text(n: int) -> str:
+    """``11.69M``, ``1.82G``, ``864``: three significant digits, as torchinfo users read them."""
+    for scale, unit in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if n >= scale:
+            return f"{n / scale:.3g}{unit}"
+    return str(n)
+
+
 def summary(report: ModelReport) -> dict[str, Any]:
-    """The model-level numbers: input size, I_min (both kinds), I_max, tracer."""
+    """The model-level numbers: input size, I_min (both kinds), I_max, tracer, totals."""
     a = report.analysis
+    macs, params = totals(report)
     return {
         "model": report.spec.display_name,
         "target": report.spec.target,
@@ -67,6 +94,8 @@ def summary(report: ModelReport) -> dict[str, Any]:
         "i_min_unproductive": [display(x) for x in a.i_min_unproductive],
         "i_max": [display(x) for x in a.i_max],
         "layers_total": len(a.layers),
+        "params_total": params,
+        "macs_total": macs,
     }
 
 
@@ -83,8 +112,8 @@ def table_parts(report: ModelReport, show_all: bool, ctx: RenderContext | None =
     rows = layer_rows(report, show_all, ctx or RenderContext())
     s = summary(report)
     table = Table(title=f"{s['model']} @ {axes_text(s['input_size'])} (traced with {s['tracer']})")
-    for col in ("layer", "op", "k / s / d", "r_min", "r_max", "jump", "feature map", "status"):
-        table.add_column(col, overflow="fold")
+    for col in ("layer", "op", "k / s / d", "r_min", "r_max", "jump", "feature map", "out ch", "params", "MACs", "status"):
+        table.add_column(col, overflow="fold", justify="right" if col in ("out ch", "params", "MACs") else "left")
     for row in rows:
         ksd = "" if not row["kernel"] else f"{axes_text(row['kernel'])} / {axes_text(row['stride'])} / {axes_text(row['dilation'])}"
         status = row["status"] + (" (global ctx)" if row["global_context"] and row["status"] == "ok" else "")
@@ -98,6 +127,9 @@ def table_parts(report: ModelReport, show_all: bool, ctx: RenderContext | None =
             axes_text(row["r_max"]),
             axes_text(row["jump"]),
             axes_text(row["feature_map"]) if row["feature_map"] else "",
+            "" if row["out_channels"] is None else str(row["out_channels"]),
+            count_text(row["params"]) if row["params"] else "",
+            count_text(row["macs"]) if row["macs"] else "",
             f"[{STATUS_STYLE.get(row['status'], '')}]{status}[/]",
         )
     out: list[Any] = [table]
@@ -105,6 +137,11 @@ def table_parts(report: ModelReport, show_all: bool, ctx: RenderContext | None =
         f"I_min {axes_text(s['i_min'])} (no critical layer)   "
         f"I_min {axes_text(s['i_min_unproductive'])} (no unproductive layer)   "
         f"I_max {axes_text(s['i_max'])}   input {axes_text(s['input_size'])}"
+    )
+    out.append(
+        f"Total: {count_text(s['params_total'])} parameters ({s['params_total']:,}), "
+        f"{count_text(s['macs_total'])} MACs ({s['macs_total']:,}) in convolutions and linear layers, "
+        f"all {s['layers_total']} layers" + ("" if show_all else " (--all shows every row)")
     )
     if any(r["uncertain"] for r in rows):
         out.append("? = an op of unknown receptive-field effect lies before this layer: its numbers are lower bounds")

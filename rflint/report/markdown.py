@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from rflint.checks.base import fmt_axes
 from rflint.results import ModelReport
 from rflint.ir import Finding
-from rflint.report.common import RenderContext, display_path, summary_line
+from rflint.report.common import RenderContext, display_path, run_summary
 from rflint.rule_docs import rule_url
 
 
@@ -37,5 +37,5 @@ def render(reports: Sequence[ModelReport], findings: Sequence[Finding], ctx: Ren
             loc = f" (`{display_path(f.source.file, ctx)}:{f.source.line}`)" if f.source is not None else ""
             out.append(f"- **{f.severity.value}** [{f.code}]({rule_url(f.code)}) {where}{loc}: {_cell(f.message)}")
         out.append("")
-    out.append(summary_line(findings, ctx.failed))
+    out.append(run_summary(findings, ctx))
     return "\n".join(out) + "\n"

@@ -97,12 +97,17 @@ def layer_table(analysis: Analysis, kinds: set[Kind] | None = SHOWN_KINDS) -> st
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def findings_table(findings: Sequence[Finding]) -> str:
+def findings_table(findings: Sequence[Finding], ctx: Any = None) -> str:
+    """The findings, with paths relative to the project root (``ctx.root``) as in every
+    other format."""
+    from rflint.report.common import RenderContext, display_path
+
+    ctx = ctx if ctx is not None else RenderContext()
     if not findings:
         return '<p class="note">no findings</p>'
     rows = []
     for f in findings:
-        where = f"{f.source.file}:{f.source.line}" if f.source else ""
+        where = f"{display_path(f.source.file, ctx)}:{f.source.line}" if f.source else ""
         rows.append(
             f"<tr><td class='sev-{f.severity.value}'>{f.severity.value}</td><td class=mono>{escape(f.code)}</td>"
             f"<td class=mono>{escape(f.layer)}</td><td>{escape(f.message)}"
@@ -119,13 +124,14 @@ def model_section(
     collapse: bool = True,
     plot: bool = True,
     level: int = 2,
+    ctx: Any = None,
 ) -> str:
     """Summary, findings, plot, graph and tables for one model."""
     h = f"h{level}"
     sub = f"h{level + 1}"
     parts = [f"<{h}>{escape(analysis.graph.name)}</{h}>", summary_table(analysis)]
     if findings is not None:
-        parts += [f"<{sub}>Findings ({len(findings)})</{sub}>", findings_table(findings)]
+        parts += [f"<{sub}>Findings ({len(findings)})</{sub}>", findings_table(findings, ctx)]
     if plot:
         parts += [f"<{sub}>Receptive-field growth</{sub}>", _plot_img(analysis)]
     parts += [
@@ -189,5 +195,5 @@ def render(reports: Sequence[Any], findings: Sequence[Finding] | None = None, ct
         )
         sections.append(f"<ul>{index}</ul>")
     for r, fs in per_model:
-        sections.append(model_section(r.analysis, fs))
+        sections.append(model_section(r.analysis, fs, ctx=ctx))
     return document("rflint report", "\n".join(sections), subtitle)

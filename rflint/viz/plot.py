@@ -176,6 +176,13 @@ def save_figure(fig, path: str) -> None:
     plt.close(fig)
 
 
+def figure_bytes(fig, fmt: str) -> bytes:
+    """A figure as the bytes of one image format (png, svg, pdf); the figure stays open."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt)
+    return buf.getvalue()
+
+
 def erf_figure(result):
     """Heatmap of an :class:`rflint.erf.ErfResult` (2-d inputs) plus the marginal profiles with
     their Gaussian fits. The dashed square holds 95 % of the gradient; the solid one is the

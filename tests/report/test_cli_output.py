@@ -171,10 +171,16 @@ def test_config_errors_exit_2_with_the_key_path(project):
 def test_baseline_round_trip(project):
     written = invoke("check", "--write-baseline", "rflint-baseline.json")
     assert written.exit_code == 0  # everything is in the baseline now
-    assert "wrote 3 baseline entries" in written.stderr
+    # says what it wrote, not "All checks passed!"
+    assert written.stdout.strip() == "Wrote 3 findings to the baseline rflint-baseline.json."
+    assert written.stderr == ""  # the summary line already says it
     assert json.loads((project / "rflint-baseline.json").read_text())["models"]["net"]["features.8"] == {"RF101": 1}
     clean = invoke("check", "--baseline", "rflint-baseline.json")
-    assert clean.exit_code == 0 and clean.stdout.strip() == "All checks passed!"
+    assert clean.exit_code == 0
+    assert clean.stdout.strip() == "All checks passed! 3 findings hidden by the baseline rflint-baseline.json."
+    as_json = invoke("check", "--baseline", "rflint-baseline.json", "--output-format", "json")
+    assert json.loads(as_json.stdout) == []  # machine formats stay pure: the note goes to stderr
+    assert as_json.stderr.strip() == "rflint: 3 findings hidden by the baseline rflint-baseline.json."
     # train at 32 instead: every finding is fixed, so every entry is stale
     (project / "pyproject.toml").write_text(
         (project / "pyproject.toml").read_text().replace("input-size = 16", "input-size = 32"), encoding="utf-8"
@@ -200,6 +206,9 @@ def test_rewriting_a_baseline_does_not_add_new_findings_without_force(project):
     # removed, and the two new findings are NOT added
     assert json.loads((project / "b.json").read_text())["models"] == {}
     assert ratchet.exit_code == 1  # and the new finding still fails
+    assert ratchet.stdout.splitlines()[-1] == (
+        "Wrote 0 findings to the baseline b.json. Found 2 findings (1 error, 1 info) not in the baseline (--force adds them)."
+    )
     forced = invoke("check", "--write-baseline", "b.json", "--select", "RF101,RF102", "--force")
     assert forced.exit_code == 0
     assert json.loads((project / "b.json").read_text())["models"] == {

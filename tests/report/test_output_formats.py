@@ -50,9 +50,18 @@ def test_full_colour_is_decided_by_the_context_only(reports, findings, ctx):
     assert "\x1b[" in render("full", reports, findings, replace(ctx, color=True))
 
 
+def test_every_format_lists_findings_by_file_line_and_column(reports, findings, ctx):
+    shuffled = list(reversed(findings))
+    objects = json.loads(render("json", reports, shuffled, ctx))
+    located = [(o["filename"], o["location"]["row"]) for o in objects if o["location"]]
+    assert located == [("models/net.py", 5), ("models/net.py", 13), ("models/net.py", 14), (findings[3].source.file, 84)]
+    assert objects[-1]["location"] is None  # a finding without a location comes last
+    assert render("concise", reports, shuffled, ctx) == render("concise", reports, findings, ctx)
+
+
 def test_concise_lines_are_path_line_col_code_message(reports, findings, ctx):
     lines = render("concise", reports, findings, ctx).splitlines()
-    assert lines[0] == "models/net.py:14:13: RF101 features.3 is unproductive: input receptive field 8 >= input size 8"
+    assert lines[2] == "models/net.py:14:13: RF101 features.3 is unproductive: input receptive field 8 >= input size 8"
     assert lines[4] == "torchvision:resnet18: RF103 input size 64 is not above I_min 12"  # no location: the model
     assert lines[-1] == "Found 5 findings (1 error, 3 warnings, 1 info)."
 
@@ -60,7 +69,7 @@ def test_concise_lines_are_path_line_col_code_message(reports, findings, ctx):
 def test_json_objects_are_ruff_shaped_plus_rflint_fields(reports, findings, ctx):
     objects = json.loads(render("json", reports, findings, ctx))
     assert len(objects) == len(findings)
-    first = objects[0]
+    first = objects[2]  # sorted by location: net.py lines 5, 13, 14
     ruff_keys = {"code", "name", "message", "filename", "location", "end_location", "severity", "url", "fix", "noqa_row"}
     assert ruff_keys | {"model", "layer", "receptive_field", "input_size"} <= set(first)
     assert first["filename"] == "models/net.py"  # repo-relative
@@ -75,9 +84,9 @@ def test_json_objects_are_ruff_shaped_plus_rflint_fields(reports, findings, ctx)
 def test_github_annotations_escape_data_and_properties(reports, findings, ctx):
     lines = render("github", reports, findings, ctx).splitlines()
     assert len(lines) == len(findings)
-    assert lines[0].startswith("::error title=rflint (RF101),file=models/net.py,line=14,col=13,endLine=14,endColumn=13::")
+    assert lines[2].startswith("::error title=rflint (RF101),file=models/net.py,line=14,col=13,endLine=14,endColumn=13::")
     assert lines[1].startswith("::notice ")  # info -> notice
-    assert lines[2].startswith("::warning ")  # warn -> warning
+    assert lines[0].startswith("::warning ")  # warn -> warning
     odd = lines[3]
     assert "%25" in odd and "%0A" in odd and "\n" not in odd  # 100% and the newline of the message
     assert escape_property("a:b,c%\n") == "a%3Ab%2Cc%25%0A"
@@ -110,7 +119,7 @@ def test_sarif_rules_fingerprints_and_uris(reports, findings, ctx):
     assert rf101["helpUri"].endswith("/rules/RF101.md")
     assert rf101["fullDescription"]["text"].startswith("# RF101 unproductive-layer")
     assert rf101["defaultConfiguration"]["level"] == "error"
-    first = run["results"][0]
+    first = run["results"][2]
     expected = hashlib.sha256(b"RF101|net|features.3").hexdigest()
     assert first["partialFingerprints"] == {"rflint/v1": expected}
     assert first["locations"][0]["physicalLocation"]["artifactLocation"] == {"uri": "models/net.py", "uriBaseId": "%SRCROOT%"}
@@ -129,12 +138,14 @@ def test_sarif_fingerprint_ignores_line_numbers(reports, findings, ctx):
     assert a == b
 
 
-def test_junit_has_a_suite_per_model_and_a_failure_per_finding(reports, findings, ctx):
+def test_junit_has_a_suite_per_model_and_a_case_per_finding_failing_only_for_errors(reports, findings, ctx):
     root = ET.fromstring(render("junit", reports, findings, ctx))
-    assert root.tag == "testsuites" and root.get("failures") == "5"
+    assert root.tag == "testsuites" and root.get("tests") == "5" and root.get("failures") == "1"  # one error
     suites = {s.get("name"): s for s in root.iter("testsuite")}
     assert set(suites) == {"net", "torchvision:resnet18"}
-    assert len(suites["net"].findall("testcase/failure")) == 3
+    assert [c.get("name") for c in suites["net"].findall("testcase[failure]")] == ["RF101 features.3"]
+    assert len(suites["net"].findall("testcase/system-out")) == 2  # the warning and the info pass
+    assert suites["torchvision:resnet18"].get("failures") == "0"
     clean = ET.fromstring(render("junit", reports, [], ctx))
     assert clean.get("failures") == "0" and len(list(clean.iter("testcase"))) == 2
 
