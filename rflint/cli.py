@@ -190,6 +190,16 @@ def final_exit_code(findings: Sequence[Finding], failed: bool, exit_zero: bool =
     return EXIT_OK
 
 
+def say_notes(reports: Sequence[Any]) -> None:
+    """Once per model on stderr: why the fallback tracer read it, and a guessed input shape."""
+    for report in reports:
+        name = report.spec.display_name
+        if report.tracer_reason:
+            note(f"{name}: traced with torch.export, because {report.tracer_reason}")
+        for text in report.notes:
+            note(f"{name}: {text}")
+
+
 def report_baseline(outcome: Any, baseline: Path | None, summarised: bool) -> None:
     """What a baseline did, on stderr: stale entries always; what was written or hidden only
     when no summary line on stdout says it already."""
@@ -229,6 +239,7 @@ def check(
     baseline: Annotated[Optional[Path], typer.Option("--baseline", metavar="FILE", help="Hide the findings recorded in this baseline file.", rich_help_panel="Baseline")] = None,
     write_baseline: Annotated[Optional[Path], typer.Option("--write-baseline", metavar="FILE", help="Record the current findings (a rewrite only removes fixed ones).", rich_help_panel="Baseline")] = None,
     force: Annotated[bool, typer.Option("--force", help="With --write-baseline: also add new findings.", rich_help_panel="Baseline")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Fail on unknown ops (RF001 as an error): the fields after them are lower bounds.", rich_help_panel=CONFIG)] = False,
     verbose: Verbose = False,
 ) -> None:
     """Lint models: report unproductive and critical layers (exit 1 on error-level findings)."""
@@ -241,6 +252,8 @@ def check(
         config = load_command_config(config_file, isolated).with_selection(
             select=split_selectors(select), extend_select=split_selectors(extend_select) or (), ignore=split_selectors(ignore) or ()
         )
+        if strict:
+            config = config.with_severity("RF001", Severity.ERROR)
         opts = ModelOptions(input_size, input_shape, model_kwargs, tuple(leaf_module or ()), trust_pickle)
         specs = resolve_models(targets or [], opts, config, "check")
         names = [f.value for f in OutputFormat]
@@ -259,6 +272,7 @@ def check(
                 on_model=on_model,
                 on_failure=lambda spec, exc: fail(exc, verbose),
             )
+        say_notes(result.reports)
         findings = list(result.findings)
         stdout_summary = any(o.to_stdout and o.fmt in SUMMARY_FORMATS and not (statistics and o.primary) for o in outputs)
         report_baseline(result.baseline, baseline or write_baseline, stdout_summary)
@@ -343,6 +357,7 @@ def inspect(
         config = load_command_config(config_file, isolated)
         opts = ModelOptions(input_size, input_shape, model_kwargs, tuple(leaf_module or ()), trust_pickle)
         reports = [engine.lint(spec) for spec in resolve_models(targets or [], opts, config, "inspect")]
+        say_notes(reports)
 
         def text(output: Output) -> str:
             ctx = render_context(config.root, output, color, wide=True)

@@ -81,6 +81,10 @@ class Config:
         file's folder, or the working directory without one), as in pytest's ``pythonpath``."""
         return tuple(dict.fromkeys(str(p) for p in (*self.pythonpath, self.root)))
 
+    def with_severity(self, code: str, severity: Severity) -> Config:
+        """The config with one rule's severity set (``--strict``: RF001 as an error)."""
+        return replace(self, severities=MappingProxyType({**self.severities, code: severity}))
+
     def with_selection(
         self,
         select: Sequence[str] | None = None,

@@ -38,6 +38,7 @@ class Traced:
     graph: Graph
     tracer_reason: str = ""
     notes: tuple[str, ...] = ()
+    input_shape: tuple[int, ...] | None = None  # batch and channels included
 
 
 def load_module(spec: ModelSpec) -> Any:
@@ -75,40 +76,59 @@ def trace_module(module: Any, spec: ModelSpec) -> Traced:
     """Trace a built ``nn.Module`` with torch.fx, falling back to torch.export when fx cannot
     (``graph.tracer`` says which one was used, ``Traced.tracer_reason`` why).
 
+    The input geometry is resolved once here (:mod:`rflint.frontend.geometry`): the given
+    shape, else the channels the model states, else the first layer reading the input, else the
+    common channel counts, tried in that order until one runs; a shape that was guessed is
+    noted in ``Traced.notes``.
+
     The fallback also runs when the fx graph fails on the meta input: fx can bake a wrong
     branch or a wrapped function into the graph (timm's Hiera) where export, which runs the
     real Python code, succeeds. If export fails too, a shape error is reported as fx saw it
     (the input really is too small), anything else with both tracers' messages.
     """
     from rflint.frontend.fx import trace_graph
+    from rflint.frontend.geometry import candidates, describe
     from rflint.frontend.torch_ops import declared_ops
 
     with declared_ops(spec.ops):
-        return _trace_with_fallback(module, spec, trace_graph)
+        tried: list[tuple[Any, ShapeError]] = []
+        for geometry in candidates(module, spec.input_size, spec.input_shape):
+            try:
+                traced = _trace_with_fallback(module, replace(spec, input_shape=geometry.shape), trace_graph)
+            except ShapeError as exc:
+                tried.append((geometry, exc))
+                continue
+            notes = ()
+            if tried or geometry.weak:
+                notes = (f"analysed at input shape {geometry.shape} ({geometry.source}); pass --input-shape to choose",)
+            return replace(traced, input_shape=geometry.shape, notes=traced.notes + notes)
+    if len(tried) == 1:
+        raise tried[0][1]
+    raise ShapeError(
+        f"the model runs on none of the input shapes tried: {describe(tried)}",
+        hint="pass --input-shape with the shape forward() expects (batch and channels included)",
+    )
 
 
 def _trace_with_fallback(module: Any, spec: ModelSpec, trace_graph: Callable[..., Graph]) -> Traced:
     try:
-        graph = trace_graph(
-            module,
-            input_size=spec.input_size,
-            input_shape=spec.input_shape,
-            name=spec.display_name,
-            leaf_modules=spec.leaf_modules,
-        )
+        graph = trace_graph(module, input_shape=spec.input_shape, name=spec.display_name, leaf_modules=spec.leaf_modules)
         return Traced(graph)
     except (TraceError, ShapeError) as fx_error:
         from rflint.frontend.export import graph_from_export
 
         try:
-            graph = graph_from_export(
-                module, input_size=spec.input_size, input_shape=spec.input_shape, name=spec.display_name
-            )
+            graph = graph_from_export(module, input_shape=spec.input_shape, name=spec.display_name)
         except (TraceError, ShapeError) as export_error:
             if isinstance(fx_error, ShapeError):
                 raise fx_error from export_error
             raise TraceError(f"{fx_error}; {export_error}") from export_error
-        return Traced(graph, tracer_reason=str(fx_error))
+        return Traced(graph, tracer_reason=_reason(fx_error))
+
+
+def _reason(exc: BaseException) -> str:
+    """Why torch.fx was not used, in one line without the exception's prefix."""
+    return str(exc).splitlines()[0][:240] if str(exc) else type(exc).__name__
 
 
 def run_checks(analysis: Analysis, rules: Iterable[Rule] = ALL_RULES) -> tuple[Finding, ...]:
@@ -355,11 +375,12 @@ def erf(spec: ModelSpec, **options: Any) -> Any:
     if is_onnx_target(spec.target):
         raise UsageError("erf runs the model with torch: ONNX files are not supported", hint="pass the Python model instead")
     module = load_module(spec)
+    traced = trace_module(module, spec)
     return measure_erf(
         module,
-        input_size=spec.input_size,
-        input_shape=spec.input_shape,
+        input_shape=traced.input_shape,
         leaf_modules=spec.leaf_modules,
         name=spec.display_name,
+        analysis=analyse(traced.graph) if traced.graph.tracer == "fx" else None,  # erf runs the fx graph
         **options,
     )

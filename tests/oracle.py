@@ -208,6 +208,16 @@ def _set_parameters(model: nn.Module) -> None:
         if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.track_running_stats:
             module.running_mean.zero_()
             module.running_var.fill_(1.0)
+        buffers = dict(module.named_buffers(recurse=False))
+        if "running_mean" in buffers and "running_var" in buffers and not isinstance(module, nn.modules.batchnorm._BatchNorm):
+            # a frozen batch norm (torchvision's detection backbones) keeps even its affine
+            # parameters as buffers
+            buffers["running_mean"].zero_()
+            buffers["running_var"].fill_(1.0)
+            if "weight" in buffers:
+                buffers["weight"].fill_(1.0)
+            if "bias" in buffers:
+                buffers["bias"].zero_()
 
 
 def linearize(model: nn.Module, dtype: torch.dtype = torch.float64) -> nn.Module:
@@ -447,7 +457,12 @@ def measure_support(
     return tuple(result)
 
 
-def measure_units(
+def measure_units(model: nn.Module, input_shape: Sequence[int], layer: str | None = None, **kwargs) -> list[int]:
+    """:func:`measure_units_at` without the input shape it settled on."""
+    return measure_units_at(model, input_shape, layer, **kwargs)[0]
+
+
+def measure_units_at(
     model: nn.Module,
     input_shape: Sequence[int],
     layer: str | None = None,
@@ -459,7 +474,7 @@ def measure_units(
     max_size: int = 8192,
     dtype: torch.dtype = torch.float64,
     multiple: int = 1,
-) -> list[int]:
+) -> tuple[list[int], tuple[int, ...]]:
     """The field extent along ``axis`` of ``units`` consecutive units of ``layer``'s feature map,
     from its centre on (the other axes at their centre). Behind upsampling, neighbouring units
     see different amounts of input: a period of them shows the widest and the narrowest.
@@ -467,7 +482,7 @@ def measure_units(
     The measured axis is grown (by half, as in :func:`measure_support`, rounded up to a
     ``multiple``: the network's total stride, so that resizing to the input size keeps its
     factor) until every unit's support is ``margin`` pixels clear of both borders; the other
-    axes keep their sizes.
+    axes keep their sizes. Returns the extents and the input shape they were measured at.
     """
     net = linearize(model, dtype)
     shape = list(input_shape)
@@ -492,7 +507,7 @@ def measure_units(
                 break
             extents.append(hi - lo + 1)
         if len(extents) == units:
-            return extents
+            return extents, tuple(shape)
         grown = shape[axis + 2] + max(shape[axis + 2] // 2, 4 * margin)
         shape[axis + 2] = -(-grown // multiple) * multiple
         if shape[axis + 2] > max_size:

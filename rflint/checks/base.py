@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from rflint.algebra import display
+from rflint.algebra import axis_names, display
 from rflint.ir import Analysis, Finding, LayerRF, Number, Severity
 
 
@@ -25,10 +25,15 @@ class Rule:
     check: Callable[[Analysis], Iterable[Finding]]
 
 
-def fmt_axes(values: Iterable[Number]) -> str:
-    """``139`` for a square field, ``139x75`` per axis otherwise, ``inf`` for global."""
-    shown = ["inf" if v is None else str(v) for v in (display(x) for x in values)]
-    return shown[0] if len(set(shown)) == 1 else "x".join(shown)
+def per_axis(axes: Sequence[int], values: Sequence[Number], op: str, size: Sequence[int], what: str) -> str:
+    """`` (input receptive field 43 >= input size 32)`` when every axis agrees, else the axes
+    that trigger the rule by name: `` on T: 19 >= 16``, `` on H: 40 > 32, W: 36 > 32``."""
+    names = axis_names(len(size))
+    pairs = {(display(values[a]), size[a]) for a in axes}
+    if len(axes) == len(size) and len(pairs) == 1:
+        ((value, s),) = pairs
+        return f" ({what} {value} {op} input size {s})"
+    return f" on {', '.join(f'{names[a]}: {display(values[a])} {op} {size[a]}' for a in axes)} ({what} {op} input size)"
 
 
 def rf_fields(lrf: LayerRF) -> dict[str, object]:
@@ -40,6 +45,7 @@ def rf_fields(lrf: LayerRF) -> dict[str, object]:
         "jump": [display(a.j_max) for a in lrf.axes],
         "kernel": list(lrf.layer.k_eff),
         "uncertain": lrf.uncertain,
+        "r_narrow": [display(a.r_narrow) for a in lrf.axes],
     }
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from rflint.algebra import is_critical
-from rflint.checks.base import Rule, fmt_axes, layer_finding
+from rflint.algebra import critical_axes, is_critical, op_summary
+from rflint.checks.base import Rule, layer_finding, per_axis
 from rflint.ir import Analysis, Finding, Severity
 
 
@@ -17,8 +17,8 @@ def check(analysis: Analysis) -> Iterator[Finding]:
                 RULE,
                 analysis,
                 lrf,
-                f"{lrf.layer.qualname} is critical: its receptive field {fmt_axes(lrf.r_min)} "
-                f"exceeds input size {fmt_axes(size)} (input receptive field {fmt_axes(lrf.input_r_min)})",
+                f"{lrf.layer.qualname} ({op_summary(lrf.layer)}) is critical: its own receptive field passes the "
+                f"input size{per_axis(critical_axes(lrf, size), lrf.r_min, '>', size, 'receptive field')}",
                 hint="layers after this one may add no new context",
             )
 

@@ -5,9 +5,32 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from rflint.algebra import display
-from rflint.checks.base import Rule, fmt_axes
+from rflint.algebra import axis_names, display, fmt_axes
+from rflint.checks.base import Rule
 from rflint.ir import Analysis, Finding, Severity
+
+
+def margins(i_min: tuple, size: tuple[int, ...]) -> str:
+    """Per axis in words: which axes fall short of being refined, by how much; which are fine."""
+    names = axis_names(len(size))
+    unit = " px" if len(size) == 2 else ""
+    short = [a for a in range(len(size)) if i_min[a] >= size[a]]
+    fine = [a for a in range(len(size)) if i_min[a] < size[a]]
+
+    def group(axes: list[int], word: str) -> str:
+        labels = " and ".join(names[a] for a in axes)
+        gaps = {display(abs(i_min[a] - size[a])) for a in axes}
+        values = {(display(i_min[a]), size[a]) for a in axes}
+        if len(values) == 1:
+            (m, s), gap = values.pop(), gaps.pop()
+            labels = "" if len(axes) == len(size) else f"{labels}: "
+            return f"{labels}I_min {m} {'>=' if word == 'short' else '<'} {s} ({gap}{unit} {'short' if word == 'short' else 'to spare'})"
+        return "; ".join(group([a], word) for a in axes)
+
+    text = group(short, "short")
+    if fine and len(size) > 1:
+        text += f"; refined on {group(fine, 'spare')}"
+    return text
 
 
 def check(analysis: Analysis) -> Iterator[Finding]:
@@ -19,9 +42,8 @@ def check(analysis: Analysis) -> Iterator[Finding]:
         code=RULE.code,
         name=RULE.name,
         severity=RULE.severity,
-        message=f"input size {fmt_axes(size)} is not above I_min {fmt_axes(analysis.i_min)} "
-        f"(smallest input at which no layer is critical; margin {fmt_axes(m - s for m, s in zip(analysis.i_min, size))}): "
-        "the architecture is not refined for this resolution",
+        message=f"the architecture is not refined for input size {fmt_axes(size)}: {margins(analysis.i_min, size)} "
+        "(I_min: the smallest input at which no layer is critical)",
         model=analysis.graph.name,
         layer="",
         source=None,
@@ -31,6 +53,7 @@ def check(analysis: Analysis) -> Iterator[Finding]:
             "i_min_unproductive": [display(x) for x in analysis.i_min_unproductive],
             "i_max": [display(x) for x in analysis.i_max],
             "margin": margin,
+            "global_context": list(analysis.global_via),
         },
         hint="run `rflint suggest` for a single edit (stride, kernel) that brings I_min below the input size",
     )

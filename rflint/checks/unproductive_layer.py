@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from rflint.algebra import is_unproductive
-from rflint.checks.base import Rule, fmt_axes, layer_finding
+from rflint.algebra import is_unproductive, op_summary, unproductive_axes
+from rflint.checks.base import Rule, layer_finding, per_axis
 from rflint.ir import Analysis, Finding, Severity
 
 
@@ -13,12 +13,13 @@ def check(analysis: Analysis) -> Iterator[Finding]:
     size = analysis.graph.input_size
     for lrf in analysis.layers:
         if is_unproductive(lrf, size):
+            axes = unproductive_axes(lrf, size)
             yield layer_finding(
                 RULE,
                 analysis,
                 lrf,
-                f"{lrf.layer.qualname} is unproductive: input receptive field "
-                f"{fmt_axes(lrf.input_r_min)} >= input size {fmt_axes(size)}",
+                f"{lrf.layer.qualname} ({op_summary(lrf.layer)}) is unproductive: its input already sees the whole "
+                f"input{per_axis(axes, lrf.input_r_min, '>=', size, 'input receptive field')}",
                 hint="remove the layer, move a downsampling layer later, or train at a larger resolution "
                 "(see `rflint suggest`)",
             )

@@ -183,24 +183,11 @@ def run(gm: fx.GraphModule, input_shape: tuple[int, ...]) -> dict[fx.Node, tuple
 
 
 def infer_input_shape(module: nn.Module, input_size: Sequence[int] | None) -> tuple[int, ...]:
-    """``(1, C, *spatial)`` from the first convolution module's channels and dimensionality.
+    """The best input shape for ``input_size`` (:func:`rflint.frontend.geometry.candidates`;
+    the engine also tries the others when this one does not run)."""
+    from rflint.frontend.geometry import candidates
 
-    A model with no convolution module (functional convs only) is assumed to take 3 channels
-    and as many spatial axes as ``input_size`` gives (2 for a single number); if that guess is
-    wrong, running the model fails with a shape error that points to ``--input-shape``.
-    """
-    if input_size is None:
-        raise ShapeError("no input size given", hint="pass --input-size N (e.g. 224) or --input-shape 1,3,224,224")
-    first = next((m for m in module.modules() if isinstance(m, nn.modules.conv._ConvNd)), None)
-    ndim = len(first.kernel_size) if first is not None else (len(input_size) if len(input_size) > 1 else 2)
-    channels = first.in_channels if first is not None else 3
-    size = tuple(input_size) * ndim if len(input_size) == 1 else tuple(input_size)
-    if len(size) != ndim:
-        raise ShapeError(
-            f"--input-size has {len(size)} axes but the model's first convolution is {ndim}-d",
-            hint=f"give one size or {ndim} sizes, e.g. --input-size {'x'.join(['224'] * ndim)}",
-        )
-    return (1, channels, *size)
+    return candidates(module, input_size, None)[0].shape
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,12 +13,13 @@ and check no TTY: the CLI decides colour, reads source lines and rule pages, and
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from enum import Enum
 
 from rflint.results import ModelReport
 from rflint.ir import Finding
 from rflint.report import concise, full, github, json_format, json_lines, junit, markdown, sarif
-from rflint.report.common import RenderContext, by_location
+from rflint.report.common import RenderContext, by_location, model_facts
 from rflint.report.statistics import render_statistics
 from rflint.viz import html as html_report
 
@@ -60,6 +61,8 @@ SUMMARY_FORMATS = frozenset({"full", "concise", "markdown"})
 def render(fmt: str | OutputFormat, reports: Sequence[ModelReport], findings: Sequence[Finding], ctx: RenderContext) -> str:
     """Render ``findings`` in format ``fmt``, sorted by location."""
     key = fmt.value if isinstance(fmt, OutputFormat) else fmt
+    if not ctx.facts:
+        ctx = replace(ctx, facts=model_facts(reports))
     return FORMATS[key](reports, by_location(findings, ctx), ctx)
 
 

@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from rflint import __version__
+from rflint.algebra import fmt_axes
 from rflint.checks import ALL_RULES, Rule
 from rflint.ir import Finding, Severity
-from rflint.results import BaselineOutcome
+from rflint.results import BaselineOutcome, ModelReport
 from rflint.rule_docs import rule_url
 
 
@@ -31,6 +32,8 @@ class RenderContext:
         failed: how many models could not be checked (the summary must not claim success).
         baseline: what ``--baseline``/``--write-baseline`` did (the summary says it).
         baseline_path: the baseline file that was read (``--baseline``).
+        facts: model name -> what was seen of it beyond the findings (:func:`model_facts`),
+            filled by :func:`rflint.report.render` from the reports.
     """
 
     root: str = ""
@@ -43,12 +46,66 @@ class RenderContext:
     failed: int = 0
     baseline: BaselineOutcome | None = None
     baseline_path: str = ""
+    facts: Mapping[str, ModelFacts] = field(default_factory=dict)
 
 
-def axes_text(values: Sequence[object]) -> str:
-    """``139`` when every axis agrees, ``139x75`` per axis otherwise; None reads ``inf``."""
-    shown = ["inf" if v is None else str(v) for v in values]
-    return shown[0] if len(set(shown)) == 1 else "x".join(shown)
+@dataclass(frozen=True)
+class ModelFacts:
+    """What every format says about a model besides its findings: which tracer read it and why
+    the fallback was needed, how many layers are lower bounds behind unknown ops, and the
+    global ops whose context reaches the output."""
+
+    tracer: str = "fx"
+    tracer_reason: str = ""
+    unknown_ops: int = 0
+    lower_bounds: int = 0
+    global_context: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "tracer": self.tracer,
+            "tracer_reason": self.tracer_reason,
+            "unknown_ops": self.unknown_ops,
+            "lower_bound_layers": self.lower_bounds,
+            "global_context": list(self.global_context),
+            "notes": list(self.notes),
+        }
+
+
+def model_facts(reports: Sequence[ModelReport]) -> dict[str, ModelFacts]:
+    """:class:`ModelFacts` per model name."""
+    from rflint.ir import Kind
+
+    out = {}
+    for r in reports:
+        a = r.analysis
+        out[r.spec.display_name] = ModelFacts(
+            tracer=a.graph.tracer,
+            tracer_reason=r.tracer_reason,
+            unknown_ops=sum(1 for lrf in a.layers if lrf.layer.kind is Kind.UNKNOWN),
+            lower_bounds=sum(1 for lrf in a.layers if lrf.uncertain and lrf.layer.kind is not Kind.UNKNOWN),
+            global_context=a.global_via,
+            notes=r.notes,
+        )
+    return out
+
+
+def facts_line(ctx: RenderContext) -> str:
+    """What the summary adds when a number is a lower bound: how many layers, behind how many
+    unknown ops, and how to declare those ops."""
+    unknown = sum(f.unknown_ops for f in ctx.facts.values())
+    if not unknown:
+        return ""
+    bounds = sum(f.lower_bounds for f in ctx.facts.values())
+    return (
+        f"{plural(bounds, 'layer')} after {plural(unknown, 'unknown op')} {'has' if bounds == 1 else 'have'} "
+        "lower-bound fields (declare the ops in [tool.rflint.ops], or run with --strict to fail on them)."
+    )
+
+
+#: the same words everywhere: ``139``, ``139x75``, ``inf``
+axes_text = fmt_axes
 
 
 def render_rich(parts: Sequence[object], ctx: RenderContext) -> str:
@@ -138,8 +195,9 @@ def run_summary(findings: Sequence[Finding], ctx: RenderContext) -> str:
     (never "All checks passed!" after ``--write-baseline``), and models that failed."""
     outcome = ctx.baseline
     said = baseline_summary(outcome, ctx.baseline_path)
+    bounds = facts_line(ctx)
     if outcome is None or outcome.written_path is None:
-        return f"{summary_line(findings, ctx.failed)} {said}".strip()
+        return f"{summary_line(findings, ctx.failed)} {said} {bounds}".strip().replace("  ", " ")
     not_checked = f" {plural(ctx.failed, 'model')} could not be checked." if ctx.failed else ""
     left = f" {found_text(findings)} not in the baseline (--force adds them)." if findings else ""
     return f"{said}{left}{not_checked}"
@@ -187,4 +245,12 @@ def finding_dict(finding: Finding, ctx: RenderContext) -> dict[str, object]:
         "receptive_field": dict(finding.receptive_field),
         "hint": finding.hint,
         "fingerprint": fingerprint(finding),
+        **_tracer_fields(finding.model, ctx),
     }
+
+
+def _tracer_fields(model: str, ctx: RenderContext) -> dict[str, object]:
+    facts = ctx.facts.get(model)
+    if facts is None:
+        return {}
+    return {"tracer": facts.tracer, "tracer_reason": facts.tracer_reason}

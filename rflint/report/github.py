@@ -43,5 +43,18 @@ def annotation(finding: Finding, ctx: RenderContext) -> str:
     return f"::{LEVELS.get(finding.severity, 'warning')} {head}::{escape_data(message)}"
 
 
+def notices(ctx: RenderContext) -> list[str]:
+    """One ``::notice`` per model read by the fallback tracer or with unknown ops: not findings,
+    but a reader of the run should know the numbers' footing."""
+    out = []
+    for model, facts in ctx.facts.items():
+        if facts.tracer != "fx":
+            out.append(f"::notice title=rflint ({escape_property(model)})::{escape_data(f'traced with torch.{facts.tracer}: {facts.tracer_reason}')}")
+        if facts.unknown_ops:
+            text = f"{facts.lower_bounds} layers after {facts.unknown_ops} unknown ops have lower-bound fields"
+            out.append(f"::notice title=rflint ({escape_property(model)})::{escape_data(text)}")
+    return out
+
+
 def render(reports: Sequence[ModelReport], findings: Sequence[Finding], ctx: RenderContext) -> str:
-    return "".join(annotation(f, ctx) + "\n" for f in findings)
+    return "".join(line + "\n" for line in notices(ctx) + [annotation(f, ctx) for f in findings])

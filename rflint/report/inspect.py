@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from fractions import Fraction
 from typing import Any
 
 from rich.table import Table
 
 from rflint.advisor import layer_cost
 from rflint.algebra import display, layer_status
+from rflint.ir import INF
 from rflint.ir import Kind
 from rflint.report.common import RenderContext, axes_text, display_path, render_rich
 from rflint.results import ModelReport
@@ -45,13 +47,18 @@ def layer_rows(report: ModelReport, show_all: bool, ctx: RenderContext) -> list[
                 "dilation": list(layer.dilation),
                 "r_min": [display(x) for x in lrf.r_min],
                 "r_max": [display(x) for x in lrf.r_max],
+                "r_narrow": [display(a.r_narrow) for a in lrf.axes],
+                "period": [a.period for a in lrf.axes],
                 "input_r_min": [display(x) for x in lrf.input_r_min],
                 "jump": [display(x) for x in lrf.jump],
+                "effective_padding": [None if a.start == INF else display(-a.start) for a in lrf.axes],
+                "centre": [display(Fraction(a.start + a.end) / 2) if a.start != INF else None for a in lrf.axes],
                 "feature_map": list(layer.out_size) if layer.out_size else None,
                 "out_channels": layer.out_channels,
                 "params": params,
                 "macs": macs,
                 "global_context": any(a.has_global for a in lrf.axes),
+                "global_via": sorted({v for a in lrf.axes for v in a.global_via}),
                 "uncertain": lrf.uncertain,
                 "status": layer_status(lrf, size).value,
                 "source": {"file": display_path(layer.source.file, ctx), "line": layer.source.line} if layer.source else None,
@@ -96,6 +103,8 @@ def summary(report: ModelReport) -> dict[str, Any]:
         "layers_total": len(a.layers),
         "params_total": params,
         "macs_total": macs,
+        "global_context": list(a.global_via),
+        "notes": list(report.notes),
     }
 
 
@@ -112,7 +121,7 @@ def table_parts(report: ModelReport, show_all: bool, ctx: RenderContext | None =
     rows = layer_rows(report, show_all, ctx or RenderContext())
     s = summary(report)
     table = Table(title=f"{s['model']} @ {axes_text(s['input_size'])} (traced with {s['tracer']})")
-    for col in ("layer", "op", "k / s / d", "r_min", "r_max", "jump", "feature map", "out ch", "params", "MACs", "status"):
+    for col in ("layer", "op", "k / s / d", "r_min", "r_max", "jump", "pad", "feature map", "out ch", "params", "MACs", "status"):
         table.add_column(col, overflow="fold", justify="right" if col in ("out ch", "params", "MACs") else "left")
     for row in rows:
         ksd = "" if not row["kernel"] else f"{axes_text(row['kernel'])} / {axes_text(row['stride'])} / {axes_text(row['dilation'])}"
@@ -124,8 +133,9 @@ def table_parts(report: ModelReport, show_all: bool, ctx: RenderContext | None =
             row["op"],
             ksd,
             axes_text(row["r_min"]),
-            axes_text(row["r_max"]),
+            _widest(row),
             axes_text(row["jump"]),
+            axes_text(row["effective_padding"]),
             axes_text(row["feature_map"]) if row["feature_map"] else "",
             "" if row["out_channels"] is None else str(row["out_channels"]),
             count_text(row["params"]) if row["params"] else "",
@@ -143,9 +153,22 @@ def table_parts(report: ModelReport, show_all: bool, ctx: RenderContext | None =
         f"{count_text(s['macs_total'])} MACs ({s['macs_total']:,}) in convolutions and linear layers, "
         f"all {s['layers_total']} layers" + ("" if show_all else " (--all shows every row)")
     )
+    if s["global_context"]:
+        shown = ", ".join(s["global_context"][:3]) + (f" and {len(s['global_context']) - 3} more" if len(s["global_context"]) > 3 else "")
+        out.append(f"Global context reaches the output via {shown} (beside the local fields above)")
+    if any(r["period"] != [1] * len(r["period"]) and r["r_narrow"] != r["r_max"] for r in rows):
+        out.append("r_max a-b: behind upsampling neighbouring units see from a (the narrowest) to b (the widest) pixels")
+    out.append("pad: effective padding, how far before pixel 0 the field of unit 0 starts (unit i: i * jump later)")
     if any(r["uncertain"] for r in rows):
         out.append("? = an op of unknown receptive-field effect lies before this layer: its numbers are lower bounds")
     return out
+
+
+def _widest(row: dict[str, Any]) -> str:
+    """``25`` or, behind upsampling, ``21-25`` (narrowest to widest unit)."""
+    if row["r_narrow"] == row["r_max"]:
+        return axes_text(row["r_max"])
+    return "x".join(f"{n}-{m}" if n != m else str(m) for n, m in zip(row["r_narrow"], row["r_max"])) if len(set(map(str, row["r_max"]))) > 1 or len(set(map(str, row["r_narrow"]))) > 1 else f"{axes_text(row['r_narrow'])}-{axes_text(row['r_max'])}"
 
 
 def render_table(reports: Sequence[ModelReport], show_all: bool, ctx: RenderContext) -> str:

@@ -23,6 +23,11 @@ def render(reports: Sequence[ModelReport], findings: Sequence[Finding], ctx: Ren
         mine = [f for f in findings if f.model == model]
         failing = sum(f.severity is Severity.ERROR for f in mine)
         suite = ET.SubElement(root, "testsuite", name=model, tests=str(max(len(mine), 1)), failures=str(failing))
+        facts = ctx.facts.get(model)
+        if facts is not None:  # which tracer read the model, and why the fallback was needed
+            props = ET.SubElement(suite, "properties")
+            for key, value in facts.as_dict().items():
+                ET.SubElement(props, "property", name=key, value=", ".join(map(str, value)) if isinstance(value, list) else str(value))
         total += max(len(mine), 1)
         if not mine:
             ET.SubElement(suite, "testcase", name="rflint", classname=model)

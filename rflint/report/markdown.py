@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from rflint.checks.base import fmt_axes
+from rflint.algebra import fmt_axes
 from rflint.results import ModelReport
 from rflint.ir import Finding
 from rflint.report.common import RenderContext, display_path, run_summary
@@ -15,6 +15,22 @@ from rflint.rule_docs import rule_url
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _notes(ctx: RenderContext) -> list[str]:
+    """Per model, what qualifies its numbers: the fallback tracer, global context, lower bounds."""
+    lines = []
+    for model, facts in ctx.facts.items():
+        said = []
+        if facts.tracer != "fx":
+            said.append(f"traced with torch.{facts.tracer} ({_cell(facts.tracer_reason)})")
+        if facts.global_context:
+            said.append("global context via " + ", ".join(f"`{_cell(g)}`" for g in facts.global_context[:3]) + (" ..." if len(facts.global_context) > 3 else ""))
+        if facts.unknown_ops:
+            said.append(f"{facts.lower_bounds} layers after {facts.unknown_ops} unknown ops are lower bounds")
+        if said:
+            lines.append(f"- `{_cell(model)}`: " + "; ".join(said))
+    return lines + [""] if lines else []
 
 
 def render(reports: Sequence[ModelReport], findings: Sequence[Finding], ctx: RenderContext) -> str:
@@ -30,6 +46,7 @@ def render(reports: Sequence[ModelReport], findings: Sequence[Finding], ctx: Ren
         row += [str(counts.get((name, code), 0)) for code in codes]
         out.append("| " + " | ".join(row) + " |")
     out.append("")
+    out += _notes(ctx)
     if findings:
         out += ["### Findings", ""]
         for f in findings:

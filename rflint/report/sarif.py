@@ -70,6 +70,7 @@ def _result(finding: Finding, index: dict[str, int], ctx: RenderContext) -> dict
             "layer": finding.layer,
             "input_size": list(finding.input_size),
             "receptive_field": dict(finding.receptive_field),
+            **({"tracer": ctx.facts[finding.model].tracer} if finding.model in ctx.facts else {}),
         },
     }
     if finding.code in index:
@@ -93,6 +94,8 @@ def sarif_log(reports: Sequence[ModelReport], findings: Sequence[Finding], ctx: 
         "columnKind": "unicodeCodePoints",
         "results": [_result(f, index, ctx) for f in findings],
     }
+    if ctx.facts:  # which tracer read each model, and why the fallback was needed
+        run["properties"] = {"models": {name: facts.as_dict() for name, facts in ctx.facts.items()}}
     if ctx.root:
         run["originalUriBaseIds"] = {"%SRCROOT%": {"uri": Path(ctx.root).as_uri().rstrip("/") + "/"}}
     return {"$schema": SCHEMA, "version": "2.1.0", "runs": [run]}

@@ -16,7 +16,8 @@ from rflint.algebra import layer_status
 from rflint.errors import UsageError
 from rflint.ir import Analysis, Finding, Kind, Status
 from rflint.viz import svg
-from rflint.viz.layout import fmt_axes, op_label
+from rflint.algebra import fmt_axes
+from rflint.viz.layout import op_label
 
 #: layer kinds listed in the main table; the rest sit in a folded "all layers" table
 SHOWN_KINDS = {Kind.INPUT, Kind.WINDOW, Kind.UPSAMPLE, Kind.MERGE, Kind.GLOBAL, Kind.UNKNOWN}

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from rflint.algebra import display, layer_status
+from rflint.algebra import fmt_axes, layer_status, op_summary
 from rflint.ir import Analysis, Kind, Layer, LayerRF, Status
 
 #: kinds that never change the receptive field and may be folded into a neighbour's box
@@ -103,26 +103,9 @@ def is_ordinary(layer: Layer) -> bool:
     )
 
 
-def fmt_axes(values: Sequence[object]) -> str:
-    """``7`` for a square quantity, ``7x5`` per axis, ``inf`` for global."""
-    shown = []
-    for v in values:
-        d = display(v) if not isinstance(v, int) else v
-        shown.append("inf" if d is None else str(d))
-    return shown[0] if len(set(shown)) == 1 else "x".join(shown)
-
-
 def op_label(lrf: LayerRF) -> str:
-    """The op name plus its window, e.g. ``Conv2d 3x3 s2``."""
-    layer = lrf.layer
-    text = layer.op or layer.kind.value
-    if layer.kind in (Kind.WINDOW, Kind.UPSAMPLE) and layer.kernel:
-        text += " " + "x".join(str(k) for k in layer.kernel)
-        if layer.stride and any(s != 1 for s in layer.stride):
-            text += " s" + fmt_axes(layer.stride)
-        if layer.dilation and any(d != 1 for d in layer.dilation):
-            text += " d" + fmt_axes(layer.dilation)
-    return text
+    """The op name plus its window, e.g. ``Conv2d 3x3/2`` (the words findings use)."""
+    return op_summary(lrf.layer)
 
 
 def rf_label(lrf: LayerRF) -> str:
