@@ -610,6 +610,97 @@ def erf(
 
 
 # ---------------------------------------------------------------------------------------------
+# diff (issue 14)
+
+
+class DiffFormat(str, Enum):
+    FULL = "full"
+    MARKDOWN = "markdown"
+    JSON = "json"
+
+
+class FailOn(str, Enum):
+    NEVER = "never"
+    NEW_FINDINGS = "new-findings"
+    ANY_CHANGE = "any-change"
+
+
+def diff_exit_code(result: Any, fail_on: FailOn) -> int:
+    """2 if a model or a revision could not be analysed (never masked); else 1 when
+    ``--fail-on`` says so: a new error-level finding (new-findings, the default) or any change
+    at all (any-change); else 0."""
+    if result.failed:
+        return EXIT_ERROR
+    if fail_on is FailOn.NEW_FINDINGS and result.new_errors:
+        return EXIT_FINDINGS
+    if fail_on is FailOn.ANY_CHANGE and result.changed:
+        return EXIT_FINDINGS
+    return EXIT_OK
+
+
+@app.command()
+def diff(
+    base: Annotated[str, typer.Argument(help="The base git revision: origin/main, HEAD~1, a tag or a commit.")],
+    head: Annotated[Optional[str], typer.Argument(help="The revision to compare with it (default: the working tree, uncommitted changes included).")] = None,
+    model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="Model target or configured name (repeatable; default: every \\[\\[tool.rflint.models]] entry of each revision).")] = None,
+    input_size: InputSize = None,
+    input_shape: InputShape = None,
+    model_kwargs: ModelKwargs = None,
+    leaf_module: LeafModules = None,
+    trust_pickle: TrustPickle = False,
+    output_format: Annotated[DiffFormat, typer.Option("--output-format", case_sensitive=False, help="full (terminal), markdown (PR comment, job summary) or json.", rich_help_panel=Panel)] = DiffFormat.FULL,
+    output_file: Annotated[Optional[Path], typer.Option("--output-file", "-o", help="Write the output to this file instead of stdout.", rich_help_panel=Panel)] = None,
+    fail_on: Annotated[FailOn, typer.Option("--fail-on", case_sensitive=False, help="Exit 1 on: new-findings (a new error-level finding), any-change, or never. Exit 2 (could not run) is never masked.", rich_help_panel=Panel)] = FailOn.NEW_FINDINGS,
+    max_layers: Annotated[int, typer.Option("--max-layers", help="Rows of changed layers per model in full and markdown (0: all).", rich_help_panel=Panel)] = 10,
+    color: Annotated[Color, typer.Option("--color", case_sensitive=False, help="Colour (full only): auto honours NO_COLOR and FORCE_COLOR.", rich_help_panel=Panel)] = Color.AUTO,
+    config_file: Annotated[Optional[Path], typer.Option("--config", help="Config file, read at each revision (a relative path is looked up in each).", rich_help_panel="Configuration")] = None,
+    isolated: Annotated[bool, typer.Option("--isolated", help="Ignore every configuration file.", rich_help_panel="Configuration")] = False,
+    verbose: Verbose = False,
+) -> None:
+    """Compare two git revisions: I_min, I_max, findings and per-layer fields before and after.
+
+    Each revision is analysed in its own process with its own configuration; the base in a
+    temporary git worktree. Exit 1 when the change adds an error-level finding (see
+    --fail-on), 2 when a model cannot be analysed at either revision.
+    """
+
+    def body() -> int:
+        from rflint import engine
+        from rflint.diff_worker import Request
+        from rflint.report import diff as view
+
+        from rflint.report.common import RenderContext
+
+        if max_layers < 0:
+            raise UsageError("--max-layers must be 0 (all) or more")
+        explicit = input_size is not None or input_shape is not None
+        template = make_spec("", input_size, input_shape, model_kwargs, leaf_module, trust_pickle) if explicit else None
+        request = Request(tuple(model or ()), template, None if config_file is None else str(config_file), isolated)
+        if show_progress():
+            with stderr.status(f"analysing {base} and {head or 'the working tree'}"):
+                result = engine.diff(base, head, request, verbose=verbose)
+        else:
+            result = engine.diff(base, head, request, verbose=verbose)
+        for warning in result.warnings:
+            note(f"warning: {warning}")
+        out_stream = sys.stdout if output_file is None else None
+        if output_format is DiffFormat.JSON:
+            text = view.render_json(result)
+        else:
+            tty = out_stream is not None and sys.stdout.isatty()
+            ctx = RenderContext(color=output_format is DiffFormat.FULL and use_color(color, out_stream), width=stderr.width if tty else 100)
+            render = view.render_full if output_format is DiffFormat.FULL else view.render_markdown
+            text = render(result, ctx, max_layers)
+        if output_file is not None:
+            output_file.write_text(text, encoding="utf-8")
+        else:
+            sys.stdout.write(text)
+        return diff_exit_code(result, fail_on)
+
+    raise typer.Exit(run_guarded(verbose, body))
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def _version_callback(value: bool) -> None:
