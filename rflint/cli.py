@@ -659,9 +659,9 @@ def diff(
 ) -> None:
     """Compare two git revisions: I_min, I_max, findings and per-layer fields before and after.
 
-    Each revision is analysed in its own process with its own configuration; the base in a
-    temporary git worktree. Exit 1 when the change adds an error-level finding (see
-    --fail-on), 2 when a model cannot be analysed at either revision.
+    Each revision is analysed in its own process with its own config (the base in a temporary git worktree).
+
+    Exit 1 when the change adds an error-level finding (see --fail-on), 2 when a model cannot be analysed.
     """
 
     def body() -> int:

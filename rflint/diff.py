@@ -7,14 +7,17 @@ Matching rules, chosen so that a diff reads like a review and not like a line di
 - **Models** are matched by display name (the configured ``name``, else the target). A model
   present at one revision only is *added* or *removed*; one that failed at either revision is
   *failed* and carries the reason.
-- **Layers** are matched by qualname. A layer that exists only at the base and one that exists
+- **Layers** are matched by qualname and op (a name now held by another op is a replaced
+  layer: removed and added). A layer that exists only at the base and one that exists
   only at HEAD are a *rename* when the match is unambiguous, in two passes:
 
   1. *same field*: same op, same kind and the same ``r_min``, ``r_max`` and jump on every axis,
      and no other unmatched layer on either side has that signature (a pure rename);
   2. *same place*: the unmatched layers between the same two matched neighbours (in graph
-     order) have the same length and the same op sequence on both sides; they are paired in
-     order (a renamed submodule whose kernel also changed).
+     order) have the same op sequence on both sides, or the same up to one contiguous run of
+     layers inserted at the only place it fits; they are paired in order (a renamed submodule
+     whose kernel also changed; a layer inserted into an ``nn.Sequential``, which renumbers
+     the layers after it).
 
   Everything else is reported as added and removed.
 - **Findings** are matched like baselines: by (model, layer, rule code) with counts, never by
@@ -421,12 +424,29 @@ def match_layers(before: Sequence[LayerRF], after: Sequence[LayerRF]) -> tuple[d
     base_gaps = _gaps(before, lambda q: head_of.get(q))
     head_gaps = _gaps(after, lambda q: q if q in matched_head else None)
     for key, olds in base_gaps.items():
-        news = head_gaps.get(key)
-        if news and len(news) == len(olds) and [(o.layer.op, o.layer.kind) for o in olds] == [(n.layer.op, n.layer.kind) for n in news]:
-            renamed.update({o.layer.qualname: n.layer.qualname for o, n in zip(olds, news)})
+        renamed.update({o.layer.qualname: n.layer.qualname for o, n in _align(olds, head_gaps.get(key, []))})
     order = {lrf.layer.qualname: i for i, lrf in enumerate(after)}
     renames = sorted((Rename(b, h, op_after[h]) for b, h in renamed.items()), key=lambda r: order[r.after])
     return pairs | renamed, tuple(renames)
+
+
+def _align(olds: Sequence[LayerRF], news: Sequence[LayerRF]) -> list[tuple[LayerRF, LayerRF]]:
+    """Pair two runs of unmatched layers when their op sequences are the same, or the same up
+    to one contiguous run inserted on one side at a single possible place (a layer added to an
+    ``nn.Sequential`` renumbers the ones after it); otherwise nothing."""
+    a = [(x.layer.op, x.layer.kind) for x in olds]
+    b = [(x.layer.op, x.layer.kind) for x in news]
+    if not a or not b:
+        return []
+    if a == b:
+        return list(zip(olds, news))
+    shorter = min(len(a), len(b))
+    prefix = next((i for i in range(shorter) if a[i] != b[i]), shorter)
+    suffix = next((i for i in range(shorter) if a[-1 - i] != b[-1 - i]), shorter)
+    if prefix + suffix != shorter:  # not one insertion, or more than one place it could be
+        return []
+    tail = [(olds[len(olds) - 1 - i], news[len(news) - 1 - i]) for i in range(suffix)]
+    return list(zip(olds[:prefix], news[:prefix])) + tail[::-1]
 
 
 def _gaps(layers: Sequence[LayerRF], name_of: Callable[[str], str | None]) -> dict[tuple[str | None, str | None], list[LayerRF]]:

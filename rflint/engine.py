@@ -349,11 +349,11 @@ def erf(spec: ModelSpec, **options: Any) -> Any:
 # comparing two revisions
 
 
-def diff(base: str, head: str | None, request: Request, *, verbose: bool = False) -> Diff:
-    """Analyse git revisions ``base`` and ``head`` (None: the working tree), each in its own
-    checkout and process with its own configuration (:mod:`rflint.revisions`), and compare
-    the results (:mod:`rflint.diff`)."""
+def diff(base: str, head: str | None, request: Request, *, cwd: str | None = None, verbose: bool = False) -> Diff:
+    """Analyse git revisions ``base`` and ``head`` (None: the working tree) as seen from
+    ``cwd`` (default: the current directory), each in its own checkout and process with its
+    own configuration (:mod:`rflint.revisions`), and compare the results (:mod:`rflint.diff`)."""
     from rflint.diff import compare
     from rflint.revisions import analyse as analyse_revisions
 
-    return compare(*analyse_revisions(base, head, request, verbose=verbose))
+    return compare(*analyse_revisions(base, head, request, cwd=cwd, verbose=verbose))

@@ -6,7 +6,7 @@ The human views lead each model with one sentence (``I_min 139 -> 203 at 32 px: 
 refined; 1 new unproductive layer: layer4.2.conv2``), then a before / after / delta table, the
 changed findings, the layers added, removed and renamed, and the layers whose field changed,
 largest first. Neighbouring rows with the same change (a conv and its norm and activation)
-are folded into one ``first .. last (n layers)`` row, and at most ``max_layers`` rows are
+are folded into one ``first (+n)`` row, and at most ``max_layers`` rows are
 shown (0: all); ``json`` always lists every layer.
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from rflint.diff import Change, Diff, FindingRef, LayerChange, ModelDiff, Status, Values
+from rflint.diff import Change, Diff, FindingRef, LayerChange, LayerRef, ModelDiff, Revision, Status, Values
 from rflint.ir import Number, Severity
 from rflint.report.common import RenderContext, axes_text, render_rich
 from rflint.rule_docs import rule_url
@@ -104,6 +104,8 @@ def headline(m: ModelDiff, arrow: str = "->") -> str:
         parts.append(f"input size {change_text(m.input_size, arrow)}")
     if m.i_min.changed:
         parts.append(f"I_min {values_text(m.i_min.before)} {arrow} {values_text(m.i_min.after)} at {size} px")
+    elif m.i_max.changed:
+        parts.append(f"I_max {values_text(m.i_max.before)} {arrow} {values_text(m.i_max.after)}")
     before, after = m.refined
     if before is True and after is False:
         parts.append("no longer refined")
@@ -154,29 +156,33 @@ def summary(diff: Diff) -> str:
     return ", ".join(parts) + "."
 
 
-def grouped(changes: Sequence[LayerChange]) -> list[tuple[LayerChange, LayerChange, int]]:
-    """Neighbouring rows with the same change folded: (first, last, count)."""
-    groups: list[tuple[LayerChange, LayerChange, int]] = []
+def grouped(changes: Sequence[LayerChange]) -> list[tuple[LayerChange, int]]:
+    """Neighbouring rows with the same change folded: (first, count)."""
+    groups: list[tuple[LayerChange, int]] = []
     for change in changes:
         key = (change.r_min, change.r_max, change.jump)
         if groups and (groups[-1][0].r_min, groups[-1][0].r_max, groups[-1][0].jump) == key:
-            first, _, n = groups[-1]
-            groups[-1] = (first, change, n + 1)
+            groups[-1] = (groups[-1][0], groups[-1][1] + 1)
         else:
-            groups.append((change, change, 1))
+            groups.append((change, 1))
     return groups
 
 
-def _layer_label(first: LayerChange, last: LayerChange, n: int, code: str = "") -> str:
-    if n == 1:
-        return f"{code}{first.layer}{code}"
-    return f"{code}{first.layer}{code} .. {code}{last.layer}{code} ({n} layers)"
+def _layer_label(first: LayerChange, n: int, code: str = "") -> str:
+    """The first layer of a folded group, and how many follow it with the same change."""
+    return f"{code}{first.layer}{code}" + (f" (+{n - 1})" if n > 1 else "")
+
+
+def _layer_list(layers: Sequence[LayerRef], other: Sequence[LayerRef], code: str = "") -> str:
+    """Qualnames, with the op where the same name is on the other list (a replaced layer)."""
+    names = {x.qualname for x in other}
+    return ", ".join(f"{code}{x.qualname}{code}" + (f" ({x.op})" if x.qualname in names else "") for x in layers)
 
 
 def _shown(groups: list[Any], max_layers: int) -> tuple[list[Any], int]:
     if max_layers <= 0 or len(groups) <= max_layers:
         return groups, 0
-    return groups[:max_layers], sum(g[2] for g in groups[max_layers:])
+    return groups[:max_layers], sum(g[1] for g in groups[max_layers:])
 
 
 def _where(f: FindingRef) -> str:
@@ -231,19 +237,19 @@ def _full_model(m: ModelDiff, diff: Diff, max_layers: int) -> list[Any]:
                 if _where(f):
                     text.append(f"  ({_where(f)})", style="dim")
                 out.append(text)
-    for items, word in ((m.layers_added, "added"), (m.layers_removed, "removed")):
+    for items, other, word in ((m.layers_added, m.layers_removed, "added"), (m.layers_removed, m.layers_added, "removed")):
         if items:
-            out.append(f"  layers {word} ({len(items)}): {', '.join(layer.qualname for layer in items)}")
+            out.append(f"  layers {word} ({len(items)}): {_layer_list(items, other)}")
     if m.layers_renamed:
         out.append(f"  layers renamed ({len(m.layers_renamed)}): " + ", ".join(f"{r.before} -> {r.after}" for r in m.layers_renamed))
     if m.layers_changed:
         groups, hidden = _shown(grouped(m.layers_changed), max_layers)
-        out.append(f"  receptive field changed in {_plural(len(m.layers_changed), 'layer')}, largest first:")
+        out.append(f"  receptive field changed in {_plural(len(m.layers_changed), 'layer')}, largest first ((+n): n more layers after it, same change):")
         layers = Table(box=None, padding=(0, 2, 0, 4), show_edge=False)
         for name in ("layer", "op", "r_min", "r_max", "jump"):
-            layers.add_column(name, overflow="fold")
-        for first, last, n in groups:
-            cells = (_layer_label(first, last, n), first.op, change_text(first.r_min), change_text(first.r_max), change_text(first.jump))
+            layers.add_column(name, no_wrap=True)
+        for first, n in groups:
+            cells = (_layer_label(first, n), first.op, change_text(first.r_min), change_text(first.r_max), change_text(first.jump))
             layers.add_row(*map(Text, cells))
         out.append(layers)
         if hidden:
@@ -262,7 +268,7 @@ def _cell(text: str) -> str:
 
 def render_markdown(diff: Diff, ctx: RenderContext, max_layers: int = 10) -> str:
     """One section per changed model: a before / after / delta table and the changed findings."""
-    out = [f"## rflint diff: `{_cell(diff.base.text)}` → {_cell(diff.head.text)}", "", f"**{summary(diff)}**", ""]
+    out = [f"## rflint diff: {_md_revision(diff.base)} → {_md_revision(diff.head)}", "", f"**{summary(diff)}**", ""]
     for failure in diff.failures:
         out.append(f"- :x: **{failure.side}** could not be analysed: {_cell(failure.message)}" + (f" (hint: {_cell(failure.hint)})" if failure.hint else ""))
     if diff.failures:
@@ -276,6 +282,13 @@ def render_markdown(diff: Diff, ctx: RenderContext, max_layers: int = 10) -> str
     for warning in diff.warnings:
         out.append(f"> warning: {_cell(warning)}")
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _md_revision(revision: Revision) -> str:
+    """```origin/main` (1a2b3c4)``; the working tree as plain words."""
+    if revision.commit is None:
+        return _cell(revision.label)
+    return f"`{_cell(revision.label)}`" + ("" if revision.commit.startswith(revision.label) else f" ({revision.commit[:7]})")
 
 
 def _markdown_model(m: ModelDiff, max_layers: int) -> list[str]:
@@ -298,9 +311,9 @@ def _markdown_model(m: ModelDiff, max_layers: int) -> list[str]:
                 out.append(f"- **{f.severity.value}** [{f.code}]({rule_url(f.code)}){layer}{where}: {_cell(f.message)}")
             out.append("")
     layer_lines = []
-    for items, word in ((m.layers_added, "added"), (m.layers_removed, "removed")):
+    for items, other, word in ((m.layers_added, m.layers_removed, "added"), (m.layers_removed, m.layers_added, "removed")):
         if items:
-            layer_lines.append(f"- {word} ({len(items)}): " + ", ".join(f"`{_cell(layer.qualname)}`" for layer in items))
+            layer_lines.append(f"- {word} ({len(items)}): " + _cell(_layer_list(items, other, "`")))
     if m.layers_renamed:
         layer_lines.append(f"- renamed ({len(m.layers_renamed)}): " + ", ".join(f"`{_cell(r.before)}` → `{_cell(r.after)}`" for r in m.layers_renamed))
     if layer_lines:
@@ -310,11 +323,13 @@ def _markdown_model(m: ModelDiff, max_layers: int) -> list[str]:
         out += [
             f"<details><summary>Receptive field changed in {_plural(len(m.layers_changed), 'layer')}, largest first</summary>",
             "",
+            "(+n): n more layers after it have the same change.",
+            "",
             "| layer | op | r_min | r_max | jump |",
             "| --- | --- | ---: | ---: | ---: |",
         ]
-        for first, last, n in groups:
-            cells = [_cell(_layer_label(first, last, n, "`")), _cell(first.op), *(change_text(c, "→") for c in (first.r_min, first.r_max, first.jump))]
+        for first, n in groups:
+            cells = [_cell(_layer_label(first, n, "`")), _cell(first.op), *(change_text(c, "→") for c in (first.r_min, first.r_max, first.jump))]
             out.append("| " + " | ".join(cells) + " |")
         if hidden:
             out += ["", f"... and {_plural(hidden, 'more layer')} (`--max-layers 0` shows all)."]
