@@ -683,6 +683,11 @@ def diff(
             result = engine.diff(base, head, request, verbose=verbose)
         for warning in result.warnings:
             note(f"warning: {warning}")
+        whole = {side for f in result.failures for side in f.side.split(" and ")}  # a revision that failed as a whole
+        problems = [(f, "") for f in result.failures] + [(f, f"{m.model}: ") for m in result.models for f in m.failures if f.side not in whole]
+        for failure, model_name in problems:  # the log says why the exit code is 2, whatever the format
+            hint = f" (hint: {failure.hint})" if failure.hint else ""
+            note(f"error: {model_name}{failure.side}: {failure.message}{hint}")
         out_stream = sys.stdout if output_file is None else None
         if output_format is DiffFormat.JSON:
             text = view.render_json(result)

@@ -30,7 +30,7 @@ import math
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import PurePosixPath
 
@@ -148,7 +148,7 @@ class LayerChange:
 class SideFailure:
     """Why a model (or a whole revision) could not be analysed at one side."""
 
-    side: str  # "base" or "head"
+    side: str  # "base", "head", or "base and head"
     message: str
     hint: str = ""
 
@@ -217,6 +217,8 @@ class Diff:
 def compare(base: RevisionResult, head: RevisionResult) -> Diff:
     """Compare two revisions' results model by model (see the module docstring for the rules)."""
     failures = tuple(SideFailure(side, relative_text(r.error, r.root), r.hint) for side, r in (("base", base), ("head", head)) if r.error)
+    if len(failures) == 2 and failures[0].message == failures[1].message:  # the same problem: say it once
+        failures = (replace(failures[0], side="base and head"),)
     warnings = tuple(f"{side}: {w}" for side, r in (("base", base), ("head", head)) for w in r.warnings)
     names = list(dict.fromkeys([*head.models, *base.models]))
     models = [_model_diff(name, base, head) for name in names]

@@ -142,7 +142,7 @@ def summary(diff: Diff) -> str:
     """The last line: new errors, models changed, or "No change"."""
     counts = {status: sum(1 for m in diff.models if m.status is status) for status in Status}
     if diff.failures and not diff.models:
-        return "Could not compare: " + "; ".join(f"{f.side}: {f.message}" for f in diff.failures)
+        return f"Could not compare the revisions ({_plural(len(diff.failures), 'error')})."
     if not diff.changed:
         return f"No change: {_plural(len(diff.models), 'model')} compared, same receptive fields, layers and findings."
     parts = []
