@@ -30,7 +30,7 @@ WORKING_TREE = "working tree"
 def git(args: list[str], cwd: str | Path) -> subprocess.CompletedProcess[str]:
     """Run git; a missing git binary is a one-line usage error."""
     try:
-        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        return subprocess.run(["git", *args], check=False, cwd=cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     except FileNotFoundError:
         raise UsageError("git is not installed (rflint diff compares git revisions)", hint="install git and put it on PATH") from None
 
