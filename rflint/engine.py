@@ -25,6 +25,8 @@ from rflint.spec import ModelSpec
 
 if TYPE_CHECKING:
     from rflint.config import Config
+    from rflint.diff import Diff
+    from rflint.diff_worker import Request
 
 
 # ---------------------------------------------------------------------------------------------
@@ -384,3 +386,17 @@ def erf(spec: ModelSpec, **options: Any) -> Any:
         analysis=analyse(traced.graph) if traced.graph.tracer == "fx" else None,  # erf runs the fx graph
         **options,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# comparing two revisions
+
+
+def diff(base: str, head: str | None, request: Request, *, cwd: str | None = None, verbose: bool = False) -> Diff:
+    """Analyse git revisions ``base`` and ``head`` (None: the working tree) as seen from
+    ``cwd`` (default: the current directory), each in its own checkout and process with its
+    own configuration (:mod:`rflint.revisions`), and compare the results (:mod:`rflint.diff`)."""
+    from rflint.diff import compare
+    from rflint.revisions import analyse as analyse_revisions
+
+    return compare(*analyse_revisions(base, head, request, cwd=cwd, verbose=verbose))

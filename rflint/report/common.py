@@ -108,13 +108,14 @@ def facts_line(ctx: RenderContext) -> str:
 axes_text = fmt_axes
 
 
-def render_rich(parts: Sequence[object], ctx: RenderContext) -> str:
+def render_rich(parts: Sequence[object], ctx: RenderContext, soft_wrap: bool = False) -> str:
     """Print rich renderables (tables, markup strings) into a string: renderers do no I/O.
     Colour only when ``ctx.color``; rich's environment lookups are off so that the text depends
-    on the arguments alone."""
+    on the arguments alone. ``soft_wrap`` keeps long text lines whole (tables still fit)."""
     from io import StringIO
 
     from rich.console import Console
+    from rich.text import Text
 
     buffer = StringIO()
     console = Console(
@@ -128,7 +129,7 @@ def render_rich(parts: Sequence[object], ctx: RenderContext) -> str:
         _environ={},
     )
     for part in parts:
-        console.print(part)
+        console.print(part, soft_wrap=soft_wrap and isinstance(part, (str, Text)))
     return buffer.getvalue()
 
 
