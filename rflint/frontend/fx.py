@@ -34,6 +34,7 @@ from rflint.errors import ShapeError, TraceError
 from rflint.frontend import layout as L
 from rflint.frontend.common import make_layer, unique_qualname
 from rflint.frontend.definitions import definition_sources
+from rflint.frontend.no_dynamo import without_dynamo
 from rflint.ir import Graph, Kind, Layer, Source
 
 # ---------------------------------------------------------------------------------------------
@@ -167,7 +168,7 @@ def run(gm: fx.GraphModule, input_shape: tuple[int, ...]) -> dict[fx.Node, tuple
     recorder = _Recorder(gm)
     x = torch.zeros(input_shape, device=device)
     try:
-        with torch.no_grad():
+        with torch.no_grad(), without_dynamo():
             recorder.run(x)
     except Exception as exc:
         raise ShapeError(
