@@ -163,7 +163,7 @@ def human_context(root: str, stream: Any = None) -> Any:
 
 
 def expand(targets: Sequence[str]) -> list[str]:
-    from rflint.load import expand_targets
+    from rflint.targets import expand_targets
 
     return expand_targets(targets)
 

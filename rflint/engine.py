@@ -49,7 +49,7 @@ def load_module(spec: ModelSpec) -> Any:
 
 def build_graph(spec: ModelSpec, timings: dict[str, float] | None = None) -> Traced:
     """Load the target and trace it into an IR graph at the requested input size."""
-    from rflint.load import is_onnx_target
+    from rflint.targets import is_onnx_target
 
     timings = {} if timings is None else timings
     if is_onnx_target(spec.target):  # no torch, no code execution
@@ -153,7 +153,7 @@ def resolve_specs(
 ) -> list[ModelSpec]:
     """What to check: the targets (a configured model's name or target reuses its entry unless
     the command line gives an input size), or every ``[[tool.rflint.models]]`` entry."""
-    from rflint.load import expand_targets
+    from rflint.targets import expand_targets
 
     if not targets:
         if not config.models:
@@ -294,7 +294,7 @@ def suggest(spec: ModelSpec, top: int = 3, verify: bool = True) -> Any:
     direction on the real module (:mod:`rflint.refine`). An ONNX file has no module to edit:
     its candidates are ranked but not verified."""
     from rflint.advisor import advise
-    from rflint.load import is_onnx_target
+    from rflint.targets import is_onnx_target
 
     timings: dict[str, float] = {}
     if is_onnx_target(spec.target):
@@ -327,7 +327,7 @@ def erf(spec: ModelSpec, **options: Any) -> Any:
     ``options`` are its keyword arguments: layer, samples, batch_size, weights, images, device,
     seed). The model is run for real, so ONNX files are refused."""
     from rflint.erf import measure_erf, resolve_device
-    from rflint.load import is_onnx_target
+    from rflint.targets import is_onnx_target
 
     resolve_device(options.get("device", "cpu"))  # a missing GPU is reported before the model is built
     if is_onnx_target(spec.target):
