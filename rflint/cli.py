@@ -282,6 +282,8 @@ def check(
     baseline: Annotated[Optional[Path], typer.Option("--baseline", help="Hide the findings recorded in this baseline file.", rich_help_panel="Baseline")] = None,
     write_baseline: Annotated[Optional[Path], typer.Option("--write-baseline", help="Record the current findings (a rewrite only removes fixed ones).", rich_help_panel="Baseline")] = None,
     force: Annotated[bool, typer.Option("--force", help="With --write-baseline: also add new findings.", rich_help_panel="Baseline")] = False,
+    no_cache: NoCache = False,
+    jobs: Jobs = None,
     verbose: Verbose = False,
 ) -> None:
     """Lint models: report unproductive and critical layers (exit 1 on error-level findings)."""
@@ -304,6 +306,7 @@ def check(
         )
         out_stream = sys.stdout if output_file is None else None
         fmt = output_format or (OutputFormat.FULL if out_stream is not None and sys.stdout.isatty() else OutputFormat.CONCISE)
+        linter = run_linter(config, no_cache)
         with progress_display(len(specs)) as on_model:
             result = engine.check(
                 specs,
@@ -314,7 +317,10 @@ def check(
                 hints=fmt is OutputFormat.FULL and not statistics,
                 on_model=on_model,
                 on_failure=lambda spec, exc: fail(exc, verbose),
+                linter=linter,
+                jobs=job_count(jobs),
             )
+        prune_cache(linter)
         report_baseline(result.baseline, baseline)
         findings = list(result.findings)
         if statistics:
@@ -334,6 +340,78 @@ def check(
         else:
             sys.stdout.write(text)  # machine formats byte for byte: never through rich
         return final_exit_code(findings, bool(result.failures), exit_zero)
+
+    raise typer.Exit(run_guarded(verbose, body))
+
+
+# ---------------------------------------------------------------------------------------------
+# the result cache and worker processes (issue 13)
+
+CachePanel = "Cache and parallelism"
+NoCache = Annotated[
+    bool,
+    typer.Option("--no-cache", envvar="RFLINT_NO_CACHE", help="Neither read nor write the result cache.", rich_help_panel=CachePanel),
+]
+Jobs = Annotated[
+    Optional[int],
+    typer.Option("--jobs", "-j", help="Worker processes for several models (default: the number of CPUs; 1: serial).", rich_help_panel=CachePanel),
+]
+
+
+def job_count(jobs: int | None) -> int:
+    from rflint.workers import default_jobs
+
+    if jobs is None:
+        return default_jobs()
+    if jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, not {jobs}", hint="-j 1 checks the models one after the other")
+    return jobs
+
+
+def cache_root(config: Config) -> Path:
+    """Where the cache of this configuration lives; ``$RFLINT_CACHE_DIR`` wins."""
+    from rflint.cache import resolve_root
+
+    return resolve_root(config.root, config.cache_dir, os.environ.get("RFLINT_CACHE_DIR"))
+
+
+def run_linter(config: Config, no_cache: bool) -> Callable[[ModelSpec], Any]:
+    """The engine's linter for a ``check`` run: through the result cache unless ``--no-cache``."""
+    from rflint import engine
+
+    if no_cache:
+        return engine.lint
+    from rflint.cache import CachedLinter, ResultCache, run_context
+
+    return CachedLinter(ResultCache(cache_root(config), run_context(config.table)), engine.lint)
+
+
+def prune_cache(linter: Any) -> None:
+    cache = getattr(linter, "cache", None)
+    if cache is not None:
+        cache.prune()
+
+
+@app.command()
+def clean(
+    config_file: Annotated[Optional[Path], typer.Option("--config", help="Config file whose cache-dir to clean instead of the nearest one's.")] = None,
+    verbose: Verbose = False,
+) -> None:
+    """Remove the result cache (.rflint_cache next to the config file, cache-dir, or $RFLINT_CACHE_DIR)."""
+
+    def body() -> int:
+        from rflint.cache import clean as remove
+        from rflint.config import load_config
+
+        root = cache_root(load_config(config_file))
+        try:
+            removed = remove(root)
+        except ValueError as exc:
+            raise UsageError(str(exc), hint="point cache-dir or RFLINT_CACHE_DIR at the cache, or delete the folder yourself") from None
+        except OSError as exc:
+            raise UsageError(f"cannot remove {root}: {exc.strerror or exc}") from None
+        note(f"removed {root}" if removed else f"no cache at {root}")
+        return EXIT_OK
 
     raise typer.Exit(run_guarded(verbose, body))
 

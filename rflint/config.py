@@ -66,6 +66,11 @@ class Config:
     severities: Mapping[str, Severity] = field(default_factory=lambda: MappingProxyType({}))
     models: tuple[ModelSpec, ...] = ()
     overrides: tuple[Override, ...] = ()
+    #: ``cache-dir``, resolved against the file's directory (None: the default place)
+    cache_dir: Path | None = None
+    #: the validated table as written: the result cache keys on the parts that can change a
+    #: model's raw report (:func:`rflint.cache.config_fingerprint`)
+    table: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def with_selection(
         self,
@@ -178,6 +183,8 @@ def parse_config(table: Mapping[str, Any], *, source: Path, prefix: str = "", cw
             )
             for entry in table.get("overrides", ())
         ),
+        cache_dir=root / table["cache-dir"] if "cache-dir" in table else None,
+        table=MappingProxyType(dict(table)),
     )
 
 

@@ -257,26 +257,29 @@ def check(
     on_model: Callable[[ModelSpec], None] | None = None,
     on_failure: Callable[[ModelSpec, BaseException], None] | None = None,
     linter: Callable[[ModelSpec], ModelReport] = lint,
+    jobs: int = 1,
 ) -> CheckResult:
     """Check every model of ``specs`` and apply configuration, suppressions and the baseline.
 
     A model that cannot be checked is recorded as a :class:`~rflint.results.Failure` (and
     reported through ``on_failure``); the other models are still checked. ``on_model`` is called
     before each model (for a progress display); ``hints`` adds the refinement advisor's best
-    edit to RF103 findings.
+    edit to RF103 findings. ``linter`` checks one model (:class:`rflint.cache.CachedLinter`
+    answers from the result cache); with ``jobs > 1`` models run in that many worker processes
+    (:mod:`rflint.workers`), with the same outcome in the same order as a serial run.
     """
+    from rflint.workers import lint_all
+
     reports: list[ModelReport] = []
     failures: list[Failure] = []
-    for spec in specs:
-        if on_model is not None:
-            on_model(spec)
-        try:
-            reports.append(linter(spec))
-        except Exception as exc:  # noqa: BLE001 - report and go on with the other models
-            if on_failure is not None:
-                on_failure(spec, exc)
-            message = str(exc) if isinstance(exc, RflintError) else f"unexpected {type(exc).__name__}: {exc}"
-            failures.append(Failure(spec, message, getattr(exc, "hint", "")))
+    for spec, outcome in lint_all(specs, linter, jobs, on_model):
+        if isinstance(outcome, ModelReport):
+            reports.append(outcome)
+            continue
+        if on_failure is not None:
+            on_failure(spec, outcome)
+        message = str(outcome) if isinstance(outcome, RflintError) else f"unexpected {type(outcome).__name__}: {outcome}"
+        failures.append(Failure(spec, message, getattr(outcome, "hint", "")))
     findings = resolve_findings(reports, config)
     findings, outcome = apply_baseline(findings, reports, baseline, write_baseline, force)
     if hints:

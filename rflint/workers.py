@@ -1,0 +1,161 @@
+"""Checking several models at once, in worker processes (``rflint check -j N``).
+
+The output must be the one of a serial run, in the same order, so :func:`lint_all` yields one
+outcome per spec in the order of the specs, whatever order the workers finish in; the engine
+turns them into reports and failures exactly as it does serially.
+
+Decisions:
+
+- **Cache hits stay in the main process.** A linter with a ``lookup`` method (the result cache)
+  is asked first; only the misses go to workers, and no worker is started for fewer than two
+  misses (starting one costs an interpreter and a torch import).
+- **spawn, never fork.** The main process may already hold torch (a ``torchvision:*`` glob
+  imports it to list the names), whose OpenMP and intra-op thread pools do not survive a fork,
+  and the progress display runs a thread. A spawned worker starts clean, imports torch once and
+  then checks one model at a time, so memory stays bounded by a worker count of meta-device
+  models (the loader's address-space cap applies per worker).
+- **Only plain data crosses the process boundary.** A spec goes out and a report comes back
+  as :func:`rflint.serialize.to_data` (a spec from the config holds a ``MappingProxyType``,
+  which does not pickle). A worker's exception is sent as is when it survives pickling
+  unchanged (rflint's errors do); otherwise its type name, message and hint are sent and an
+  exception of a class with the same name is rebuilt, so the one-line message is the same as
+  in a serial run. The worker's traceback is attached as the cause, for ``--verbose``.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rflint.results import ModelReport
+from rflint.serialize import from_data, to_data
+from rflint.spec import ModelSpec
+
+Linter = Callable[[ModelSpec], ModelReport]
+
+
+def default_jobs() -> int:
+    """The CPUs this process may run on (a container's limit, not the host's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+class RemoteTraceback(Exception):
+    """The traceback of an exception raised in a worker, shown as its cause."""
+
+    def __str__(self) -> str:
+        return "\n" + "".join(self.args)
+
+
+@dataclass(frozen=True)
+class _Error:
+    """A worker's exception, as data."""
+
+    exception: BaseException | None  # the exception itself when it pickles unchanged
+    type_name: str
+    message: str
+    hint: str
+    traceback: str
+
+    def rebuild(self) -> BaseException:
+        exc = self.exception
+        if exc is None:
+            exc = type(self.type_name, (Exception,), {"hint": self.hint})(self.message)
+        exc.__cause__ = RemoteTraceback(self.traceback)
+        return exc
+
+
+def _portable(exc: BaseException) -> _Error:
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    sendable: BaseException | None
+    try:
+        back = pickle.loads(pickle.dumps(exc))
+        same = type(back) is type(exc) and str(back) == str(exc) and getattr(back, "hint", "") == getattr(exc, "hint", "")
+        sendable = exc if same else None
+    except Exception:  # noqa: BLE001 - anything that does not round-trip is sent as text
+        sendable = None
+    if sendable is not None:
+        sendable.__traceback__ = None
+        sendable.__cause__ = sendable.__context__ = None
+    return _Error(sendable, type(exc).__name__, str(exc), str(getattr(exc, "hint", "") or ""), text)
+
+
+def _work(linter: Linter, spec_data: Any) -> tuple[str, Any]:
+    """In a worker: check one model; ("report", data) or ("error", _Error)."""
+    spec = from_data(ModelSpec, spec_data)
+    try:
+        return "report", to_data(linter(spec))
+    except Exception as exc:  # noqa: BLE001 - every failure goes back to the main process
+        return "error", _portable(exc)
+
+
+def _check_here(linter: Linter, spec: ModelSpec) -> ModelReport | BaseException:
+    try:
+        return linter(spec)
+    except Exception as exc:  # noqa: BLE001 - reported by the engine as a failure
+        return exc
+
+
+def lint_all(
+    specs: Sequence[ModelSpec],
+    linter: Linter,
+    jobs: int = 1,
+    on_model: Callable[[ModelSpec], None] | None = None,
+) -> Iterator[tuple[ModelSpec, ModelReport | BaseException]]:
+    """``(spec, report or exception)`` for every spec, in order; ``on_model`` is called before
+    each spec's outcome is produced (progress display)."""
+    lookup = getattr(linter, "lookup", None)
+    done: dict[int, ModelReport] = {}
+    if jobs > 1 and lookup is not None:
+        for i, spec in enumerate(specs):
+            hit = lookup(spec)
+            if hit is not None:
+                done[i] = hit
+    misses = [i for i in range(len(specs)) if i not in done]
+    workers = min(jobs, len(misses))
+    if workers < 2:
+        for i, spec in enumerate(specs):
+            if on_model is not None:
+                on_model(spec)
+            yield spec, done[i] if i in done else _check_here(linter, spec)
+        return
+    yield from _in_workers(specs, linter, workers, done, on_model)
+
+
+def _in_workers(
+    specs: Sequence[ModelSpec],
+    linter: Linter,
+    workers: int,
+    done: dict[int, ModelReport],
+    on_model: Callable[[ModelSpec], None] | None,
+) -> Iterator[tuple[ModelSpec, ModelReport | BaseException]]:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from dataclasses import replace
+
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        futures = {i: pool.submit(_work, linter, to_data(spec)) for i, spec in enumerate(specs) if i not in done}
+        for i, spec in enumerate(specs):
+            if on_model is not None:
+                on_model(spec)
+            if i in done:
+                yield spec, done[i]
+                continue
+            try:
+                kind, payload = futures[i].result()
+            except Exception as exc:  # noqa: BLE001 - a worker that died (killed, out of memory)
+                yield spec, RuntimeError(f"the worker process checking this model stopped: {type(exc).__name__}: {exc}")
+                continue
+            if kind == "report":
+                yield spec, replace(from_data(ModelReport, payload), spec=spec)
+            else:
+                yield spec, payload.rebuild()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
