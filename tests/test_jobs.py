@@ -1,0 +1,99 @@
+"""`rflint check -j N`: worker processes give the output of a serial run, in the same order,
+failures included, and write the result cache from the workers."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from rflint import workers
+from rflint.errors import TargetError
+
+MODEL = textwrap.dedent(
+    """
+    from torch import nn
+
+    class Plain(nn.Module):
+        def __init__(self, depth):
+            super().__init__()
+            self.convs = nn.ModuleList(nn.Conv2d(3, 3, 3, padding=1) for _ in range(depth))
+
+        def forward(self, x):
+            for conv in self.convs:
+                x = conv(x)
+            return x
+
+    def build_model(depth={depth}):
+        return Plain(depth)
+    """
+)
+
+
+def run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "rflint", "check", *args], cwd=cwd, capture_output=True, text=True)
+
+
+@pytest.fixture()
+def models(tmp_path):
+    (tmp_path / "a.py").write_text(MODEL.format(depth=12))
+    (tmp_path / "broken.py").write_text("def build_model():\n    raise ValueError('no such width')\n")
+    (tmp_path / "b.py").write_text(MODEL.format(depth=3))
+    (tmp_path / "c.py").write_text(MODEL.format(depth=20))
+    return tmp_path
+
+
+def test_workers_give_the_serial_output_in_the_serial_order(models):
+    targets = ["a.py", "broken.py", "b.py", "c.py"]
+    serial = run(models, *targets, "-s", "16", "--output-format", "concise", "--no-cache", "-j", "1")
+    parallel = run(models, *targets, "-s", "16", "--output-format", "concise", "--no-cache", "-j", "2")
+    assert serial.returncode == parallel.returncode == 2  # one model could not be checked
+    assert parallel.stdout == serial.stdout
+    assert parallel.stderr == serial.stderr
+    assert "building broken.py:build_model raised ValueError: no such width" in serial.stderr
+    order = [line.split(":")[0] for line in serial.stdout.splitlines() if ".py:" in line]
+    assert order == sorted(order, key=lambda f: ["a.py", "c.py"].index(f)) and set(order) == {"a.py", "c.py"}
+
+
+def test_workers_write_the_cache_and_a_second_run_answers_from_it(models):
+    targets = ["a.py", "b.py", "c.py"]
+    first = run(models, *targets, "-s", "16", "--output-format", "json", "-j", "2")
+    second = run(models, *targets, "-s", "16", "--output-format", "json", "-j", "2")
+    assert first.returncode == second.returncode == 1, first.stderr
+    assert second.stdout == first.stdout
+    assert len(list(Path(os.environ["RFLINT_CACHE_DIR"]).glob("v*/*.json"))) == 3
+
+
+class NeedsTwoArguments(Exception):
+    def __init__(self, width, depth):
+        super().__init__(f"width {width} does not fit depth {depth}")
+
+
+def test_an_exception_that_does_not_pickle_comes_back_with_its_name_and_message():
+    try:
+        raise NeedsTwoArguments(3, 4)
+    except NeedsTwoArguments as exc:
+        sent = workers._portable(exc)
+    back = pickle.loads(pickle.dumps(sent)).rebuild()
+    assert type(back).__name__ == "NeedsTwoArguments"
+    assert str(back) == "width 3 does not fit depth 4"
+    assert "NeedsTwoArguments" in str(back.__cause__)  # the worker's traceback, for --verbose
+
+
+def test_rflint_errors_come_back_as_themselves_with_their_hint():
+    try:
+        raise TargetError("no such file", hint="check the path")
+    except TargetError as exc:
+        back = pickle.loads(pickle.dumps(workers._portable(exc))).rebuild()
+    assert isinstance(back, TargetError) and str(back) == "no such file" and back.hint == "check the path"
+
+
+def test_jobs_must_be_positive(tmp_path):
+    result = run(tmp_path, "torchvision:resnet18", "-s", "32", "-j", "0")
+    assert result.returncode == 2
+    assert result.stderr.startswith("rflint: error: --jobs must be at least 1")
