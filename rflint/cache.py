@@ -382,6 +382,39 @@ def clean(root: Path) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class ValidConfigs:
+    """Configuration tables this rflint build has validated (:class:`rflint.config.ValidationMemo`).
+
+    Importing jsonschema costs about 0.1 s, more than the rest of a cached answer, so a table
+    validated once is remembered as an empty marker file in its cache directory, named by a hash
+    of rflint's fingerprint (the schema and the rule registry are part of it) and the table.
+    Any edit of the table, or of rflint, validates again."""
+
+    env_dir: str | None = None
+
+    def _marker(self, source: Path, table: Mapping[str, Any]) -> Path:
+        base = source.resolve().parent
+        cache_dir = table.get("cache-dir")
+        root = resolve_root(base, base / cache_dir if isinstance(cache_dir, str) else None, self.env_dir)
+        text = f"{rflint_fingerprint()}\n{json.dumps(dict(table), sort_keys=True, default=repr)}"
+        return root / f"v{ENTRY_FORMAT}-{__version__}" / f"config-{hashlib.sha256(text.encode()).hexdigest()[:40]}.valid"
+
+    def seen(self, source: Path, table: Mapping[str, Any]) -> bool:
+        marker = self._marker(source, table)
+        if not marker.is_file():
+            return False
+        with contextlib.suppress(OSError):
+            os.utime(marker)
+        return True
+
+    def remember(self, source: Path, table: Mapping[str, Any]) -> None:
+        marker = self._marker(source, table)
+        with contextlib.suppress(OSError):
+            ResultCache(marker.parent.parent, "")._prepare()
+            marker.touch()
+
+
 # ---------------------------------------------------------------------------------------------
 # the linter seam
 

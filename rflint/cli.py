@@ -294,7 +294,7 @@ def check(
     from rflint.suppressions import source_lines
 
     def body() -> int:
-        config = load_config(config_file, isolated=isolated).with_selection(
+        config = load_config(config_file, isolated=isolated, memo=config_memo(no_cache)).with_selection(
             select=split_selectors(select), extend_select=split_selectors(extend_select) or (), ignore=split_selectors(ignore) or ()
         )
         explicit = input_size is not None or input_shape is not None
@@ -373,6 +373,15 @@ def cache_root(config: Config) -> Path:
     from rflint.cache import resolve_root
 
     return resolve_root(config.root, config.cache_dir, os.environ.get("RFLINT_CACHE_DIR"))
+
+
+def config_memo(no_cache: bool) -> Any:
+    """Remembers validated configuration tables in the cache (none with ``--no-cache``)."""
+    if no_cache:
+        return None
+    from rflint.cache import ValidConfigs
+
+    return ValidConfigs(os.environ.get("RFLINT_CACHE_DIR"))
 
 
 def run_linter(config: Config, no_cache: bool) -> Callable[[ModelSpec], Any]:
