@@ -14,6 +14,9 @@ Decisions:
   and the progress display runs a thread. A spawned worker starts clean, imports torch once and
   then checks one model at a time, so memory stays bounded by a worker count of meta-device
   models (the loader's address-space cap applies per worker).
+- **The main process is one of the N.** ``-j N`` starts N - 1 workers, which take models from
+  the front of the list, while the main process checks models from the back until they meet:
+  an interpreter and a torch import (seconds) fewer than N workers and an idle main process.
 - **Only plain data crosses the process boundary.** A spec goes out and a report comes back
   as :func:`rflint.serialize.to_data` (a spec from the config holds a ``MappingProxyType``,
   which does not pickle). A worker's exception is sent as is when it survives pickling
@@ -135,27 +138,46 @@ def _in_workers(
     done: dict[int, ModelReport],
     on_model: Callable[[ModelSpec], None] | None,
 ) -> Iterator[tuple[ModelSpec, ModelReport | BaseException]]:
+    """``workers - 1`` worker processes take models from the front of the list, one at a
+    time each; the main process checks models from the back until they meet. Outcomes are
+    yielded in the order of ``specs`` as soon as the next one is known."""
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-    from dataclasses import replace
+    from collections import deque
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    outcomes: dict[int, ModelReport | BaseException] = dict(done)
+    pending = deque(i for i in range(len(specs)) if i not in done)
+    running: dict[int, Future] = {}
+    emitted = 0
+    pool = ProcessPoolExecutor(max_workers=workers - 1, mp_context=multiprocessing.get_context("spawn"))
     try:
-        futures = {i: pool.submit(_work, linter, to_data(spec)) for i, spec in enumerate(specs) if i not in done}
-        for i, spec in enumerate(specs):
-            if on_model is not None:
-                on_model(spec)
-            if i in done:
-                yield spec, done[i]
-                continue
-            try:
-                kind, payload = futures[i].result()
-            except Exception as exc:  # noqa: BLE001 - a worker that died (killed, out of memory)
-                yield spec, RuntimeError(f"the worker process checking this model stopped: {type(exc).__name__}: {exc}")
-                continue
-            if kind == "report":
-                yield spec, replace(from_data(ModelReport, payload), spec=spec)
-            else:
-                yield spec, payload.rebuild()
+        while emitted < len(specs):
+            for i in [i for i, f in running.items() if f.done()]:
+                outcomes[i] = _result(running.pop(i), specs[i])
+            while pending and len(running) < workers - 1:
+                i = pending.popleft()
+                running[i] = pool.submit(_work, linter, to_data(specs[i]))
+            while emitted in outcomes:
+                if on_model is not None:
+                    on_model(specs[emitted])
+                yield specs[emitted], outcomes.pop(emitted)
+                emitted += 1
+            if pending:
+                i = pending.pop()
+                outcomes[i] = _check_here(linter, specs[i])
+            elif running and emitted not in outcomes:
+                wait(list(running.values()), return_when=FIRST_COMPLETED)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _result(future: Any, spec: ModelSpec) -> ModelReport | BaseException:
+    from dataclasses import replace
+
+    try:
+        kind, payload = future.result()
+    except Exception as exc:  # noqa: BLE001 - a worker that died (killed, out of memory)
+        return RuntimeError(f"the worker process checking this model stopped: {type(exc).__name__}: {exc}")
+    if kind == "report":
+        return replace(from_data(ModelReport, payload), spec=spec)
+    return payload.rebuild()
