@@ -138,9 +138,9 @@ def _in_workers(
     done: dict[int, ModelReport],
     on_model: Callable[[ModelSpec], None] | None,
 ) -> Iterator[tuple[ModelSpec, ModelReport | BaseException]]:
-    """``workers - 1`` worker processes take models from the front of the list, one at a
-    time each; the main process checks models from the back until they meet. Outcomes are
-    yielded in the order of ``specs`` as soon as the next one is known."""
+    """``workers - 1`` worker processes take models from the front of the list (one running
+    and one queued each); the main process checks models from the back until they meet.
+    Outcomes are yielded in the order of ``specs`` as soon as the next one is known."""
     import multiprocessing
     from collections import deque
     from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -154,7 +154,7 @@ def _in_workers(
         while emitted < len(specs):
             for i in [i for i, f in running.items() if f.done()]:
                 outcomes[i] = _result(running.pop(i), specs[i])
-            while pending and len(running) < workers - 1:
+            while pending and len(running) < 2 * (workers - 1):  # the next model is queued: no idle worker
                 i = pending.popleft()
                 running[i] = pool.submit(_work, linter, to_data(specs[i]))
             while emitted in outcomes:

@@ -36,14 +36,30 @@ _TORCH_KERNEL_MODULES = ("torch._refs", "torch._decomp", "torch._prims", "torch.
 _ATTRIBUTE = "__dynamo_disable"
 
 
+_found: dict[tuple, list[types.FunctionType]] = {}
+
+
 def _disabled_functions() -> list[types.FunctionType]:
-    """The functions that ``torch._disable_dynamo`` wrapped, found by walking the closures of
-    the decomposition tables and the kernel modules' functions (about 150, a few ms)."""
+    """The functions that ``torch._disable_dynamo`` wrapped (about 150), found by walking the
+    closures of the decomposition tables and the kernel modules' functions; the walk (10 ms)
+    is redone only when torch has loaded more kernel modules or decompositions."""
     try:
-        from torch import _compile
         from torch._decomp import global_decomposition_table
     except ImportError:
         return []
+    state = (
+        tuple(name for name in list(sys.modules) if name.startswith(_TORCH_KERNEL_MODULES)),
+        tuple(len(table) for table in global_decomposition_table.values()),
+    )
+    if state not in _found:
+        _found.clear()
+        _found[state] = _walk(global_decomposition_table)
+    return _found[state]
+
+
+def _walk(global_decomposition_table: dict) -> list[types.FunctionType]:
+    from torch import _compile
+
     wrapper_file = _compile.__file__
     found: dict[int, types.FunctionType] = {}
     seen: set[int] = set()
