@@ -139,36 +139,56 @@ def _in_workers(
     on_model: Callable[[ModelSpec], None] | None,
 ) -> Iterator[tuple[ModelSpec, ModelReport | BaseException]]:
     """``workers - 1`` worker processes take models from the front of the list (one running
-    and one queued each); the main process checks models from the back until they meet.
-    Outcomes are yielded in the order of ``specs`` as soon as the next one is known."""
+    and one queued each, refilled as each finishes); the main process checks models from the
+    back until they meet. Outcomes are yielded in the order of ``specs`` as soon as the next
+    one is known."""
     import multiprocessing
+    import threading
     from collections import deque
-    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+    from concurrent.futures import Future, ProcessPoolExecutor, wait
 
     outcomes: dict[int, ModelReport | BaseException] = dict(done)
     pending = deque(i for i in range(len(specs)) if i not in done)
     running: dict[int, Future] = {}
-    emitted = 0
     pool = ProcessPoolExecutor(max_workers=workers - 1, mp_context=multiprocessing.get_context("spawn"))
+    handing = threading.Lock()  # a model is in `pending` or in `running`, never in between
+
+    def feed(_finished: Future | None = None) -> None:
+        """Hand the front of the list to the pool (also from the pool's thread, as a model
+        finishes, so that no worker waits for the main process to finish its own model)."""
+        with handing:
+            if not pending:
+                return
+            i = pending[0]
+            try:
+                running[i] = future = pool.submit(_work, linter, to_data(specs[i]))
+            except RuntimeError:  # the pool is shutting down
+                return
+            pending.popleft()
+        future.add_done_callback(feed)
+
+    emitted = 0
     try:
+        for _ in range(2 * (workers - 1)):
+            feed()
         while emitted < len(specs):
-            for i in [i for i, f in running.items() if f.done()]:
-                outcomes[i] = _result(running.pop(i), specs[i])
-            while pending and len(running) < 2 * (workers - 1):  # the next model is queued: no idle worker
-                i = pending.popleft()
-                running[i] = pool.submit(_work, linter, to_data(specs[i]))
-            while emitted in outcomes:
+            while emitted in outcomes or (emitted in running and running[emitted].done()):
+                if emitted not in outcomes:
+                    outcomes[emitted] = _result(running.pop(emitted), specs[emitted])
                 if on_model is not None:
                     on_model(specs[emitted])
                 yield specs[emitted], outcomes.pop(emitted)
                 emitted += 1
-            if pending:
-                i = pending.pop()
-                outcomes[i] = _check_here(linter, specs[i])
-            elif running and emitted not in outcomes:
-                wait(list(running.values()), return_when=FIRST_COMPLETED)
+            if emitted >= len(specs):
+                break
+            with handing:
+                mine = pending.pop() if pending else None
+            if mine is None:  # the rest is with the workers
+                wait([running[emitted]])
+                continue
+            outcomes[mine] = _check_here(linter, specs[mine])
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown(wait=emitted < len(specs), cancel_futures=True)
 
 
 def _result(future: Any, spec: ModelSpec) -> ModelReport | BaseException:
