@@ -20,9 +20,9 @@ overrides), suppression comments, the baseline and RF100 are applied after the c
   a model's imports to their distributions would save that at 0.3 s per miss
   (``importlib.metadata.packages_distributions``), and a changed library is rare next to a
   changed model;
-- the model spec (target, input geometry, kwargs, leaf modules, name) and the working
-  directory and ``PYTHONPATH`` (a relative target or a module name means a different file
-  elsewhere);
+- the model spec (target, input geometry, kwargs, leaf modules, name), the working
+  directory and ``sys.path`` (a relative target or a module name means a different file
+  elsewhere, or with another ``PYTHONPATH``);
 - the configuration table, minus :data:`POST_CACHE_KEYS` (the keys that act after the cache, and
   ``models``, whose entries reach the key as their spec). A key this module does not know,
   such as a future table of custom ops, therefore invalidates by default.
@@ -127,7 +127,7 @@ def run_context(config_table: Mapping[str, Any]) -> str:
         "distributions": installed_distributions(),
         "config": config_fingerprint(config_table),
         "cwd": os.getcwd(),
-        "pythonpath": os.environ.get("PYTHONPATH", ""),
+        "path": sys.path[1:],  # PYTHONPATH and site folders; [0] is the script's folder
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 

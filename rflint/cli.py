@@ -390,9 +390,10 @@ def run_linter(config: Config, no_cache: bool) -> Callable[[ModelSpec], Any]:
 
     if no_cache:
         return engine.lint
-    from rflint.cache import CachedLinter, ResultCache, run_context
+    from rflint.cache import CachedLinter, ResultCache
 
-    return CachedLinter(ResultCache(cache_root(config), run_context(config.table)), engine.lint)
+    cache = ResultCache.for_run(config.root, config.table, config.cache_dir, os.environ.get("RFLINT_CACHE_DIR"))
+    return CachedLinter(cache, engine.lint)
 
 
 def prune_cache(linter: Any) -> None:
