@@ -354,15 +354,14 @@ NoCache = Annotated[
 ]
 Jobs = Annotated[
     Optional[int],
-    typer.Option("--jobs", "-j", help="Worker processes for several models (default: the number of CPUs; 1: serial).", rich_help_panel=CachePanel),
+    typer.Option("--jobs", "-j", help="Processes for several models (default: the number of CPUs, one per 4 models to check at most; 1: serial).", rich_help_panel=CachePanel),
 ]
 
 
-def job_count(jobs: int | None) -> int:
-    from rflint.workers import default_jobs
-
+def job_count(jobs: int | None) -> int | None:
+    """``-j``; None (not given) lets the engine use the CPUs when there are enough models."""
     if jobs is None:
-        return default_jobs()
+        return None
     if jobs < 1:
         raise UsageError(f"--jobs must be at least 1, not {jobs}", hint="-j 1 checks the models one after the other")
     return jobs

@@ -259,7 +259,7 @@ def check(
     on_model: Callable[[ModelSpec], None] | None = None,
     on_failure: Callable[[ModelSpec, BaseException], None] | None = None,
     linter: Callable[[ModelSpec], ModelReport] = lint,
-    jobs: int = 1,
+    jobs: int | None = 1,
 ) -> CheckResult:
     """Check every model of ``specs`` and apply configuration, suppressions and the baseline.
 
@@ -267,8 +267,9 @@ def check(
     reported through ``on_failure``); the other models are still checked. ``on_model`` is called
     before each model (for a progress display); ``hints`` adds the refinement advisor's best
     edit to RF103 findings. ``linter`` checks one model (:class:`rflint.cache.CachedLinter`
-    answers from the result cache); with ``jobs > 1`` models run in that many worker processes
-    (:mod:`rflint.workers`), with the same outcome in the same order as a serial run.
+    answers from the result cache); with ``jobs > 1`` (None: as many as the CPUs, for enough
+    models) models run in that many processes (:mod:`rflint.workers`), with the same outcome in
+    the same order as a serial run.
     """
     from rflint.workers import lint_all
 

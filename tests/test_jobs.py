@@ -14,6 +14,7 @@ import pytest
 
 from rflint import workers
 from rflint.errors import TargetError
+from rflint.spec import ModelSpec
 
 MODEL = textwrap.dedent(
     """
@@ -97,3 +98,21 @@ def test_jobs_must_be_positive(tmp_path):
     result = run(tmp_path, "torchvision:resnet18", "-s", "32", "-j", "0")
     assert result.returncode == 2
     assert result.stderr.startswith("rflint: error: --jobs must be at least 1")
+
+
+def test_the_default_starts_a_process_only_for_enough_models(monkeypatch):
+    started: list[int] = []
+
+    def in_workers(specs, linter, workers, done, on_model):
+        started.append(workers)
+        yield from ()
+
+    monkeypatch.setattr(workers, "_in_workers", in_workers)
+    monkeypatch.setattr(workers, "default_jobs", lambda: 2)
+    few = [ModelSpec(f"m{i}.py", input_size=(32,)) for i in range(workers.MODELS_PER_PROCESS * 2 - 1)]
+    assert [s.target for s, _ in workers.lint_all(few, lambda spec: None, None)] == [s.target for s in few]
+    assert started == []
+    many = few + [ModelSpec("last.py", input_size=(32,))]
+    list(workers.lint_all(many, lambda spec: None, None))
+    list(workers.lint_all(few[:2], lambda spec: None, 2))  # an explicit -j 2 starts one for two models
+    assert started == [2, 2]
