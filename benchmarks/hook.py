@@ -14,7 +14,8 @@ The repository is built in a temporary folder: ``model.py`` (a plain CNN of ``--
 hook). Every scenario runs the real command in a fresh interpreter (``python -m rflint``, this
 checkout first on ``PYTHONPATH``) and is timed from outside, so interpreter start-up and every
 import are counted. Each row gives the minimum and the median of ``--repeat`` runs; the
-minimum is the better guide on a shared machine.
+minimum is the better guide on a shared machine, and so is the CPU time (user + system, the
+minimum over the runs), which other work on the machine disturbs less than the wall time.
 
 Whether a run was a hit or a miss is read off the cache entry itself (a miss replaces the file,
 so its inode changes; a hit only touches it), and a scenario whose runs were not what it
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -93,13 +95,14 @@ class Scenario:
     name: str
     expect: str  # "hit", "miss" or "" (a reference command)
     seconds: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
     observed: list[str] = field(default_factory=list)
 
     def row(self) -> str:
         best, median = min(self.seconds), statistics.median(self.seconds)
         seen = ",".join(sorted(set(self.observed)))
         flag = "" if not self.expect or seen == self.expect else f"  !! expected {self.expect}"
-        return f"{self.name:44} {best:7.3f} {median:7.3f}  {seen:9}{flag}"
+        return f"{self.name:44} {best:7.3f} {median:7.3f} {min(self.cpu):7.3f}  {seen:9}{flag}"
 
 
 def make_repo(folder: Path, layers: int) -> None:
@@ -118,13 +121,17 @@ def environment() -> dict[str, str]:
     return env
 
 
-def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, int]:
+def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds, and CPU seconds (user + system) of the command and its children: less
+    disturbed by other work on a shared machine."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     seconds = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode not in (0, 1):
         raise SystemExit(f"{' '.join(cmd)} failed with exit {proc.returncode}:\n{proc.stderr}")
-    return seconds, proc.returncode
+    return seconds, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def entry_inode(repo: Path) -> int | None:
@@ -152,8 +159,9 @@ def main(argv: list[str] | None = None) -> int:
             if before is not None:
                 before(i)
             inode = entry_inode(repo)
-            seconds, _ = timed(scenario_cmd[scenario.name], repo, env)
+            seconds, cpu = timed(scenario_cmd[scenario.name], repo, env)
             scenario.seconds.append(seconds)
+            scenario.cpu.append(cpu)
             if scenario.expect:
                 scenario.observed.append("hit" if inode is not None and entry_inode(repo) == inode else "miss")
 
@@ -198,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     cold, hit = min(rows[2].seconds), min(rows[3].seconds)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"{args.layers}-layer CNN at 32 px; {args.repeat} runs each; {os.cpu_count()} CPUs; load average {load:.2f}")
-    print(f"{'scenario':44} {'min s':>7} {'median':>7}  observed")
+    print(f"{'scenario':44} {'min s':>7} {'median':>7} {'CPU s':>7}  observed")
     for scenario in rows:
         print(scenario.row())
     print()
