@@ -6,6 +6,8 @@ Usage::
     python benchmarks/zoo.py --models 'torchvision:resnet*' --size 32
     python benchmarks/zoo.py --limit 10 --rfa 5               # rfa-toolbox on the first 5 only
     python benchmarks/zoo.py --rfa 0                          # rflint only
+    python benchmarks/zoo.py --rfa 0 -j 1,2                   # then `rflint check -j 1` vs `-j 2`
+    python benchmarks/zoo.py --no-steps -j 1,2                # only that sweep
 
 For every model, in one process on one machine:
 
@@ -20,6 +22,11 @@ For every model, in one process on one machine:
   ``input_resolution_range(graph)``, on a model built on the CPU (it runs the model through
   ``torch.jit.trace``, so it needs real weights); its CPU construction is timed apart. It runs in
   a child process per model, with a timeout, so a model it cannot handle cannot stop the run.
+
+With ``-j 1,2`` the same models then go through ``rflint check -j N --no-cache`` in a fresh
+interpreter per N, timed from outside (imports and worker start-up included), and the outputs
+are compared; the floor printed next to it is the meta-device build plus a bare
+``torch.fx.symbolic_trace`` per model.
 
 Peak memory is ``resource.getrusage(...).ru_maxrss``: for rflint the benchmark process itself
 (torch and torchvision imports included), for rfa-toolbox the largest child process.
@@ -186,8 +193,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rfa", type=int, default=None, help="run rfa-toolbox on the first N models (default: all; 0: none)")
     ap.add_argument("--rfa-timeout", type=float, default=300.0, help="seconds per rfa-toolbox model (default 300)")
     ap.add_argument("--json", default=None, help="also write the raw rows to this file")
+    ap.add_argument(
+        "-j", "--jobs", default=None,
+        help="comma-separated worker counts, e.g. 1,2: time `rflint check -j N` end to end on the same models for each",
+    )
+    ap.add_argument("--no-steps", action="store_true", help="skip the per-step table (with --jobs: only the sweep)")
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore")
+    if args.no_steps:
+        if not args.jobs:
+            ap.error("--no-steps needs --jobs")
+        return jobs_sweep(select(args.models, args.limit), args.size, args.jobs)
 
     t_import = time.perf_counter()
     import torch  # imports are timed apart, once
@@ -263,6 +279,38 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         with open(args.json, "w") as fh:
             json.dump([r.__dict__ for r in rows], fh, indent=1, default=str)
+    if args.jobs:
+        floor = sum(r.t.get("build", 0.0) + r.t["bare_fx"] for r in ok if r.t.get("bare_fx") == r.t.get("bare_fx"))
+        print(f"floor (meta-device build + bare torch.fx.symbolic_trace): {floor:.2f} s; rflint in-process: {total:.2f} s = {total / floor:.2f}x")
+        jobs_sweep(targets, args.size, args.jobs)
+    return 0
+
+
+def jobs_sweep(targets: list[str], size: int, jobs: str) -> int:
+    """``rflint check TARGETS -s SIZE --no-cache -j N`` in a fresh interpreter for each N, timed
+    from outside: imports, worker start-up and the report included, as a user waits for it."""
+    counts = [int(n) for n in jobs.split(",") if n.strip()]
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+    walls: dict[int, float] = {}
+    outputs: dict[int, str] = {}
+    print(f"\n`rflint check` on {len(targets)} models at {size} px, end to end, --no-cache")
+    for n in counts:
+        cmd = [sys.executable, "-m", "rflint", "check", *targets, "-s", str(size), "--no-cache", "-j", str(n), "--output-format", "json"]
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        walls[n] = time.perf_counter() - t0
+        outputs[n] = proc.stdout
+        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        print(f"  -j {n}: {walls[n]:6.1f} s wall (exit {proc.returncode}; largest process so far {rss:.0f} MiB)", flush=True)
+    base = counts[0]
+    for n in counts[1:]:
+        same = "identical output" if outputs[n] == outputs[base] else "OUTPUT DIFFERS"
+        print(f"  -j {n} vs -j {base}: {walls[base] / walls[n]:.2f}x faster, {same}")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"  ({os.cpu_count()} CPUs, load average {load:.2f} at the end)")
     return 0
 
 

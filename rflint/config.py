@@ -25,9 +25,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
-
-import jsonschema
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rflint.checks import ALL_RULES, Rule
 from rflint.spec import ModelSpec
@@ -37,6 +35,19 @@ from rflint.ir import Finding, Severity
 #: targets that name a file (relative ones are taken from the config file's folder)
 FILE_SUFFIXES = (".py", ".pt2", ".onnx", ".pt", ".pth", ".ckpt")
 
+
+
+if TYPE_CHECKING:
+    import jsonschema
+
+
+class ValidationMemo(Protocol):
+    """Tables validated before (:class:`rflint.cache.ValidConfigs`): an unchanged
+    configuration skips jsonschema, whose import alone costs more than a cached answer."""
+
+    def seen(self, source: Path, table: Mapping[str, Any]) -> bool: ...
+
+    def remember(self, source: Path, table: Mapping[str, Any]) -> None: ...
 
 @dataclass(frozen=True)
 class Override:
@@ -84,6 +95,11 @@ class Config:
     def with_severity(self, code: str, severity: Severity) -> Config:
         """The config with one rule's severity set (``--strict``: RF001 as an error)."""
         return replace(self, severities=MappingProxyType({**self.severities, code: severity}))
+    #: ``cache-dir``, resolved against the file's directory (None: the default place)
+    cache_dir: Path | None = None
+    #: the validated table as written: the result cache keys on the parts that can change a
+    #: model's raw report (:func:`rflint.cache.config_fingerprint`)
+    table: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def with_selection(
         self,
@@ -142,9 +158,16 @@ def find_config_file(start: Path | None = None) -> Path | None:
     return None
 
 
-def load_config(path: str | os.PathLike[str] | None = None, *, isolated: bool = False, cwd: Path | None = None) -> Config:
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    isolated: bool = False,
+    cwd: Path | None = None,
+    memo: ValidationMemo | None = None,
+) -> Config:
     """The configuration for a run: ``path`` (``--config``) if given, else the nearest file
-    from ``cwd``; with ``isolated`` (``--isolated``) the defaults, reading nothing."""
+    from ``cwd``; with ``isolated`` (``--isolated``) the defaults, reading nothing. ``memo``
+    skips validating a table it has seen valid."""
     cwd = (cwd or Path.cwd()).resolve()
     if isolated:
         return Config(root=cwd)
@@ -163,21 +186,25 @@ def load_config(path: str | os.PathLike[str] | None = None, *, isolated: bool = 
         prefix = "tool.rflint"
     else:
         table, prefix = data, ""
-    return parse_config(table, source=file, prefix=prefix, cwd=cwd)
+    return parse_config(table, source=file, prefix=prefix, cwd=cwd, memo=memo)
 
 
-def parse_config(table: Mapping[str, Any], *, source: Path, prefix: str = "", cwd: Path | None = None) -> Config:
-    """Validate one ``[tool.rflint]`` table and build the :class:`Config` (``cwd`` is accepted
-    for callers that pass it; nothing in the result depends on the working directory).
+def parse_config(
+    table: Mapping[str, Any], *, source: Path, prefix: str = "", cwd: Path | None = None, memo: ValidationMemo | None = None
+) -> Config:
+    """Validate one ``[tool.rflint]`` table and build the :class:`Config`.
 
     Raises:
         ConfigError: naming ``source`` and the key path of the first problem.
     """
-    errors = sorted(config_validator().iter_errors(table), key=lambda e: _key_path(prefix, e.absolute_path))
-    if errors:
-        first = _describe(errors[0], prefix)
-        more = f" (and {len(errors) - 1} more problem{'s' * (len(errors) > 2)})" if len(errors) > 1 else ""
-        raise ConfigError(f"{source}: {first}{more}", hint="see the configuration reference in the README")
+    if memo is None or not memo.seen(source, table):
+        errors = sorted(config_validator().iter_errors(table), key=lambda e: _key_path(prefix, e.absolute_path))
+        if errors:
+            first = _describe(errors[0], prefix)
+            more = f" (and {len(errors) - 1} more problem{'s' * (len(errors) > 2)})" if len(errors) > 1 else ""
+            raise ConfigError(f"{source}: {first}{more}", hint="see the configuration reference in the README")
+        if memo is not None:
+            memo.remember(source, table)
     root = source.resolve().parent
     pythonpath = _pythonpath(table.get("pythonpath", ()), root, source, prefix)
     search_path = tuple(dict.fromkeys(str(p) for p in (*pythonpath, root)))
@@ -201,6 +228,8 @@ def parse_config(table: Mapping[str, Any], *, source: Path, prefix: str = "", cw
             for entry in table.get("overrides", ())
         ),
         pythonpath=pythonpath,
+        cache_dir=root / table["cache-dir"] if "cache-dir" in table else None,
+        table=MappingProxyType(dict(table)),
     )
 
 
@@ -229,10 +258,12 @@ def config_schema() -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def config_validator() -> jsonschema.protocols.Validator:
+    """The schema's validator (the schema itself is checked against its metaschema by the
+    tests, not on every run)."""
+    import jsonschema
+
     schema = config_schema()
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
-    return cls(schema)
+    return jsonschema.validators.validator_for(schema)(schema)
 
 
 # --- applying it ------------------------------------------------------------------------------

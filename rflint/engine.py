@@ -52,7 +52,7 @@ def load_module(spec: ModelSpec) -> Any:
 
 def build_graph(spec: ModelSpec, timings: dict[str, float] | None = None) -> Traced:
     """Load the target and trace it into an IR graph at the requested input size."""
-    from rflint.load import is_onnx_target
+    from rflint.targets import is_onnx_target
 
     timings = {} if timings is None else timings
     if is_onnx_target(spec.target):  # no torch, no code execution
@@ -186,7 +186,7 @@ def resolve_specs(
     """What to check: the targets, or every ``[[tool.rflint.models]]`` entry. A configured
     model's name or target reuses its entry, with ``overrides`` (what the command line gives)
     applied; without ``overrides`` an explicit input size makes it a plain target."""
-    from rflint.load import expand_targets
+    from rflint.targets import expand_targets
 
     if not targets:
         if not config.models:
@@ -271,7 +271,9 @@ def apply_baseline(
 ) -> tuple[list[Finding], BaselineOutcome | None]:
     """Hide the findings a baseline records (``--baseline``), or record them
     (``--write-baseline``: a rewrite only removes fixed entries unless ``force``)."""
-    from rflint import baseline as bl
+    if baseline is None and write_baseline is None:
+        return list(findings), None
+    from rflint import baseline as bl  # jsonschema: only when a baseline is used
 
     checked = [r.spec.display_name for r in reports]
     if write_baseline is not None:
@@ -301,26 +303,30 @@ def check(
     on_model: Callable[[ModelSpec], None] | None = None,
     on_failure: Callable[[ModelSpec, BaseException], None] | None = None,
     linter: Callable[[ModelSpec], ModelReport] = lint,
+    jobs: int | None = 1,
 ) -> CheckResult:
     """Check every model of ``specs`` and apply configuration, suppressions and the baseline.
 
     A model that cannot be checked is recorded as a :class:`~rflint.results.Failure` (and
     reported through ``on_failure``); the other models are still checked. ``on_model`` is called
     before each model (for a progress display); ``hints`` adds the refinement advisor's best
-    edit to RF103 findings.
+    edit to RF103 findings. ``linter`` checks one model (:class:`rflint.cache.CachedLinter`
+    answers from the result cache); with ``jobs > 1`` (None: as many as the CPUs, for enough
+    models) models run in that many processes (:mod:`rflint.workers`), with the same outcome in
+    the same order as a serial run.
     """
+    from rflint.workers import lint_all
+
     reports: list[ModelReport] = []
     failures: list[Failure] = []
-    for spec in specs:
-        if on_model is not None:
-            on_model(spec)
-        try:
-            reports.append(linter(spec))
-        except Exception as exc:  # noqa: BLE001 - report and go on with the other models
-            if on_failure is not None:
-                on_failure(spec, exc)
-            message = str(exc) if isinstance(exc, RflintError) else f"unexpected {type(exc).__name__}: {exc}"
-            failures.append(Failure(spec, message, getattr(exc, "hint", "")))
+    for spec, outcome in lint_all(specs, linter, jobs, on_model):
+        if isinstance(outcome, ModelReport):
+            reports.append(outcome)
+            continue
+        if on_failure is not None:
+            on_failure(spec, outcome)
+        message = str(outcome) if isinstance(outcome, RflintError) else f"unexpected {type(outcome).__name__}: {outcome}"
+        failures.append(Failure(spec, message, getattr(outcome, "hint", "")))
     findings = resolve_findings(reports, config)
     findings, outcome = apply_baseline(findings, reports, baseline, write_baseline, force)
     if hints:
@@ -338,7 +344,7 @@ def suggest(spec: ModelSpec, top: int = 3, verify: bool = True) -> Any:
     direction on the real module (:mod:`rflint.refine`). An ONNX file has no module to edit:
     its candidates are ranked but not verified."""
     from rflint.advisor import advise
-    from rflint.load import is_onnx_target
+    from rflint.targets import is_onnx_target
 
     timings: dict[str, float] = {}
     if is_onnx_target(spec.target):
@@ -371,7 +377,7 @@ def erf(spec: ModelSpec, **options: Any) -> Any:
     ``options`` are its keyword arguments: layer, samples, batch_size, weights, images, device,
     seed). The model is run for real, so ONNX files are refused."""
     from rflint.erf import measure_erf, resolve_device
-    from rflint.load import is_onnx_target
+    from rflint.targets import is_onnx_target
 
     resolve_device(options.get("device", "cpu"))  # a missing GPU is reported before the model is built
     if is_onnx_target(spec.target):

@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import fnmatch
-import glob
 import hashlib
 import importlib
 import importlib.util
@@ -40,7 +38,7 @@ import itertools
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -53,14 +51,17 @@ from rflint import imports, ir
 from rflint.errors import TargetError
 from rflint.guards import MemoryExceeded, default_memory_limit, memory_error, user_code
 from rflint.imports import describe
+from rflint.targets import (  # noqa: F401 - torch-free target parsing, re-exported
+    ONNX_SUFFIXES,
+    PICKLE_SUFFIXES,
+    expand_targets,
+    is_onnx_target,
+    is_pickle_target,
+    split_target,
+)
 
 #: Names tried, in order, when a ``.py`` target names no attribute.
 FACTORY_NAMES = ("build_model", "create_model", "get_model", "model")
-#: Extensions of files that torch writes with pickle (or a zip archive holding pickles).
-PICKLE_SUFFIXES = (".pt", ".pth", ".pt2", ".pkl", ".pickle", ".ckpt", ".bin", ".jit", ".ptl")
-ONNX_SUFFIXES = (".onnx",)
-_GLOB_CHARS = re.compile(r"[*?\[]")
-_ATTR = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 _module_counter = itertools.count()
 
 
@@ -80,28 +81,6 @@ class LoadedModel:
 
 
 # --------------------------------------------------------------------------- target parsing
-
-
-def is_onnx_target(target: str) -> bool:
-    """True if ``target`` names an ONNX file, which the engine reads without torch."""
-    return target.lower().endswith(ONNX_SUFFIXES)
-
-
-def is_pickle_target(target: str) -> bool:
-    """True if ``target`` names a file format that torch writes with pickle."""
-    return target.lower().endswith(PICKLE_SUFFIXES)
-
-
-def split_target(target: str) -> tuple[str, str | None]:
-    """``"a/b.py:make"`` -> ``("a/b.py", "make")``; ``"a/b.py"`` -> ``("a/b.py", None)``.
-
-    Only a trailing ``:identifier`` is split off, so Windows drive letters (``C:\\m.py``) and
-    directories with colons stay part of the path.
-    """
-    head, sep, tail = target.rpartition(":")
-    if sep and head and _ATTR.fullmatch(tail):
-        return head, tail
-    return target, None
 
 
 def _looks_like_path(spec: str, attr: str | None) -> bool:
@@ -184,36 +163,6 @@ class SearchPath:
 
 
 # --------------------------------------------------------------------------- globs
-
-
-def expand_targets(patterns: Iterable[str]) -> list[str]:
-    """Expand glob patterns into concrete targets, in order and without duplicates.
-
-    ``torchvision:resnet*`` matches torchvision's classification models, ``timm:convnext_*``
-    timm's registry, ``models/*.py`` files on disk. A pattern that matches nothing is an
-    error, because silently checking zero models would look like a pass.
-    """
-    out: dict[str, None] = {}
-    for pattern in patterns:
-        for target in _expand_one(pattern):
-            out.setdefault(target, None)
-    return list(out)
-
-
-def _expand_one(pattern: str) -> list[str]:
-    if not _GLOB_CHARS.search(pattern):
-        return [pattern]
-    scheme, sep, name = pattern.partition(":")
-    if sep and scheme in ("torchvision", "timm"):
-        names = torchvision_model_names() if scheme == "torchvision" else timm_model_names()
-        matches = [f"{scheme}:{n}" for n in names if fnmatch.fnmatchcase(n, name)]
-    else:
-        path, attr = split_target(pattern)
-        suffix = f":{attr}" if attr else ""
-        matches = [p + suffix for p in sorted(glob.glob(path))]
-    if not matches:
-        raise TargetError(f"pattern {pattern!r} matches no model", hint="check the spelling, or quote it so the shell does not expand it")
-    return matches
 
 
 def torchvision_model_names() -> list[str]:

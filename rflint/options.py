@@ -9,6 +9,7 @@ imports torch.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
@@ -141,6 +142,24 @@ ConfigFile = Annotated[
 ]
 Isolated = Annotated[bool, typer.Option("--isolated", help="Ignore every configuration file.", rich_help_panel=CONFIG)]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks for errors.")]
+CACHE = "Cache and parallelism"
+NoCache = Annotated[
+    bool,
+    typer.Option("--no-cache", envvar="RFLINT_NO_CACHE", help="Neither read nor write the result cache.", rich_help_panel=CACHE),
+]
+Jobs = Annotated[
+    Optional[int],
+    typer.Option("--jobs", "-j", help="Processes for several models (default: the number of CPUs, one per 4 models to check at most; 1: serial).", rich_help_panel=CACHE),
+]
+
+
+def job_count(jobs: int | None) -> int | None:
+    """``-j``; None (not given) lets the engine use the CPUs when there are enough models."""
+    if jobs is None:
+        return None
+    if jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, not {jobs}", hint="-j 1 checks the models one after the other")
+    return jobs
 
 
 def format_option(help: str, **extra: Any) -> Any:
@@ -199,10 +218,19 @@ class ModelOptions:
         )
 
 
-def load_command_config(config_file: Path | None, isolated: bool) -> Config:
+def load_command_config(config_file: Path | None, isolated: bool, memo: Any = None) -> Config:
     from rflint.config import load_config
 
-    return load_config(config_file, isolated=isolated)
+    return load_config(config_file, isolated=isolated, memo=memo)
+
+
+def config_memo(no_cache: bool) -> Any:
+    """Remembers validated configuration tables in the cache (none with ``--no-cache``)."""
+    if no_cache:
+        return None
+    from rflint.cache import ValidConfigs
+
+    return ValidConfigs(os.environ.get("RFLINT_CACHE_DIR"))
 
 
 def resolve_models(targets: Sequence[str], opts: ModelOptions, config: Config, command_name: str, many: bool = True) -> list[ModelSpec]:

@@ -18,13 +18,13 @@ Comments are read with :mod:`tokenize`, so ``"# noqa"`` inside a string is not a
 from __future__ import annotations
 
 import ast
-import importlib.util
+from importlib.machinery import ModuleSpec
 import io
 import os
 import re
 import sys
 import tokenize
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -267,13 +267,7 @@ def model_source(spec: ModelSpec) -> Source | None:
         file = os.path.abspath(path_part)
     elif path_part and re.fullmatch(r"[A-Za-z_][\w.]*", path_part):
         module = sys.modules.get(path_part)
-        file = getattr(module, "__file__", None)
-        if file is None:
-            try:
-                spec_ = importlib.util.find_spec(path_part)
-            except (ImportError, ValueError):
-                spec_ = None
-            file = spec_.origin if spec_ is not None else None
+        file = getattr(module, "__file__", None) or _module_origin(path_part)
     if not file or not file.endswith(".py"):
         return None
     tree = parse_source(file)
@@ -287,6 +281,35 @@ def model_source(spec: ModelSpec) -> Source | None:
             if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
                 return Source(file, node.lineno, node.col_offset + 1)
     return None
+
+
+def _module_origin(dotted: str) -> str | None:
+    """The file that would define module ``dotted``, found without importing it or its
+    parent packages (``importlib.util.find_spec`` imports the parents, and a package's
+    ``__init__`` may import torch: an answer from the result cache must not)."""
+    path: Sequence[str] | None = None
+    spec: ModuleSpec | None = None
+    parts = dotted.split(".")
+    for i in range(len(parts)):
+        name = ".".join(parts[: i + 1])
+        spec = next((s for s in _finder_specs(name, path) if s is not None), None)
+        if spec is None:
+            return None
+        path = spec.submodule_search_locations
+        if path is None and i < len(parts) - 1:
+            return None
+    return spec.origin if spec is not None else None
+
+
+def _finder_specs(name: str, path: Sequence[str] | None) -> Iterator[ModuleSpec | None]:
+    for finder in sys.meta_path:
+        find_spec = getattr(finder, "find_spec", None)
+        if find_spec is None:
+            continue
+        try:
+            yield find_spec(name, path)
+        except (ImportError, ValueError, TypeError):
+            continue
 
 
 def config_entry_source(config_path: str | os.PathLike[str] | None, spec: ModelSpec) -> Source | None:

@@ -283,3 +283,13 @@ rules = { RF103 = "error" }
 )
 def test_layer_globs(patterns, name, expected):
     assert layer_matches(patterns, name) is expected
+
+
+def test_the_config_schema_is_a_valid_json_schema():
+    """(checked here rather than on every run: the metaschema check costs 30 ms)"""
+    import jsonschema
+
+    from rflint.config import config_schema
+
+    schema = config_schema()
+    jsonschema.validators.validator_for(schema).check_schema(schema)

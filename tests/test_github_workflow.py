@@ -61,7 +61,7 @@ def test_the_workflow_is_safe_for_pull_requests_from_forks():
 
 
 def test_one_rflint_run_writes_annotations_the_summary_and_sarif():
-    runs = [r for r in run_steps() if r.lstrip().startswith("rflint")]
+    runs = [r for r in run_steps() if r.lstrip().startswith("rflint check")]
     assert len(runs) == 1  # torch is imported and the models traced once
     (words,) = commands(runs[0])
     assert words[:4] == ["rflint", "check", "--output-format", "github"]
@@ -119,7 +119,7 @@ def repository(tmp_path):
 
 
 def _rflint_steps(root: Path, env: dict[str, str]) -> list[subprocess.CompletedProcess[str]]:
-    scripts = [r for r in run_steps() if r.lstrip().startswith("rflint")]
+    scripts = [r for r in run_steps() if r.lstrip().startswith("rflint check")]
     return [subprocess.run(["bash", "-e", "-c", s], cwd=root, env=env, capture_output=True, text=True, timeout=600) for s in scripts]
 
 
@@ -141,3 +141,20 @@ def test_the_rflint_steps_pass_on_a_refined_model(repository):
     assert step.returncode == 0, step.stdout + step.stderr
     assert step.stdout == ""  # no annotations
     assert "All checks passed!" in Path(env["GITHUB_STEP_SUMMARY"]).read_text()
+
+
+def test_the_diff_step_reports_the_pull_request_against_the_base_branch(repository):
+    root, env = repository
+    git = lambda *args: subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)  # noqa: E731
+    git("init", "-q", "-b", "main")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "empty")
+    git("add", "-A")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "refined model")
+    git("update-ref", "refs/remotes/origin/main", "HEAD")  # what actions/checkout's fetch-depth 0 gives
+    add_refiner(root)  # the pull request: an unproductive block
+    (step,) = [s for s in workflow()["jobs"]["rflint"]["steps"] if s.get("name") == "rflint diff"]
+    assert "pull_request" in step["if"] and "${{" not in step["run"]  # the ref comes through the environment
+    done = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=root, env={**env, "BASE_REF": "main"}, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr  # --fail-on never: the check step is the gate
+    summary = Path(env["GITHUB_STEP_SUMMARY"]).read_text()
+    assert "acme-net" in summary and "RF101" in summary, summary

@@ -38,6 +38,7 @@ from rflint.frontend.ops import Lowered, OpCall, Operand, custom_handler, unknow
 from rflint.frontend.torch_ops import CONSTANT_OPS, SHAPE_PRESERVING, Args, normalise_function, normalise_module
 from rflint.frontend.torch_ops import leaf_types as registered_leaves
 from rflint.frontend.torch_ops import is_declared_leaf, opaque_functions
+from rflint.frontend.no_dynamo import without_dynamo
 from rflint.ir import Graph, Kind, Layer, Source
 
 # ---------------------------------------------------------------------------------------------
@@ -67,12 +68,23 @@ class _Tracer(fx.Tracer):
             return True
         return super().is_leaf_module(m, module_qualified_name)
 
+    def trace(self, root: Any, concrete_args: Any = None) -> fx.Graph:
+        self._entry = sys._getframe(0)  # frames at or above this one are not the model's code
+        try:
+            return super().trace(root, concrete_args)
+        finally:
+            self._entry = None
+
     def create_proxy(self, *args: Any, **kwargs: Any) -> fx.Proxy:
+        """Record the issuing line. The walk stops at :meth:`trace`'s own frame: a layer called
+        by ``nn.Sequential`` (inside torch) has no line of the user's ``forward``, and the
+        caller's frame (the CLI, a worker process, a notebook) must never stand in for one."""
         proxy = super().create_proxy(*args, **kwargs)
+        entry = getattr(self, "_entry", None)
         frame = sys._getframe(1)
-        while frame is not None and frame.f_code.co_filename.startswith((_TORCH_DIR, _RFLINT_DIR)):
+        while frame is not None and frame is not entry and frame.f_code.co_filename.startswith((_TORCH_DIR, _RFLINT_DIR)):
             frame = frame.f_back
-        if frame is not None:
+        if frame is not None and frame is not entry:
             proxy.node.meta["rflint_source"] = Source(frame.f_code.co_filename, frame.f_lineno)
         return proxy
 
@@ -173,7 +185,7 @@ def run(gm: fx.GraphModule, input_shape: tuple[int, ...]) -> dict[fx.Node, tuple
     recorder = _Recorder(gm)
     x = torch.zeros(input_shape, device=device)
     try:
-        with torch.no_grad():
+        with torch.no_grad(), without_dynamo():
             recorder.run(x)
     except Exception as exc:
         raise ShapeError(

@@ -1,0 +1,170 @@
+"""What every command shares: the typer app, errors as one line and exit 2, colour, progress,
+writing outputs, ``--version``. Nothing here imports torch."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from rflint import __version__
+from rflint.dependencies import broken_install, error_line
+from rflint.errors import RflintError
+from rflint.options import (
+    Color,
+    Group,
+)
+from rflint.outputs import Output, write
+from rflint.spec import ModelSpec
+
+app = typer.Typer(
+    name="rflint",
+    help="Static receptive-field linter for PyTorch CNNs: finds layers that cannot add context.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+    cls=Group,
+)
+command = app.command  # every command: app.command(cls=Command)
+
+stderr = Console(stderr=True)
+
+EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+
+# ---------------------------------------------------------------------------------------------
+# error handling
+
+
+def fail(exc: BaseException, verbose: bool) -> None:
+    """One line on stderr naming the problem (and a hint), or the traceback with --verbose. A
+    dependency that fails to import is named as such (a broken install, not a bug)."""
+    if verbose:
+        traceback.print_exception(exc, file=sys.stderr)
+    if isinstance(exc, RflintError):
+        message, hint = str(exc), exc.hint
+    else:
+        message, hint = broken_install(exc) or (
+            f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": "),
+            "this may be a bug in rflint; rerun with --verbose for the traceback",
+        )
+    stderr.print(error_line(message, hint), markup=False, highlight=False, soft_wrap=True)
+
+
+def run_guarded(verbose: bool, fn: Callable[[], int]) -> int:
+    try:
+        return fn()
+    except (RflintError, Exception) as exc:  # noqa: BLE001 - every failure becomes exit 2
+        fail(exc, verbose)
+        return EXIT_ERROR
+
+
+def note(text: str) -> None:
+    """One plain line on stderr, prefixed ``rflint:``."""
+    stderr.print(f"rflint: {text}", markup=False, highlight=False, soft_wrap=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# rendering and writing
+
+def use_color(choice: Color, stream: Any) -> bool:
+    """``--color``: always/never win; auto honours NO_COLOR, then FORCE_COLOR, then the TTY."""
+    if choice is Color.ALWAYS:
+        return True
+    if choice is Color.NEVER or os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+def render_context(root: Path | str, output: Output, color: Color, wide: bool = False, **extra: Any) -> Any:
+    """The render context for one output: colour and width follow the terminal when the output
+    is a terminal; a file gets colour only with ``--color always``, and a width of 100 (200 for
+    ``wide`` tables, which would otherwise fold every cell)."""
+    from rflint.report.common import RenderContext
+
+    stream = sys.stdout if output.to_stdout else None
+    tty = bool(stream is not None and stream.isatty())
+    width = stderr.width if tty else (200 if wide else 100)
+    return RenderContext(root=str(root), color=use_color(color, stream), width=width, **extra)
+
+
+def show_progress() -> bool:
+    """A transient progress display only for a person at a terminal: never in CI or pre-commit."""
+    return sys.stderr.isatty() and not os.environ.get("CI") and not os.environ.get("PRE_COMMIT")
+
+
+@contextlib.contextmanager
+def progress_display(total: int) -> Iterator[Callable[[ModelSpec], None] | None]:
+    """A transient "checking MODEL" display on stderr for several models at a terminal; yields
+    the engine's ``on_model`` callback (None when nothing is shown)."""
+    if not (show_progress() and total > 1):
+        yield None
+        return
+    from rich.progress import Progress
+
+    progress = Progress(console=stderr, transient=True)
+    task = progress.add_task("checking", total=total)
+    started = False
+
+    def on_model(spec: ModelSpec) -> None:
+        nonlocal started
+        if started:
+            progress.advance(task)
+        started = True
+        progress.update(task, description=f"checking {spec.display_name}")
+
+    progress.start()
+    try:
+        yield on_model
+    finally:
+        progress.stop()
+
+
+def emit(outputs: Sequence[Output], render: Callable[[Output], str | bytes], announce: bool = False) -> None:
+    """Render and write every output (``announce``: say on stderr which files were written)."""
+    for output in outputs:
+        write(output, render(output), sys.stdout)
+        if announce and not output.to_stdout:
+            note(f"wrote {output.path}")
+
+
+def say_notes(reports: Sequence[Any]) -> None:
+    """Once per model on stderr: why the fallback tracer read it, and a guessed input shape."""
+    for report in reports:
+        name = report.spec.display_name
+        if report.tracer_reason:
+            note(f"{name}: traced with torch.export, because {report.tracer_reason}")
+        for text in report.notes:
+            note(f"{name}: {text}")
+
+
+# ---------------------------------------------------------------------------------------------
+# the app
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        print(f"rflint {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", "-V", callback=_version_callback, is_eager=True, help="Show the version and exit.")] = False,
+) -> None:
+    """rflint: receptive-field linter for PyTorch models."""
+
+
+def main() -> None:
+    """Run the CLI (the console script goes through :func:`rflint.__main__.main`, which also
+    catches a broken install of the CLI's own dependencies)."""
+    app()
