@@ -462,6 +462,41 @@ def measure_units(model: nn.Module, input_shape: Sequence[int], layer: str | Non
     return measure_units_at(model, input_shape, layer, **kwargs)[0]
 
 
+def unit_intervals(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    positions: Sequence[int],
+    layer: str | None = None,
+    *,
+    axis: int = 0,
+    at: str = "output",
+    dtype: torch.dtype = torch.float64,
+) -> list[tuple[int, int]]:
+    """The input interval ``(lo, hi)`` along ``axis`` that each unit at ``positions`` (along
+    ``axis``; the other axes at their centre) of ``layer``'s feature map reads: where its fields
+    lie, not only how wide they are. The caller picks an input large enough that no interval
+    touches a border (zero padding reads nothing, so a border would clip it)."""
+    net = linearize(model, dtype)
+    x = torch.ones(tuple(input_shape), dtype=dtype, requires_grad=True)
+    out = _forward_to(net, x, layer, at)
+    centre = [s // 2 for s in out.shape[2:]]
+    intervals: list[tuple[int, int]] = []
+    for k, p in enumerate(positions):
+        position = list(centre)
+        position[axis] = p
+        (grad,) = torch.autograd.grad(out[(0, slice(None), *position)].sum(), x, retain_graph=k < len(positions) - 1)
+        line = grad[0].abs().sum(dim=0)
+        other = tuple(a for a in range(line.dim()) if a != axis)
+        hit = torch.nonzero((line.sum(dim=other) if other else line) > 0).flatten()
+        if not len(hit):
+            raise OracleError(f"unit {position} has a zero input gradient")
+        lo, hi = int(hit.min()), int(hit.max())
+        if lo == 0 or hi == x.shape[axis + 2] - 1:
+            raise OracleError(f"unit {position}'s field touches the border: use a larger input")
+        intervals.append((lo, hi))
+    return intervals
+
+
 def measure_units_at(
     model: nn.Module,
     input_shape: Sequence[int],

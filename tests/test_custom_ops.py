@@ -12,7 +12,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
 from oracle import measure_support
 from typer.testing import CliRunner
 

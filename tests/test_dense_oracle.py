@@ -83,6 +83,7 @@ CASES: dict[str, Case] = {
     "lraspp_mobilenet_v3_large": Case(tv("lraspp_mobilenet_v3_large"), (1, 3, 128, 128), (1, 3, 64, 64), ("",), 16),
     # torchvision video: (N, C, T, H, W)
     "r3d_18": Case(tv("r3d_18"), (1, 3, 16, 64, 64), (1, 3, 16, 32, 32), ("layer2", "layer3"), 8),
+    "mc3_18": Case(tv("mc3_18"), (1, 3, 16, 64, 64), (1, 3, 16, 32, 32), ("layer3",), 8),
     "r2plus1d_18": Case(tv("r2plus1d_18"), (1, 3, 16, 64, 64), (1, 3, 16, 32, 32), ("layer3",), 8),
     # S3D's features alone: its head pools 2x7x7, so the whole net runs only on 224 px frames,
     # which the oracle's thin inputs (other axes small) are not

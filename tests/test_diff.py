@@ -340,19 +340,6 @@ def test_the_child_imports_the_revision_not_the_working_tree(tmp_path):
     assert path == (os.path.join(root, "sub"), os.path.join(root, "src"), venv, "/usr/lib/python3.11")
 
 
-def test_the_example_workflow_posts_the_diff_against_the_pull_requests_base():
-    import yaml
-
-    workflow = yaml.safe_load((Path(__file__).resolve().parent.parent / "examples" / "github-workflow.yml").read_text())
-    job = workflow["jobs"]["rflint-diff"]
-    assert job["permissions"] == {"contents": "read"}
-    checkout = next(step for step in job["steps"] if step.get("uses", "").startswith("actions/checkout"))
-    assert checkout["with"]["fetch-depth"] == 0  # the base revision must be in the clone
-    (step,) = [step for step in job["steps"] if "rflint diff" in step.get("run", "")]
-    assert '"origin/$BASE_REF"' in step["run"] and "--output-format markdown" in step["run"] and "$GITHUB_STEP_SUMMARY" in step["run"]
-    assert step["env"]["BASE_REF"] == "${{ github.base_ref }}"
-
-
 def test_the_comparing_process_never_needs_torch():
     """Only the children import torch and the models; the parent resolves, compares and renders."""
     import sys

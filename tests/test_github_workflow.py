@@ -154,6 +154,9 @@ def test_the_diff_step_reports_the_pull_request_against_the_base_branch(reposito
     add_refiner(root)  # the pull request: an unproductive block
     (step,) = [s for s in workflow()["jobs"]["rflint"]["steps"] if s.get("name") == "rflint diff"]
     assert "pull_request" in step["if"] and "${{" not in step["run"]  # the ref comes through the environment
+    assert step["env"]["BASE_REF"] == "${{ github.base_ref }}"
+    checkout = next(s for s in workflow()["jobs"]["rflint"]["steps"] if s.get("uses", "").startswith("actions/checkout"))
+    assert checkout["with"]["fetch-depth"] == 0  # the base revision must be in the clone
     done = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=root, env={**env, "BASE_REF": "main"}, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr  # --fail-on never: the check step is the gate
     summary = Path(env["GITHUB_STEP_SUMMARY"]).read_text()

@@ -2,7 +2,6 @@
 are built this way): its field is 3 + 8 + 2 = 13 pixels per axis, which no static tool can see
 through the subtraction of prefix sums without being told."""
 
-import torch
 import torch.nn.functional as F
 from torch import nn
 
