@@ -22,16 +22,9 @@ from dataclasses import replace
 
 from torch import nn
 
-from rflint.advisor import (
-    Advice,
-    Candidate,
-    Change,
-    Edit,
-    count_unproductive,
-    fmt_number,
-    graph_cost,
-    is_refined,
-)
+from rflint.advisor import Advice, Candidate, count_unproductive, fmt_number, is_refined
+from rflint.edits import Change, Edit
+from rflint.sizes import graph_cost
 from rflint.algebra import analyse
 from rflint.errors import RflintError
 

@@ -12,8 +12,10 @@ from fractions import Fraction
 
 import pytest
 
-from rflint import advisor
-from rflint.advisor import Change, Edit, advise, apply_edit, graph_cost, hint_for_rf103, propagate_sizes
+from rflint import advisor, sizes
+from rflint.advisor import advise, hint_for_rf103
+from rflint.edits import Change, Edit, _runs, apply_edit, enumerate_edits
+from rflint.sizes import graph_cost, propagate_sizes
 from rflint.algebra import analyse
 from rflint.ir import Graph, Kind, Layer
 
@@ -157,7 +159,7 @@ def test_stride_edit_changes_downstream_sizes_and_macs():
     assert by["features.9.block.1"].out_size == (14, 14)
     assert by["features.11"].out_size == (14, 14)
     # the 1x1 head conv does 4x the work on a 14x14 map instead of 7x7
-    assert advisor.layer_cost(by["features.11"])[0] == 14 * 14 * 160 * 960
+    assert sizes.layer_cost(by["features.11"])[0] == 14 * 14 * 160 * 960
     assert graph_cost(sized.graph)[0] > graph_cost(g)[0]
 
 
@@ -169,7 +171,7 @@ def test_unchanged_graph_keeps_traced_sizes():
 
 def test_strided_resnet_block_changes_with_its_shortcut():
     g = resnet_like(224)
-    edits = advisor.enumerate_edits(analyse(g))
+    edits = enumerate_edits(analyse(g))
     stride_edits = [e for e in edits if e.kind == "stride"]
     layer4 = next(e for e in stride_edits if "layer4.0.conv1" in e.qualnames)
     assert set(layer4.qualnames) == {"layer4.0.conv1", "layer4.0.downsample.0"}
@@ -289,7 +291,7 @@ def test_incremental_reanalysis_equals_full_analysis(make):
     g = make()
     base = analyse(g)
     re = advisor.Reanalyser(g)
-    edits = advisor.enumerate_edits(base)
+    edits = enumerate_edits(base)
     assert edits
     for edit in edits:
         sized = apply_edit(g, edit)
@@ -306,6 +308,6 @@ def test_advisor_does_not_import_torch():
 
 
 def test_runs_of_numbered_modules_are_shortened():
-    assert advisor._runs(["layer3.1", "layer4"]) == "layer3.1, layer4"
-    assert advisor._runs([f"features.{i}" for i in range(12, 19)] + ["head"]) == "features.12 .. features.18, head"
-    assert advisor._runs(["features.3", "features.4", "features.7"]) == "features.3, features.4, features.7"
+    assert _runs(["layer3.1", "layer4"]) == "layer3.1, layer4"
+    assert _runs([f"features.{i}" for i in range(12, 19)] + ["head"]) == "features.12 .. features.18, head"
+    assert _runs(["features.3", "features.4", "features.7"]) == "features.3, features.4, features.7"

@@ -12,6 +12,8 @@ TORCH_FREE = [
     "rflint.algebra",
     "rflint.checks",
     "rflint.advisor",
+    "rflint.edits",
+    "rflint.sizes",
     "rflint.report",
     "rflint.frontend.layout",
     "rflint.frontend.common",

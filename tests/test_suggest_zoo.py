@@ -18,7 +18,8 @@ import torch
 import torchvision
 from typer.testing import CliRunner
 
-from rflint.advisor import Advice, Change, Edit, advise, evaluate, feature_map_term
+from rflint.advisor import Advice, advise, evaluate, feature_map_term
+from rflint.edits import Change, Edit
 from rflint.algebra import analyse
 from rflint.cli import app
 from rflint.frontend.fx import trace_graph

@@ -3,7 +3,7 @@
 The rows are plain JSON-friendly dicts, built once and rendered either as a rich table or as
 JSON, so both views always show the same numbers. Next to the receptive fields they carry what
 a torchinfo user looks for: output channels, parameters and multiply-accumulates per layer and
-in total (convolutions and linear layers, bias not counted: :func:`rflint.advisor.layer_cost`).
+in total (convolutions and linear layers, bias not counted: :func:`rflint.sizes.layer_cost`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 from rich.table import Table
 
-from rflint.advisor import layer_cost
+from rflint.sizes import layer_cost
 from rflint.algebra import display, layer_status
 from rflint.ir import INF
 from rflint.ir import Kind
