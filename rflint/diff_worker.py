@@ -68,6 +68,8 @@ class Job:
         sys_path: the child's ``sys.path`` (the parent's, mapped into ``root``).
         foreign_root: a working tree whose code must not be imported here (None: this is it).
         verbose: print tracebacks on the child's stderr.
+        cache_dir: the working tree's result cache (None: no cache). Never the checkout's own,
+            which goes away with it.
     """
 
     request: Request
@@ -77,6 +79,7 @@ class Job:
     sys_path: tuple[str, ...]
     foreign_root: str | None = None
     verbose: bool = False
+    cache_dir: str | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -183,7 +186,12 @@ def analyse(job: Job) -> RevisionResult:
     request = job.request
     config = load_config(request.config, isolated=request.isolated)
     specs, absent = revision_specs(request, config)
-    result = engine.check(specs, config)
+    linter = engine.lint
+    if job.cache_dir is not None:
+        from rflint.cache import CachedLinter, ResultCache, run_context
+
+        linter = CachedLinter(ResultCache(Path(job.cache_dir), run_context(config.table)), engine.lint)
+    result = engine.check(specs, config, linter=linter)
     names = tuple(s.display_name for s in specs)
     leaked = _leaked_modules(job)
     if leaked:

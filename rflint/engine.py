@@ -398,11 +398,15 @@ def erf(spec: ModelSpec, **options: Any) -> Any:
 # comparing two revisions
 
 
-def diff(base: str, head: str | None, request: Request, *, cwd: str | None = None, verbose: bool = False) -> Diff:
+def diff(
+    base: str, head: str | None, request: Request, *, cwd: str | None = None, verbose: bool = False, cache_dir: Path | None = None
+) -> Diff:
     """Analyse git revisions ``base`` and ``head`` (None: the working tree) as seen from
     ``cwd`` (default: the current directory), each in its own checkout and process with its
-    own configuration (:mod:`rflint.revisions`), and compare the results (:mod:`rflint.diff`)."""
+    own configuration (:mod:`rflint.revisions`), and compare the results (:mod:`rflint.diff`).
+    ``cache_dir``: the working tree's result cache, which both revisions read and write."""
     from rflint.diff import compare
     from rflint.revisions import analyse as analyse_revisions
 
-    return compare(*analyse_revisions(base, head, request, cwd=cwd, verbose=verbose))
+    cache = None if cache_dir is None else str(cache_dir)
+    return compare(*analyse_revisions(base, head, request, cwd=cwd, verbose=verbose, cache_dir=cache))

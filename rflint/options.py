@@ -224,6 +224,13 @@ def load_command_config(config_file: Path | None, isolated: bool, memo: Any = No
     return load_config(config_file, isolated=isolated, memo=memo)
 
 
+def cache_root(config: Config) -> Path:
+    """Where the cache of this configuration lives; ``$RFLINT_CACHE_DIR`` wins."""
+    from rflint.cache import resolve_root
+
+    return resolve_root(config.root, config.cache_dir, os.environ.get("RFLINT_CACHE_DIR"))
+
+
 def config_memo(no_cache: bool) -> Any:
     """Remembers validated configuration tables in the cache (none with ``--no-cache``)."""
     if no_cache:

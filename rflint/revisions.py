@@ -11,6 +11,7 @@ same time: each imports torch and its own revision's models, nothing else is sha
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import subprocess
@@ -75,9 +76,14 @@ def worktree(top: str, commit: str, folder: Path) -> Iterator[str]:
         git(["worktree", "prune"], top)
 
 
-def analyse(base: str, head: str | None, request: Request, cwd: str | None = None, verbose: bool = False) -> tuple[RevisionResult, RevisionResult]:
+def analyse(
+    base: str, head: str | None, request: Request, cwd: str | None = None, verbose: bool = False, cache_dir: str | None = None
+) -> tuple[RevisionResult, RevisionResult]:
     """Analyse revision ``base`` and revision ``head`` (None: the working tree) in two child
-    processes, each in its own checkout with its own configuration.
+    processes, each in its own checkout with its own configuration. With ``cache_dir`` (the
+    working tree's result cache) both children answer from it where they can: a commit is
+    checked out at the same place every time (:func:`checkout_folder`), so that its models'
+    paths, and with them the cache keys, repeat.
 
     Raises:
         UsageError: outside a git repository, or a name that is not a revision.
@@ -89,7 +95,8 @@ def analyse(base: str, head: str | None, request: Request, cwd: str | None = Non
     with tempfile.TemporaryDirectory(prefix="rflint-diff-") as scratch, contextlib.ExitStack() as stack:
         jobs = []
         for index, revision in enumerate(sides):
-            root = top if revision.commit is None else stack.enter_context(worktree(top, revision.commit, Path(scratch) / f"tree{index}"))
+            folder = checkout_folder(top, revision.commit, Path(scratch) / f"tree{index}", stable=cache_dir is not None)
+            root = top if revision.commit is None else stack.enter_context(worktree(top, revision.commit, folder))
             where = map_into(cwd, top, root)
             os.makedirs(where, exist_ok=True)  # the user's folder may not exist at that revision
             jobs.append(
@@ -101,10 +108,22 @@ def analyse(base: str, head: str | None, request: Request, cwd: str | None = Non
                     child_sys_path(sys.path, top, root, where),
                     foreign_root=None if root == top else top,
                     verbose=verbose,
+                    cache_dir=cache_dir,
                 )
             )
         base_result, head_result = _run(jobs, Path(scratch), verbose)
         return base_result, head_result
+
+
+def checkout_folder(top: str, commit: str | None, fallback: Path, stable: bool) -> Path:
+    """Where to check ``commit`` out: ``rflint-diff-<repository>-<commit>`` in the temporary
+    directory when ``stable`` (the same path on every run, so cached reports of the commit's
+    models apply again), unless another diff is using it right now; else ``fallback``."""
+    if not stable or commit is None:
+        return fallback
+    repository = hashlib.sha256(top.encode()).hexdigest()[:8]
+    folder = Path(tempfile.gettempdir()) / f"rflint-diff-{repository}-{commit[:12]}"
+    return fallback if folder.exists() else folder
 
 
 def request_in(request: Request, top: str, root: str) -> Request:

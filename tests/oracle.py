@@ -462,6 +462,18 @@ def measure_units(model: nn.Module, input_shape: Sequence[int], layer: str | Non
     return measure_units_at(model, input_shape, layer, **kwargs)[0]
 
 
+def _unit_interval(out: torch.Tensor, x: torch.Tensor, position: Sequence[int], axis: int, retain: bool) -> tuple[int, int]:
+    """The first and last input index along ``axis`` with a nonzero gradient of the unit at
+    ``position`` (summed over channels): the unit's field on that axis."""
+    (grad,) = torch.autograd.grad(out[(0, slice(None), *position)].sum(), x, retain_graph=retain)
+    line = grad[0].abs().sum(dim=0)
+    other = tuple(a for a in range(line.dim()) if a != axis)
+    hit = torch.nonzero((line.sum(dim=other) if other else line) > 0).flatten()
+    if not len(hit):
+        raise OracleError(f"unit {list(position)} has a zero input gradient")
+    return int(hit.min()), int(hit.max())
+
+
 def unit_intervals(
     model: nn.Module,
     input_shape: Sequence[int],
@@ -484,13 +496,7 @@ def unit_intervals(
     for k, p in enumerate(positions):
         position = list(centre)
         position[axis] = p
-        (grad,) = torch.autograd.grad(out[(0, slice(None), *position)].sum(), x, retain_graph=k < len(positions) - 1)
-        line = grad[0].abs().sum(dim=0)
-        other = tuple(a for a in range(line.dim()) if a != axis)
-        hit = torch.nonzero((line.sum(dim=other) if other else line) > 0).flatten()
-        if not len(hit):
-            raise OracleError(f"unit {position} has a zero input gradient")
-        lo, hi = int(hit.min()), int(hit.max())
+        lo, hi = _unit_interval(out, x, position, axis, retain=k < len(positions) - 1)
         if lo == 0 or hi == x.shape[axis + 2] - 1:
             raise OracleError(f"unit {position}'s field touches the border: use a larger input")
         intervals.append((lo, hi))
@@ -531,13 +537,7 @@ def measure_units_at(
         for k in range(units):  # one forward pass, one backward pass per unit
             position = list(centre)
             position[axis] += k
-            (grad,) = torch.autograd.grad(out[(0, slice(None), *position)].sum(), x, retain_graph=k < units - 1)
-            line = grad[0].abs().sum(dim=0)
-            other = tuple(a for a in range(line.dim()) if a != axis)
-            hit = torch.nonzero((line.sum(dim=other) if other else line) > 0).flatten()
-            if not len(hit):
-                raise OracleError(f"unit {position} has a zero input gradient")
-            lo, hi = int(hit.min()), int(hit.max())
+            lo, hi = _unit_interval(out, x, position, axis, retain=k < units - 1)
             if lo < margin or hi > shape[axis + 2] - 1 - margin:
                 break
             extents.append(hi - lo + 1)

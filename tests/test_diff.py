@@ -216,6 +216,19 @@ def test_an_unchanged_working_tree_says_no_change_and_exits_0(repo, monkeypatch)
     assert "No change: 1 model compared" in result.stdout
 
 
+def test_a_repeated_diff_answers_both_revisions_from_the_working_trees_cache(repo, tmp_path):
+    from rflint.revisions import analyse
+
+    cache = tmp_path / "cache"
+    first = analyse("refined", "block", Request(), cwd=str(repo), cache_dir=str(cache))
+    again = analyse("refined", "block", Request(), cwd=str(repo), cache_dir=str(cache))
+    assert [("cache" in r.timings) for side in first for r in side.result.reports] == [False, False]
+    assert [("cache" in r.timings) for side in again for r in side.result.reports] == [True, True]  # the base too:
+    # its commit is checked out at the same place each time, so its models' paths repeat
+    assert compare(*again) == compare(*first)
+    assert worktrees(repo) == [f"worktree {repo.resolve()}"]
+
+
 def test_a_name_that_is_not_a_revision_is_a_one_line_error(repo, monkeypatch):
     monkeypatch.chdir(repo)
     result = CliRunner().invoke(app, ["diff", "no-such-branch"])

@@ -16,8 +16,8 @@ imports torch at module level.
 
 from __future__ import annotations
 
+from rflint.cli import diff, lint, views  # noqa: I001 - registers the commands, in this order
 from rflint.cli.base import app, main, show_progress
-from rflint.cli import lint, views, diff  # noqa: I001 - registers the commands, in this order
 from rflint.cli.diff import FailOn, diff_exit_code
 
 __all__ = ["FailOn", "app", "diff", "diff_exit_code", "lint", "main", "show_progress", "views"]

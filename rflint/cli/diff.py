@@ -20,7 +20,7 @@ from rflint.cli.base import (
     show_progress,
     stderr,
 )
-from rflint.errors import UsageError
+from rflint.errors import RflintError, UsageError
 from rflint.options import (
     MODEL,
     OUTPUT,
@@ -34,11 +34,14 @@ from rflint.options import (
     LeafModules,
     ModelKwargs,
     ModelOptions,
+    NoCache,
     OutputFiles,
     TrustPickle,
     Verbose,
+    cache_root,
     format_alias,
     format_option,
+    load_command_config,
     pick_format,
 )
 from rflint.outputs import Output, parse_outputs
@@ -72,6 +75,15 @@ def diff_exit_code(result: Any, fail_on: FailOn) -> int:
     return EXIT_OK
 
 
+def diff_cache(config_file: Path | None, isolated: bool) -> Path | None:
+    """The working tree's result cache, which both revisions use; none when the working tree's
+    configuration does not load (the diff reports that revision's error itself)."""
+    try:
+        return cache_root(load_command_config(config_file, isolated))
+    except RflintError:
+        return None
+
+
 @command(cls=Command)
 def diff(
     base: Annotated[str, typer.Argument(help="The base git revision: origin/main, HEAD~1, a tag or a commit.")],
@@ -90,6 +102,7 @@ def diff(
     color: ColorOption = Color.AUTO,
     config_file: ConfigFile = None,
     isolated: Isolated = False,
+    no_cache: NoCache = False,
     verbose: Verbose = False,
 ) -> None:
     """Compare two git revisions: I_min, I_max, findings and per-layer fields before and after.
@@ -113,11 +126,12 @@ def diff(
 
         template = opts.spec("", Config()) if opts.gives_geometry else None
         request = Request(tuple(model or ()), template, None if config_file is None else str(config_file), isolated)
+        cache_dir = None if no_cache else diff_cache(config_file, isolated)
         if show_progress():
             with stderr.status(f"analysing {base} and {head or 'the working tree'}"):
-                result = engine.diff(base, head, request, verbose=verbose)
+                result = engine.diff(base, head, request, verbose=verbose, cache_dir=cache_dir)
         else:
-            result = engine.diff(base, head, request, verbose=verbose)
+            result = engine.diff(base, head, request, verbose=verbose, cache_dir=cache_dir)
         for warning in result.warnings:
             note(f"warning: {warning}")
         whole = {side for f in result.failures for side in f.side.split(" and ")}  # a revision that failed as a whole

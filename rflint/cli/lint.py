@@ -31,6 +31,7 @@ from rflint.options import (
     TextFormat,
     TrustPickle,
     Verbose,
+    cache_root,
     config_memo,
     format_alias,
     format_option,
@@ -179,13 +180,6 @@ def check(
 
 # ---------------------------------------------------------------------------------------------
 # the result cache
-
-
-def cache_root(config: Config) -> Path:
-    """Where the cache of this configuration lives; ``$RFLINT_CACHE_DIR`` wins."""
-    from rflint.cache import resolve_root
-
-    return resolve_root(config.root, config.cache_dir, os.environ.get("RFLINT_CACHE_DIR"))
 
 
 def run_linter(config: Config, no_cache: bool) -> Callable[[ModelSpec], Any]:

@@ -330,33 +330,28 @@ _RESAMPLE_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "trilinear"
 def pixel_shuffle(call: OpCall) -> Lowered:
     """Depth-to-space by ``factor``: output unit ``o`` reads input unit ``o // factor``."""
     r = int(call.params["factor"])
-    lay = call.first
-    effects = Effects()
-    for d in range(len(lay) - 2, len(lay)):
-        ref = L.dim_axis(lay[d])
-        if ref is False or (ref is not None and (ref.step != 1 or ref.upsample != 1)):
-            return unknown(call, "pixel_shuffle over a dimension that mixes spatial and other data")
-        if ref is not None:
-            effects.add(ref.axis, Taps(1, r, (0,) * r, (0,) * r))
-    out = same_rank(lay, call.out_shape)
-    out = tuple(L._plain(L.dim_size(dim)) if d == len(out) - 3 else dim for d, dim in enumerate(out))
-    return effects.lowered(call, Kind.UPSAMPLE, [out], kernel=(1,) * call.ndim, stride=(Fraction(1, r),) * call.ndim)
+    return _last_two_dims(call, Taps(1, r, (0,) * r, (0,) * r), Kind.UPSAMPLE, kernel=1, stride=Fraction(1, r))
 
 
 def pixel_unshuffle(call: OpCall) -> Lowered:
     """Space-to-depth by ``factor``: each output unit holds a ``factor`` wide block."""
     r = int(call.params["factor"])
+    return _last_two_dims(call, Taps.window(r, r, 0), Kind.RESHAPE, kernel=r, stride=Fraction(r))
+
+
+def _last_two_dims(call: OpCall, taps: Taps, kind: Kind, kernel: int, stride: Fraction) -> Lowered:
+    """pixel_(un)shuffle: the same taps on the last two dims, channels rescaled."""
     lay = call.first
     effects = Effects()
     for d in range(len(lay) - 2, len(lay)):
         ref = L.dim_axis(lay[d])
         if ref is False or (ref is not None and (ref.step != 1 or ref.upsample != 1)):
-            return unknown(call, "pixel_unshuffle over a dimension that mixes spatial and other data")
+            return unknown(call, f"{call.op} over a dimension that mixes spatial and other data")
         if ref is not None:
-            effects.add(ref.axis, Taps.window(r, r, 0))
+            effects.add(ref.axis, taps)
     out = same_rank(lay, call.out_shape)
     out = tuple(L._plain(L.dim_size(dim)) if d == len(out) - 3 else dim for d, dim in enumerate(out))
-    return effects.lowered(call, Kind.RESHAPE, [out], kernel=(r,) * call.ndim, stride=(Fraction(r),) * call.ndim)
+    return effects.lowered(call, kind, [out], kernel=(kernel,) * call.ndim, stride=(stride,) * call.ndim)
 
 
 def unfold(call: OpCall) -> Lowered:

@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+from typing import Any
 
 from rflint import __version__
 from rflint.algebra import fmt_axes
@@ -108,26 +109,33 @@ def facts_line(ctx: RenderContext) -> str:
 axes_text = fmt_axes
 
 
-def render_rich(parts: Sequence[object], ctx: RenderContext, soft_wrap: bool = False) -> str:
-    """Print rich renderables (tables, markup strings) into a string: renderers do no I/O.
-    Colour only when ``ctx.color``; rich's environment lookups are off so that the text depends
-    on the arguments alone. ``soft_wrap`` keeps long text lines whole (tables still fit)."""
+def string_console(ctx: RenderContext, **options: Any) -> tuple[Any, Any]:
+    """A rich console writing into a string buffer (renderers do no I/O): colour only when
+    ``ctx.color``, rich's environment lookups off so that the text depends on the arguments
+    alone. ``options`` override the console's defaults. Returns ``(console, buffer)``."""
     from io import StringIO
 
     from rich.console import Console
-    from rich.text import Text
 
     buffer = StringIO()
-    console = Console(
-        file=buffer,
-        force_terminal=ctx.color,
-        no_color=not ctx.color,
-        color_system="standard" if ctx.color else None,
-        width=ctx.width,
-        highlight=False,
-        emoji=False,
-        _environ={},
-    )
+    settings: dict[str, Any] = {
+        "force_terminal": ctx.color,
+        "no_color": not ctx.color,
+        "color_system": "standard" if ctx.color else None,
+        "width": ctx.width,
+        "highlight": False,
+        "emoji": False,
+        "_environ": {},
+    }
+    return Console(file=buffer, **{**settings, **options}), buffer
+
+
+def render_rich(parts: Sequence[object], ctx: RenderContext, soft_wrap: bool = False) -> str:
+    """Print rich renderables (tables, markup strings) into a string. ``soft_wrap`` keeps long
+    text lines whole (tables still fit)."""
+    from rich.text import Text
+
+    console, buffer = string_console(ctx)
     for part in parts:
         console.print(part, soft_wrap=soft_wrap and isinstance(part, (str, Text)))
     return buffer.getvalue()

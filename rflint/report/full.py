@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Sequence
-from io import StringIO
 from itertools import groupby
 
-from rich.console import Console
 from rich.text import Text
 
 from rflint.ir import Finding, Severity
-from rflint.report.common import RenderContext, axes_text, display_path, run_summary
+from rflint.report.common import RenderContext, axes_text, display_path, run_summary, string_console
 from rflint.results import ModelReport
 
 STYLES = {Severity.ERROR: "bold red", Severity.WARN: "bold yellow", Severity.INFO: "bold cyan"}
@@ -131,19 +129,7 @@ def groups(findings: Sequence[Finding]) -> list[list[Finding]]:
 
 
 def render(reports: Sequence[ModelReport], findings: Sequence[Finding], ctx: RenderContext) -> str:
-    buffer = StringIO()
-    console = Console(
-        file=buffer,
-        force_terminal=ctx.color,
-        no_color=not ctx.color,
-        color_system="standard" if ctx.color else None,
-        width=max(ctx.width, 40),
-        highlight=False,
-        emoji=False,
-        markup=False,
-        soft_wrap=True,
-        _environ={},
-    )
+    console, buffer = string_console(ctx, width=max(ctx.width, 40), markup=False, soft_wrap=True)
     for group in groups(findings):
         console.print(_group(group, ctx))
     summary = Text()
