@@ -107,7 +107,7 @@ class AxisPaths:
     def has_global(self) -> bool:
         return bool(self.global_via)
 
-    @property
+    @cached_property
     def r_min(self) -> Number:
         """The smallest single-path field (what a following layer's rules read)."""
         sizes = [s for c in self.classes.values() for p, s in enumerate(c.sizes) if not c.empty(p)]

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 import torch.fx as fx
 from torch import nn
-from torch.utils._pytree import tree_flatten, tree_map
+from torch.utils._pytree import tree_map
 
 from rflint.errors import ConfigError, ShapeError, TraceError
 from rflint.frontend import layout as L
@@ -248,8 +248,22 @@ def output_shapes(out: Any) -> tuple[tuple[int, ...] | None, ...]:
 
 def tensor_operands(args: Args) -> list[Operand]:
     """The tensor arguments in order (lists of tensors, as in ``cat``, flattened)."""
-    leaves, _ = tree_flatten((args.args, args.kwargs))
-    return [leaf for leaf in leaves if isinstance(leaf, Operand)]
+    found: list[Operand] = []
+    _collect(args.args, found)
+    _collect(tuple(args.kwargs.values()), found)
+    return found
+
+
+def _collect(value: Any, found: list[Operand]) -> None:
+    """Operands in nested tuples, lists and dicts, in order (torch's pytree is 10x slower)."""
+    if isinstance(value, Operand):
+        found.append(value)
+    elif isinstance(value, (tuple, list)):
+        for item in value:
+            _collect(item, found)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _collect(item, found)
 
 
 def opcall(node: fx.Node, args: Args, out: Any, ndim: int, modules: dict[str, nn.Module]) -> tuple[OpCall, str]:
@@ -374,7 +388,7 @@ def lower(gm: fx.GraphModule, records: dict, input_shape: tuple[int, ...], ndim:
             continue
         if node.op in ("placeholder", "get_attr", "output"):
             continue
-        dep_nodes = [a for a in tree_flatten((node.args, node.kwargs))[0] if isinstance(a, fx.Node) and a in layouts]
+        dep_nodes = [a for a in node.all_input_nodes if a in layouts]
         if not dep_nodes:
             continue
         args, kwargs, out = records.get(node, (None, None, None))

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from math import prod
 from typing import NamedTuple
 
@@ -92,6 +93,7 @@ def axes_of(dim: Dim) -> frozenset[int]:
     return frozenset(axes)
 
 
+@lru_cache(maxsize=4096)
 def dim_axis(dim: Dim) -> AxisRef | None | bool:
     """The axis a window op slides over in ``dim``: an :class:`AxisRef`; None if the dim carries
     no axis; False if it mixes an axis with other data in a way no window can follow (two axes,
