@@ -75,7 +75,7 @@ def onnx_file(build: Callable[[Path], Path]) -> Callable[[Path], list[str]]:
 
 def _onnx_conv(tmp: Path, location: str | None = None, kernel: int = 3) -> Path:
     """A one-conv ONNX model, its weight optionally claiming to live in external ``location``."""
-    onnx = pytest.importorskip("onnx")
+    import onnx
     from onnx import TensorProto, helper
 
     weight = helper.make_tensor("w", TensorProto.FLOAT, [4, 3, kernel, kernel], [0.0] * (12 * kernel * kernel))

@@ -252,7 +252,7 @@ def assert_same_fields(module: nn.Module, size: int):
 
 
 def test_resnet18_per_layer_fields_equal_fx():
-    torchvision = pytest.importorskip("torchvision")
+    import torchvision
     with torch.device("meta"):
         model = torchvision.models.resnet18()
     _, ex = assert_same_fields(model, 32)
@@ -264,7 +264,7 @@ def test_resnet18_per_layer_fields_equal_fx():
 
 
 def test_convnext_block_equal_fx_and_channels_last_linear_is_pointwise():
-    cnblock = pytest.importorskip("torchvision.models.convnext").CNBlock
+    from torchvision.models.convnext import CNBlock as cnblock
     block = cnblock(8, layer_scale=1e-6, stochastic_depth_prob=0.0)
     fx_l, ex_l = assert_same_fields(block, 16)
     # the 7x7 depthwise conv is the only field-growing layer: r = 7

@@ -158,7 +158,6 @@ def test_torchvision_kwargs():
 
 
 def test_timm_target_builds_on_meta():
-    pytest.importorskip("timm")
     loaded = load_model("timm:resnet18")
     assert type(loaded.module).__name__ == "ResNet"
     assert loaded.on_meta
@@ -166,7 +165,6 @@ def test_timm_target_builds_on_meta():
 
 
 def test_timm_accepts_pretrained_tags_without_downloading():
-    pytest.importorskip("timm")
     loaded = load_model("timm:resnet18.a1_in1k", kwargs={"num_classes": 4})
     assert loaded.module.fc.out_features == 4
 
@@ -275,7 +273,6 @@ def test_torchvision_glob_expands_over_classification_models():
 
 
 def test_timm_glob_expands():
-    pytest.importorskip("timm")
     names = expand_targets(["timm:resnet1*"])
     assert "timm:resnet18" in names
     assert all(n.startswith("timm:resnet1") for n in names)

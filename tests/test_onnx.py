@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-onnx = pytest.importorskip("onnx")
-torch = pytest.importorskip("torch")
+import onnx
+import torch
 from onnx import TensorProto, helper
 from torch import nn
 
@@ -245,7 +245,7 @@ def test_reduction_over_one_axis_is_global_on_that_axis(tmp_path):
 
 
 def test_onnx_matches_the_fx_frontend_on_resnet18(tmp_path):
-    torchvision = pytest.importorskip("torchvision")
+    import torchvision
     from rflint.frontend.fx import trace_graph
 
     model = torchvision.models.resnet18(weights=None)

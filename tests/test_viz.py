@@ -213,7 +213,6 @@ def test_graph_html_embeds_svg_and_lists_every_layer():
 
 
 def test_report_html_has_findings_plot_and_graph():
-    pytest.importorskip("matplotlib")
     from rflint.checks import ALL_RULES
 
     analysis = analyse(chain(8))
@@ -258,7 +257,6 @@ def test_plot_cli_exits_2_without_matplotlib(monkeypatch, tmp_path):
 
 
 def test_growth_plot_shades_exactly_the_unproductive_layers():
-    pytest.importorskip("matplotlib")
     from rflint.viz import plot
 
     analysis = analyse(chain(8))
