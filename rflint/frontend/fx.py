@@ -33,7 +33,7 @@ from rflint.errors import ConfigError, ShapeError, TraceError
 from rflint.frontend import layout as L
 from rflint.frontend.common import make_layer, unique_qualname
 from rflint.frontend.definitions import definition_sources
-from rflint.frontend import ops
+from rflint.frontend import ops, shapes
 from rflint.frontend.ops import Lowered, OpCall, Operand, custom_handler, unknown
 from rflint.frontend.torch_ops import CONSTANT_OPS, SHAPE_PRESERVING, Args, normalise_function, normalise_module
 from rflint.frontend.torch_ops import leaf_types as registered_leaves
@@ -138,8 +138,18 @@ class TensorMeta:
 
 
 def _meta(value: Any) -> Any:
+    """``value`` with every tensor replaced by its :class:`TensorMeta`. Plain tuples, lists
+    and dicts are walked here (a node's arguments are almost always those); any other container
+    (a named tuple, ``torch.return_types``) goes through pytree, which rebuilds its type."""
     if isinstance(value, torch.Tensor):
-        return TensorMeta(tuple(int(s) for s in value.shape))
+        return TensorMeta(tuple(value.shape))
+    kind = type(value)
+    if kind is tuple or kind is list:
+        return kind(_meta(v) for v in value)
+    if kind is dict:
+        return {k: _meta(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list, dict)) and not isinstance(value, torch.Size):
+        return tree_map(_meta, value)
     return value
 
 
@@ -152,8 +162,9 @@ class _Recorder(fx.Interpreter):
     """Runs the graph and keeps each node's evaluated args, kwargs and output (shapes only).
 
     Modules that keep their input's shape (norms, activations, dropout) return the input
-    unchanged: only shapes are needed, and BatchNorm on meta tensors runs a slow Python
-    decomposition that otherwise takes half of the shape run.
+    unchanged, and the ops :mod:`.shapes` knows get an empty tensor of the right shape: only
+    shapes are needed, and the meta kernels of BatchNorm, Linear, broadcasting arithmetic and
+    windowed attention run slow Python decompositions that otherwise take most of the run.
     """
 
     def __init__(self, gm: fx.GraphModule) -> None:
@@ -162,14 +173,21 @@ class _Recorder(fx.Interpreter):
 
     def call_module(self, target: Any, args: tuple, kwargs: dict) -> Any:
         module = self.fetch_attr(target)
-        if isinstance(module, SHAPE_PRESERVING_MODULES) and args and isinstance(args[0], torch.Tensor):
+        if isinstance(module, SHAPE_PRESERVING_MODULES) and args and isinstance(args[0], torch.Tensor) and shapes.has_torch_forward(module):
             return args[0]
-        return super().call_module(target, args, kwargs)
+        out = shapes.module_output(module, args, kwargs)
+        return out if out is not None else super().call_module(target, args, kwargs)
+
+    def call_function(self, target: Any, args: tuple, kwargs: dict) -> Any:
+        out = shapes.function_output(target, args, kwargs)
+        return out if out is not None else super().call_function(target, args, kwargs)
 
     def run_node(self, n: fx.Node) -> Any:
+        """fx's ``run_node``, fetching the arguments once and recording them (without fx's
+        current-node bookkeeping, which only a retracing interpreter reads)."""
         args, kwargs = self.fetch_args_kwargs_from_env(n)
-        out = super().run_node(n)
-        self.records[n] = (tree_map(_meta, args), tree_map(_meta, kwargs), tree_map(_meta, out))
+        out = getattr(self, n.op)(n.target, args, kwargs)
+        self.records[n] = (_meta(args), _meta(kwargs), _meta(out))
         return out
 
 

@@ -16,8 +16,10 @@ later ``torch.compile`` in the same process (the Python API runs in the user's p
 torch's own behaviour back.
 
 What is left: ``torch.fx.experimental.symbolic_shapes`` and sympy (about 0.45 s), which dozens of
-meta kernels import inside their bodies (``sym_and``, ``guard_or_false``...); only computing
-sizes without meta kernels would avoid it.
+meta kernels import inside their bodies (``sym_and``, ``guard_or_false``...). The ops whose
+sizes :mod:`rflint.frontend.shapes` computes by arithmetic never reach those kernels, so a CNN
+made of convs, pools, norms, activations, adds and linears no longer imports them; another op
+still may.
 
 Safety: this is a speed-up, never a change of results. Outside ``torch.compile`` calling the
 function directly is exactly what the disabled wrapper does. If a torch release renames the
