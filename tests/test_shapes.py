@@ -72,6 +72,7 @@ def test_avg_pool_shapes_match_over_a_sweep():
     for k, s, p, ceil, size in itertools.product((2, 3), (1, 2, None), (0, 1), (False, True), (4, 7, 9)):
         for pool, x in (
             (nn.AvgPool2d(k, s, p, ceil_mode=ceil), _meta(1, 2, size, size)),
+            (nn.AvgPool2d(k, s, p, ceil_mode=ceil, divisor_override=3), _meta(1, 2, size, size)),
             (nn.AvgPool1d(k, s, p, ceil_mode=ceil), _meta(2, size)),
             (nn.AvgPool3d(k, s, p, ceil_mode=ceil), _meta(1, 1, size, 5, size)),
         ):

@@ -87,8 +87,6 @@ def _conv(m: nn.modules.conv._ConvNd, x: torch.Tensor) -> torch.Tensor | None:
 
 
 def _pool(m: nn.Module, x: torch.Tensor, n: int) -> torch.Tensor | None:
-    if getattr(m, "return_indices", False) or getattr(m, "divisor_override", None) is not None:
-        return None
     split = _spatial(x, n)
     if split is None:
         return None
@@ -106,8 +104,6 @@ def _pool(m: nn.Module, x: torch.Tensor, n: int) -> torch.Tensor | None:
 
 
 def _adaptive(m: nn.Module, x: torch.Tensor, n: int) -> torch.Tensor | None:
-    if getattr(m, "return_indices", False):
-        return None
     split = _spatial(x, n)
     if split is None:
         return None
@@ -175,7 +171,7 @@ def module_output(m: nn.Module, args: tuple, kwargs: dict) -> Any:
     """The output of leaf module ``m`` by arithmetic, or None (run it)."""
     if not args or not _is_meta(args[0]) or (kwargs and not isinstance(m, nn.MultiheadAttention)):
         return None
-    if not has_torch_forward(m):
+    if not has_torch_forward(m) or getattr(m, "return_indices", False):  # a pool's (values, indices)
         return None
     for cls, rule in _MODULES:
         if isinstance(m, cls):
