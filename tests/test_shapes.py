@@ -111,6 +111,14 @@ def test_multihead_attention_output_and_weights(batch_first, options):
         _agree(shapes.module_output(mha, (q[0], kv[0], kv[0]), options), lambda: mha(q[0], kv[0], kv[0], **options))
 
 
+def test_attention_that_does_not_fit_still_raises():
+    with torch.device("meta"):
+        mha = nn.MultiheadAttention(16, 4, batch_first=True).eval()
+    q = _meta(2, 5, 16)
+    assert shapes.module_output(mha, (q, _meta(2, 7, 8), _meta(2, 7, 8)), {}) is None
+    assert shapes.module_output(mha, (q, _meta(2, 7, 16), _meta(2, 6, 16)), {}) is None
+
+
 @pytest.mark.parametrize("op", [operator.add, operator.sub, operator.mul, operator.truediv, torch.add, torch.mul])
 @pytest.mark.parametrize("a,b", [((2, 3, 4), (2, 3, 4)), ((2, 3, 4), (3, 1)), ((1, 4), (5, 1)), ((3,), (2, 1, 3)), ((), (2, 2))])
 def test_broadcasting_arithmetic(op, a, b):
@@ -144,6 +152,13 @@ def test_shape_keeping_functions(fn, extra):
     args = (x, (6,)) if extra is None else (x,)
     kwargs = extra or {}
     _agree(shapes.function_output(fn, args, kwargs), lambda: fn(*args, **kwargs))
+
+
+def test_layer_norm_that_does_not_fit_still_raises():
+    x = _meta(2, 5, 6)
+    assert shapes.function_output(F.layer_norm, (x, (5,)), {}) is None
+    assert shapes.function_output(F.layer_norm, (x, (6,), _meta(5)), {}) is None
+    _agree(shapes.function_output(F.layer_norm, (x, (5, 6), _meta(5, 6), _meta(5, 6)), {}), lambda: F.layer_norm(x, (5, 6), _meta(5, 6), _meta(5, 6)))
 
 
 def test_cpu_tensors_are_never_short_cut():

@@ -126,7 +126,9 @@ def _attention(m: nn.MultiheadAttention, query: torch.Tensor, key: torch.Tensor,
     options = {**dict(zip(names, rest)), **kw}
     if not (_is_meta(key) and _is_meta(value)) or query.dim() not in (2, 3) or key.dim() != query.dim():
         return None
-    if query.shape[-1] != m.embed_dim or not query.is_floating_point():
+    if (query.shape[-1], key.shape[-1], value.shape[-1]) != (m.embed_dim, m.kdim, m.vdim) or key.shape != value.shape:
+        return None
+    if not query.is_floating_point():
         return None
     out = _empty(query.shape, query)
     if not options.get("need_weights", True):
@@ -220,6 +222,17 @@ def _same_shape(x: Any, *rest: Any, **kwargs: Any) -> torch.Tensor | None:
     return None
 
 
+def _layer_norm(x: Any, normalized_shape: Sequence[int], weight: Any = None, bias: Any = None, eps: float = 1e-5) -> torch.Tensor | None:
+    """``F.layer_norm`` keeps the shape, when the normalised dims and the affine parameters fit
+    (otherwise torch raises, and must still: a model that does not run is reported as such)."""
+    dims = tuple(normalized_shape) if isinstance(normalized_shape, (tuple, list, torch.Size)) else (normalized_shape,)
+    if not _is_meta(x) or tuple(x.shape[x.dim() - len(dims):]) != dims or x.dim() < len(dims):
+        return None
+    if any(p is not None and (not isinstance(p, torch.Tensor) or tuple(p.shape) != dims) for p in (weight, bias)):
+        return None
+    return _same_shape(x)
+
+
 def _cat(tensors: Any, dim: int = 0) -> torch.Tensor | None:
     if not isinstance(tensors, (list, tuple)) or not tensors or not all(_is_meta(t) for t in tensors):
         return None
@@ -248,10 +261,11 @@ _FUNCTIONS: dict[Callable, Rule] = {
     **{
         op: _same_shape
         for op in (
-            F.relu, F.relu6, F.gelu, F.silu, F.hardswish, F.hardsigmoid, F.sigmoid, F.dropout, F.layer_norm,
-            F.group_norm, F.batch_norm, F.instance_norm, torch.relu, torch.sigmoid, torch.tanh,
+            F.relu, F.relu6, F.gelu, F.silu, F.hardswish, F.hardsigmoid, F.sigmoid, F.dropout, torch.relu,
+            torch.sigmoid, torch.tanh,
         )
     },
+    F.layer_norm: _layer_norm,
     torch.cat: _cat,
     torch.concat: _cat,
 }
