@@ -27,6 +27,7 @@ from typing import Any
 import torch
 import torch.fx as fx
 from torch import nn
+from torch.fx.immutable_collections import immutable_dict, immutable_list
 from torch.utils._pytree import tree_map
 
 from rflint.errors import ConfigError, ShapeError, TraceError
@@ -137,17 +138,23 @@ class TensorMeta:
     shape: tuple[int, ...]
 
 
+#: the containers fx hands an interpreter (``immutable_list`` / ``immutable_dict`` hold every
+#: node's list arguments and its kwargs), walked here and rebuilt as the same type
+_SEQUENCES = (tuple, list, immutable_list)
+_MAPPINGS = (dict, immutable_dict)
+
+
 def _meta(value: Any) -> Any:
-    """``value`` with every tensor replaced by its :class:`TensorMeta`. Plain tuples, lists
-    and dicts are walked here (a node's arguments are almost always those); any other container
-    (a named tuple, ``torch.return_types``) goes through pytree, which rebuilds its type."""
+    """``value`` with every tensor replaced by its :class:`TensorMeta`. fx's own containers
+    are walked here (a node's arguments are almost always those); any other container (a named
+    tuple, ``torch.return_types``) goes through pytree, which rebuilds its type."""
     if isinstance(value, torch.Tensor):
         return TensorMeta(tuple(value.shape))
     kind = type(value)
-    if kind is tuple or kind is list:
-        return kind(_meta(v) for v in value)
-    if kind is dict:
-        return {k: _meta(v) for k, v in value.items()}
+    if kind in _SEQUENCES:
+        return kind([_meta(v) for v in value])
+    if kind in _MAPPINGS:
+        return kind({k: _meta(v) for k, v in value.items()})
     if isinstance(value, (tuple, list, dict)) and not isinstance(value, torch.Size):
         return tree_map(_meta, value)
     return value
