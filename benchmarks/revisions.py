@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def expand(models: str) -> list[str]:
     sys.path.insert(0, str(ROOT))
-    from rflint.targets import expand_targets
+    from rflint.sources.targets import expand_targets
 
     return expand_targets([m for m in models.split(",") if m])
 

@@ -11,7 +11,7 @@ Usage::
 
 For every model, in one process on one machine:
 
-- rflint, through :func:`rflint.engine.lint` with a graph builder that splits the engine's
+- rflint, through :func:`rflint.engine.pipeline.lint` with a graph builder that splits the engine's
   ``trace`` step into its parts: ``build`` (construction on the meta device), ``fx trace``
   (symbolic tracing with rflint's tracer, stack traces on), ``meta run`` (shape propagation on
   meta tensors), ``lower`` (fx nodes -> IR layers), then the engine's own ``propagate``
@@ -91,13 +91,13 @@ class Row:
 
 
 def timed_builder(spec, timings):
-    """:func:`rflint.engine.build_graph`, with its ``trace`` step split into parts."""
+    """:func:`rflint.engine.pipeline.build_graph`, with its ``trace`` step split into parts."""
     from rflint.errors import TraceError
     from rflint.frontend import fx
     from rflint.frontend.export import graph_from_export
-    from rflint.engine import Traced
+    from rflint.engine.pipeline import Traced
     from rflint.ir import Graph
-    from rflint.load import load_model
+    from rflint.sources.load import load_model
 
     t0 = time.perf_counter()
     loaded = load_model(spec.target, kwargs=dict(spec.kwargs))
@@ -127,7 +127,7 @@ def bare_fx_seconds(target: str) -> float | None:
     """``torch.fx.symbolic_trace`` alone on the meta-built module (None if it cannot trace)."""
     import torch
 
-    from rflint.load import load_model
+    from rflint.sources.load import load_model
 
     module = load_model(target).module.eval()
     t0 = time.perf_counter()
@@ -139,8 +139,8 @@ def bare_fx_seconds(target: str) -> float | None:
 
 
 def run_rflint(target: str, size: int) -> Row:
-    from rflint.algebra import display
-    from rflint.engine import lint
+    from rflint.rf.algebra import display
+    from rflint.engine.pipeline import lint
     from rflint.spec import ModelSpec
     from rflint.errors import RflintError
 
@@ -172,7 +172,7 @@ def run_rfa(name: str, size: int, timeout: float) -> tuple[dict | None, str]:
 
 def select(patterns: str, limit: int | None) -> list[str]:
     """Comma-separated targets or globs (``torchvision:resnet*,torchvision:vgg16``)."""
-    from rflint.load import expand_targets
+    from rflint.sources.load import expand_targets
 
     targets = expand_targets([p.strip() for p in patterns.split(",") if p.strip()])
     return targets[:limit] if limit else targets

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from rflint._version import __version__
 
 __all__ = ["Report", "__version__", "analyze", "register_op"]
 
 if TYPE_CHECKING:
     from rflint.api import Report, analyze
-    from rflint.frontend.ops import register_op
+    from rflint.ops.table import register_op
 
 
 def __getattr__(name: str) -> Any:
@@ -30,7 +30,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(api, name)
     if name == "register_op":
-        from rflint.frontend.ops import register_op
+        from rflint.ops.table import register_op
 
         return register_op
     if name == "testing":

@@ -15,7 +15,7 @@ def main() -> None:
     try:
         from rflint.cli import main as run_cli
     except Exception as exc:  # noqa: BLE001 - a dependency of the CLI fails to import
-        from rflint.dependencies import broken_install, error_line
+        from rflint.cli.dependencies import broken_install, error_line
 
         if "--verbose" in sys.argv or "-v" in sys.argv:
             import traceback

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from rflint.algebra import display, layer_status
+from rflint.rf.algebra import display, layer_status
 from rflint.ir import INF, Finding, LayerRF, Number, Severity
 from rflint.results import ModelReport
 from rflint.spec import ModelSpec
@@ -123,7 +123,7 @@ class Report:
     def to_dict(self) -> dict[str, Any]:
         """Plain data: the summary (as ``rflint inspect --output-format json``), every layer,
         and the findings (as ``rflint check --output-format json``)."""
-        from rflint.report import inspect as view
+        from rflint.views import inspection as view
         from rflint.report.common import RenderContext, finding_dict
 
         ctx = RenderContext(root=os.getcwd())
@@ -147,7 +147,7 @@ class Report:
         from rich.console import Group
         from rich.text import Text
 
-        from rflint.report import inspect as view
+        from rflint.views import inspection as view
 
         table = view.table_parts(self.model_report, False)
         lines = [Text(f"{f.code} {f.message}") for f in self.findings]
@@ -166,7 +166,7 @@ class Report:
 
 
 def _config(config: Any) -> Any:
-    from rflint.config import Config, load_config
+    from rflint.project.config import Config, load_config
 
     if config is None:
         return Config(root=__import__("pathlib").Path.cwd())
@@ -200,7 +200,7 @@ def analyze(
             command line (``"torchvision:resnet18"``, ``"models.py:Net"``, ``"model.onnx"``).
         input_size: spatial size, one int for every axis or one per axis (``(224, 160)``).
         input_shape: the full input shape, batch and channels included; wins over input_size.
-        config: a :class:`rflint.config.Config`, the path of a ``pyproject.toml`` /
+        config: a :class:`rflint.project.config.Config`, the path of a ``pyproject.toml`` /
             ``rflint.toml``, or None for the defaults (no file is read).
         rules: rule selectors (codes, prefixes, names) to run instead of the config's.
         name: the model's display name in findings.
@@ -213,7 +213,7 @@ def analyze(
     Raises:
         rflint.errors.RflintError: the model cannot be loaded, traced or run at that size.
     """
-    from rflint import engine
+    from rflint.engine import pipeline as engine
 
     cfg = _config(config)
     if rules is not None:

@@ -39,3 +39,16 @@ class ConfigError(RflintError):
 
 class UsageError(RflintError):
     """A command-line option is invalid."""
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """The first line of an exception's message (cut at ``limit``), or its type's name when it
+    has none: what a one-line error shows of an exception raised by torch or the user's code."""
+    text = str(exc).strip().splitlines()
+    return text[0][:limit] if text else type(exc).__name__
+
+
+def unexpected(exc: BaseException) -> str:
+    """One line for an exception that is not bad input (a bug, or a library's own failure)."""
+    text = str(exc).strip().splitlines()
+    return f"unexpected {type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")

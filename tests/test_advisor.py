@@ -12,11 +12,13 @@ from fractions import Fraction
 
 import pytest
 
-from rflint import advisor, sizes
-from rflint.advisor import advise, hint_for_rf103
-from rflint.edits import Change, Edit, _runs, apply_edit, enumerate_edits
-from rflint.sizes import graph_cost, propagate_sizes
-from rflint.algebra import analyse
+from rflint.advise import advisor
+
+from rflint.rf import sizes
+from rflint.advise.advisor import advise, hint_for_rf103
+from rflint.advise.edits import Change, Edit, _runs, apply_edit, enumerate_edits
+from rflint.rf.sizes import graph_cost, propagate_sizes
+from rflint.rf.algebra import analyse
 from rflint.ir import Graph, Kind, Layer
 
 
@@ -303,7 +305,7 @@ def test_advisor_does_not_import_torch():
     import subprocess
     import sys
 
-    code = "import sys, rflint.advisor; assert 'torch' not in sys.modules, 'torch imported'"
+    code = "import sys, rflint.advise.advisor; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

@@ -21,8 +21,8 @@ from fractions import Fraction
 import pytest
 from published import RESNET18_TABLE  # [B.2], shared with the torchvision tests
 
-from rflint import algebra
-from rflint.algebra import analyse, display, is_critical, is_unproductive, layer_status
+from rflint.rf import algebra
+from rflint.rf.algebra import analyse, display, is_critical, is_unproductive, layer_status
 from rflint.ir import INF, Graph, Kind, Layer, LayerRF, Status, Taps
 
 # --------------------------------------------------------------------------------------------

@@ -24,8 +24,8 @@ import torchvision
 from oracle import linearize, measure_support, measure_units, support_extent
 from torch import nn
 
-from rflint.algebra import analyse, display
-from rflint.engine import lint
+from rflint.rf.algebra import analyse, display
+from rflint.engine.pipeline import lint
 from rflint.spec import ModelSpec
 from rflint.frontend.fx import trace_graph
 from rflint.ir import Analysis, LayerRF

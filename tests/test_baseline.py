@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from rflint.baseline import StaleEntry, apply_baseline, baseline_from, dumps, loads, read_baseline, update_baseline, write_baseline
+from rflint.project.baseline import StaleEntry, apply_baseline, baseline_from, dumps, loads, read_baseline, update_baseline, write_baseline
 from rflint.errors import ConfigError
 from rflint.ir import Finding, Severity, Source
 

@@ -12,7 +12,9 @@ from types import SimpleNamespace
 import pytest
 from typer.testing import CliRunner
 
-from rflint import cache, engine
+from rflint.engine.pipeline import cache
+
+from rflint.engine import pipeline as engine
 from rflint.cli import app
 from rflint.spec import ModelSpec
 

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from project import add_refiner, write_project
-from rflint import __version__
+from rflint._version import __version__
 from rflint.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rflint.config import Config, apply_config, find_config_file, layer_matches, load_config
+from rflint.project.config import Config, apply_config, find_config_file, layer_matches, load_config
 from rflint.spec import ModelSpec
 from rflint.errors import ConfigError, UsageError
 from rflint.ir import Finding, Severity
@@ -289,7 +289,7 @@ def test_the_config_schema_is_a_valid_json_schema():
     """(checked here rather than on every run: the metaschema check costs 30 ms)"""
     import jsonschema
 
-    from rflint.config import config_schema
+    from rflint.project.config import config_schema
 
     schema = config_schema()
     jsonschema.validators.validator_for(schema).check_schema(schema)

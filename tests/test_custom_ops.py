@@ -16,11 +16,11 @@ from oracle import measure_support
 from typer.testing import CliRunner
 
 import rflint
-from rflint.algebra import display
+from rflint.rf.algebra import display
 from rflint.cli import app
-from rflint.config import Config
-from rflint.engine import lint
-from rflint.frontend.ops import unregister_op
+from rflint.project.config import Config
+from rflint.engine.pipeline import lint
+from rflint.ops.table import unregister_op
 from rflint.ir import Kind
 from rflint.spec import ModelSpec
 
@@ -145,7 +145,7 @@ def test_a_declaration_with_an_unknown_kind_is_a_schema_error(tmp_path):
 
 
 def test_config_parses_the_ops_table():
-    from rflint.config import parse_config
+    from rflint.project.config import parse_config
 
     config = parse_config({"ops": {"pkg.mod.Box": {"kind": "window", "kernel": [3, 5]}}}, source=Path("pyproject.toml"))
     assert dict(config.ops["pkg.mod.Box"]) == {"kind": "window", "kernel": [3, 5]}

@@ -25,8 +25,8 @@ import torchvision
 from oracle import measure_units_at
 from torch import nn
 
-from rflint.algebra import display
-from rflint.engine import lint_module
+from rflint.rf.algebra import display
+from rflint.engine.pipeline import lint_module
 from rflint.ir import Analysis, LayerRF
 from rflint.spec import ModelSpec
 

@@ -20,17 +20,18 @@ import jsonschema
 import pytest
 from typer.testing import CliRunner
 
-from rflint import engine
+from rflint.engine import pipeline as engine
 from rflint.cli import FailOn, app, diff_exit_code
-from rflint.config import load_config
-from rflint.diff import Revision, RevisionResult, Status, compare
-from rflint.diff_worker import Request, child_sys_path
-from rflint.report import diff as view
+from rflint.diff import diff as run_diff
+from rflint.project.config import load_config
+from rflint.diff.compare import Revision, RevisionResult, Status, compare
+from rflint.diff.worker import Request, child_sys_path
+from rflint.views import diff as view
 from rflint.report.common import RenderContext
 from rflint.spec import ModelSpec
 
 SNAPSHOT = Path(__file__).parent / "report" / "snapshots" / "diff-markdown.md"
-SCHEMA = json.loads((Path(engine.__file__).parent / "report" / "diff_schema.json").read_text(encoding="utf-8"))
+SCHEMA = json.loads((Path(view.__file__).parent / "diff_schema.json").read_text(encoding="utf-8"))
 
 NET = '''from torch import nn
 {imports}
@@ -115,7 +116,7 @@ def repo(tmp_path_factory) -> Path:
 
 @cache
 def _diff(repo: Path, base: str, head: str):
-    return engine.diff(base, head, Request(), cwd=str(repo))
+    return run_diff(base, head, Request(), cwd=str(repo))
 
 
 @pytest.fixture
@@ -217,7 +218,7 @@ def test_an_unchanged_working_tree_says_no_change_and_exits_0(repo, monkeypatch)
 
 
 def test_a_repeated_diff_answers_both_revisions_from_the_working_trees_cache(repo, tmp_path):
-    from rflint.revisions import analyse
+    from rflint.diff.revisions import analyse
 
     cache = tmp_path / "cache"
     first = analyse("refined", "block", Request(), cwd=str(repo), cache_dir=str(cache))
@@ -359,7 +360,7 @@ def test_the_comparing_process_never_needs_torch():
 
     code = (
         "import sys\nsys.modules['torch'] = None\n"
-        "import rflint.diff, rflint.revisions, rflint.diff_worker, rflint.report.diff, rflint.engine\nprint('ok')\n"
+        "import rflint.diff.compare, rflint.diff.revisions, rflint.diff.worker, rflint.views.diff, rflint.engine.pipeline\nprint('ok')\n"
     )
     result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr

@@ -17,7 +17,7 @@ import pytest
 import torch
 from torch import nn
 
-from rflint.erf import (
+from rflint.engine.erf import (
     ErfError,
     gaussian_sigma,
     load_weights,
@@ -156,7 +156,7 @@ def test_cuda_is_used_when_available_and_refused_otherwise():
 
 def test_random_init_resnet18_erf_is_smaller_than_r_max():
     import torchvision
-    with torch.device("meta"):  # as rflint.load builds it: exercises materialise()
+    with torch.device("meta"):  # as rflint.sources.load builds it: exercises materialise()
         model = torchvision.models.resnet18()
     # 448 > r_max 435, so the 95 % square could be as large as r_max if the ERF filled the field
     res = measure_erf(model, input_size=(448,), samples=4, batch_size=4, name="resnet18")

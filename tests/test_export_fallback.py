@@ -19,9 +19,9 @@ import torch.nn.functional as F
 from torch import nn
 from typer.testing import CliRunner
 
-from rflint.algebra import analyse, display
+from rflint.rf.algebra import analyse, display
 from rflint.cli import app
-from rflint.engine import lint
+from rflint.engine.pipeline import lint
 from rflint.spec import ModelSpec
 from rflint.errors import TraceError
 from rflint.frontend.export import graph_from_export, op_name

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rflint.algebra import analyse, display
+from rflint.rf.algebra import analyse, display
 from rflint.errors import ShapeError, TraceError
 from rflint.frontend.fx import trace_graph
 from rflint.ir import Kind
@@ -402,7 +402,7 @@ class Factorised(nn.Module):
 
 
 def test_a_1x7_conv_is_judged_only_on_the_axis_it_grows_along():
-    from rflint.algebra import is_critical, is_unproductive
+    from rflint.rf.algebra import is_critical, is_unproductive
 
     analysis = analysed(Factorised(), size=(32,))
     wide = by_qualname(analysis)["wide"]
@@ -418,8 +418,8 @@ def test_a_1x7_conv_is_judged_only_on_the_axis_it_grows_along():
 def test_inception_v3_minimum_resolution_without_unproductive_layers_is_144():
     # Oracle: brute force over every square size (is_unproductive at each) gives 144; counting
     # the 1x7 convs on H as well (a bug) gave 240.
-    from rflint.algebra import is_unproductive
-    from rflint.engine import lint
+    from rflint.rf.algebra import is_unproductive
+    from rflint.engine.pipeline import lint
     from rflint.spec import ModelSpec
 
     analysis = lint(ModelSpec("torchvision:inception_v3", input_size=(299,))).analysis
@@ -447,7 +447,7 @@ def test_space_to_depth_slices_cover_a_2x2_block():
 
 def test_swin_windows_and_patch_merging_have_rules():
     # torchvision keeps both functions opaque to fx (torch.fx.wrap); rflint has a rule for each.
-    from rflint.engine import lint
+    from rflint.engine.pipeline import lint
     from rflint.spec import ModelSpec
 
     analysis = lint(ModelSpec("torchvision:swin_t", input_size=(224,))).analysis

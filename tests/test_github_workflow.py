@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from project import add_refiner, write_project
-from rflint import __version__
+from rflint._version import __version__
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOW = ROOT / "examples" / "github-workflow.yml"

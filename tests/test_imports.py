@@ -9,20 +9,20 @@ import sys
 
 TORCH_FREE = [
     "rflint.ir",
-    "rflint.algebra",
+    "rflint.rf.algebra",
     "rflint.checks",
-    "rflint.advisor",
-    "rflint.edits",
-    "rflint.sizes",
+    "rflint.advise.advisor",
+    "rflint.advise.edits",
+    "rflint.rf.sizes",
     "rflint.report",
-    "rflint.frontend.layout",
+    "rflint.ops.layout",
     "rflint.frontend.common",
     "rflint.frontend.definitions",
-    "rflint.rule_docs",
-    "rflint.imports",
-    "rflint.guards",
-    "rflint.dependencies",
-    "rflint.outputs",
+    "rflint.project.rule_docs",
+    "rflint.sources.imports",
+    "rflint.sources.guards",
+    "rflint.cli.dependencies",
+    "rflint.cli.outputs",
     "rflint.cli",  # torch only inside the commands that build models
 ]
 

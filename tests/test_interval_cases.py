@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from oracle import unit_intervals
 from torch import nn
 
-from rflint.algebra import analyse, display
+from rflint.rf.algebra import analyse, display
 from rflint.frontend.fx import trace_graph
 
 SHAPE = (1, 2, 48, 40)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rflint.frontend import layout as L
+from rflint.ops import layout as L
 from rflint.ir import Taps
 
 

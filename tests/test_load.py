@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from rflint.errors import TargetError
-from rflint.load import (
+from rflint.sources.load import (
     FACTORY_NAMES,
     LoadedModel,
     expand_targets,

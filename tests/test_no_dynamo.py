@@ -9,7 +9,9 @@ import sys
 
 import pytest
 
-from rflint import engine, serialize
+from rflint import serialize
+
+from rflint.engine import pipeline as engine
 from rflint.frontend import fx as fx_frontend
 from rflint.spec import ModelSpec
 

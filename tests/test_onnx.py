@@ -23,7 +23,7 @@ import torch
 from onnx import TensorProto, helper
 from torch import nn
 
-from rflint.algebra import analyse, display
+from rflint.rf.algebra import analyse, display
 from rflint.errors import ShapeError, TargetError
 from rflint.frontend.onnx import graph_from_onnx
 from rflint.ir import Kind
@@ -414,7 +414,7 @@ def test_reading_onnx_needs_no_torch(tmp_path):
         import sys
         sys.modules["torch"] = None  # any "import torch" now fails
         from rflint.frontend.onnx import graph_from_onnx
-        from rflint.algebra import analyse
+        from rflint.rf.algebra import analyse
         print(len(analyse(graph_from_onnx({str(path)!r})).layers))
         """
     )

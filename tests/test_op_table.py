@@ -1,7 +1,7 @@
 """One op table, three frontends: the same tiny model traced by torch.fx, torch.export and read
 from its ONNX export must give the same fields, op by op of the table.
 
-Each model exercises one entry of :data:`rflint.frontend.ops.OPS` (a test checks that every
+Each model exercises one entry of :data:`rflint.ops.table.OPS` (a test checks that every
 entry is covered or listed as not expressible in a model); its hand-derived numbers say what the
 entry must do, and the three frontends must agree on every field-shaping layer (kind, r_min,
 r_max, r_narrow, jump) and on the model's I_min / I_max.
@@ -17,11 +17,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rflint.algebra import analyse, display
+from rflint.rf.algebra import analyse, display
 from rflint.frontend.export import graph_from_export
 from rflint.frontend.fx import trace_graph
 from rflint.frontend.onnx import graph_from_onnx
-from rflint.frontend.ops import OPS
+from rflint.ops.table import OPS
 from rflint.ir import Kind
 
 SHAPE = (1, 3, 32, 32)

@@ -13,8 +13,8 @@ from torch import nn
 
 from project import write_project
 from rflint.errors import TargetError
-from rflint.imports import locate
-from rflint.load import load_model
+from rflint.sources.imports import locate
+from rflint.sources.load import load_model
 
 
 def write(path: Path, text: str) -> Path:

@@ -27,7 +27,7 @@ import pytest
 import yaml
 
 from project import add_refiner, set_input_size, write_project
-from rflint import __version__
+from rflint._version import __version__
 
 ROOT = Path(__file__).resolve().parent.parent
 TAG = f"v{__version__}"

@@ -6,7 +6,7 @@ import re
 
 from rflint.checks import ALL_RULES, RULES_BY_CODE
 from rflint.ir import Severity
-from rflint.rule_docs import REQUIRED_HEADINGS, pages
+from rflint.project.rule_docs import REQUIRED_HEADINGS, pages
 
 
 def test_codes_are_unique_and_well_formed():

@@ -9,12 +9,12 @@ import re
 import pytest
 
 from rflint.checks import ALL_RULES
-from rflint.config import Config
-from rflint.engine import lint
+from rflint.project.config import Config
+from rflint.engine.pipeline import lint
 from rflint.spec import ModelSpec
 from rflint.errors import UsageError
-from rflint.rule_docs import code_blocks, page, pages, render_all, render_rule, rules_dir
-from rflint.engine import resolve_findings
+from rflint.project.rule_docs import code_blocks, page, pages, render_all, render_rule, rules_dir
+from rflint.engine.pipeline import resolve_findings
 
 COMMAND = re.compile(r"^# \$ rflint check example\.py:(\w+) --input-size (\d+)$", re.MULTILINE)
 CASES = [(rule.code, heading) for rule in ALL_RULES for heading in ("## Example", "## Use instead")]

@@ -6,7 +6,7 @@ import json
 import math
 from fractions import Fraction
 
-from rflint.engine import lint
+from rflint.engine.pipeline import lint
 from rflint.ir import INF, AxisRF, Kind, Layer
 from rflint.results import ModelReport
 from rflint.serialize import from_data, to_data

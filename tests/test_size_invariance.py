@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from rflint.engine import lint
+from rflint.engine.pipeline import lint
 from rflint.spec import ModelSpec
 
 MODELS = [

@@ -18,13 +18,13 @@ import torch
 import torchvision
 from typer.testing import CliRunner
 
-from rflint.advisor import Advice, advise, evaluate, feature_map_term
-from rflint.edits import Change, Edit
-from rflint.algebra import analyse
+from rflint.advise.advisor import Advice, advise, evaluate, feature_map_term
+from rflint.advise.edits import Change, Edit
+from rflint.rf.algebra import analyse
 from rflint.cli import app
 from rflint.frontend.fx import trace_graph
-from rflint.load import load_model
-from rflint.refine import apply_edit_to_module, emit_python, verify_advice, verify_candidate
+from rflint.sources.load import load_model
+from rflint.advise.refine import apply_edit_to_module, emit_python, verify_advice, verify_candidate
 
 pytestmark = pytest.mark.slow
 
@@ -183,7 +183,7 @@ def test_cli_suggest_json_and_emit_python():
 
 
 def test_hint_for_rf103_on_mobilenet_v3_large():
-    from rflint.advisor import hint_for_rf103
+    from rflint.advise.advisor import hint_for_rf103
 
     hint = hint_for_rf103(traced("mobilenet_v3_large", 224)[1])
     assert hint is not None

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from rflint.algebra import analyse
-from rflint.config import Config
+from rflint.rf.algebra import analyse
+from rflint.project.config import Config
 from rflint.results import ModelReport
 from rflint.spec import ModelSpec
 from rflint.ir import Finding, Graph, Kind, Layer, Severity, Source
 from rflint.frontend.definitions import definition_sources
-from rflint.engine import resolve_findings
-from rflint.suppressions import (
+from rflint.engine.pipeline import resolve_findings
+from rflint.project.suppressions import (
     apply_suppressions,
     file_suppressions,
     model_source,
@@ -294,7 +294,7 @@ class Net(nn.Module):
 
 
 def test_end_to_end_suppression_on_the_sequential_call_site(tmp_path):
-    from rflint.engine import lint
+    from rflint.engine.pipeline import lint
 
     path = tmp_path / "real_model.py"
     path.write_text(REAL.replace("return self.features(x)", "return self.features(x)  # noqa: RF101"), encoding="utf-8")
@@ -305,7 +305,7 @@ def test_end_to_end_suppression_on_the_sequential_call_site(tmp_path):
 
 
 def test_model_level_findings_without_a_factory_point_at_the_config_entry(tmp_path):
-    from rflint.suppressions import config_entry_source
+    from rflint.project.locations import config_entry_source
 
     config = tmp_path / "pyproject.toml"
     config.write_text(
@@ -321,6 +321,6 @@ def test_model_level_findings_without_a_factory_point_at_the_config_entry(tmp_pa
     one = (Fraction(1),)
     graph = Graph((Layer("x", "input", "input", Kind.INPUT), Layer("c", "c", "Conv1d", Kind.WINDOW, ("x",), (3,), one, (1,))), (32,))
     report = ModelReport(spec, analyse(graph), (Finding("RF103", "input-below-minimum-resolution", Severity.WARN, "m", model=spec.display_name, layer=""),), {})
-    from rflint.config import load_config
+    from rflint.project.config import load_config
 
     assert resolve_findings([report], load_config(cwd=tmp_path)) == []

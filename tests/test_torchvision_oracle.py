@@ -19,8 +19,8 @@ import pytest
 from published import RESNET18_TABLE
 import torchvision  # noqa: F401  (a test dependency: fail loudly rather than skip)
 
-from rflint.algebra import display, is_unproductive
-from rflint.engine import lint
+from rflint.rf.algebra import display, is_unproductive
+from rflint.engine.pipeline import lint
 from rflint.results import ModelReport
 from rflint.spec import ModelSpec
 from rflint.ir import INF, Kind, LayerRF

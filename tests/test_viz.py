@@ -14,10 +14,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from rflint.algebra import analyse, layer_status
+from rflint.rf.algebra import analyse, layer_status
 from rflint.errors import UsageError
 from rflint.ir import Graph, Kind, Layer, Status
-from rflint.viz import html, layout, svg
+from rflint.viz import html, svg
+from rflint.viz import graph_layout as layout
 
 SVG = "{http://www.w3.org/2000/svg}"
 

@@ -21,8 +21,8 @@ import pytest
 import timm  # test extra (pip install -e ".[test]"): a missing one fails here, it is not skipped
 import torchvision
 
-from rflint.algebra import display
-from rflint.engine import lint
+from rflint.rf.algebra import display
+from rflint.engine.pipeline import lint
 from rflint.spec import ModelSpec
 from rflint.errors import RflintError
 from rflint.ir import Kind

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from rflint.algebra import critical_axes, is_critical, op_summary
+from rflint.rf.algebra import critical_axes, is_critical, op_summary
 from rflint.checks.base import Rule, layer_finding, per_axis
 from rflint.ir import Analysis, Finding, Severity
 

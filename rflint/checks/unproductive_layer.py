@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from rflint.algebra import is_unproductive, op_summary, unproductive_axes
+from rflint.rf.algebra import is_unproductive, op_summary, unproductive_axes
 from rflint.checks.base import Rule, layer_finding, per_axis
 from rflint.ir import Analysis, Finding, Severity
 

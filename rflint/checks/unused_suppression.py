@@ -2,7 +2,7 @@
 suppressed nothing (ruff's RUF100).
 
 The analysis of one model knows nothing about comments, so ``check`` yields nothing; the rule
-is computed after suppressions are applied, by :func:`rflint.suppressions.unused_suppressions`,
+is computed after suppressions are applied, by :func:`rflint.project.suppressions.unused_suppressions`,
 which reads the source files. It is registered here so that ``rflint rule RF100`` and rule
 selection (``select``, ``ignore``, ``[tool.rflint.rules]``) know it like any other rule.
 """
@@ -16,7 +16,7 @@ from rflint.ir import Analysis, Finding, Severity
 
 
 def check(analysis: Analysis) -> Iterator[Finding]:
-    """Nothing to find in the analysis alone: see :func:`rflint.suppressions.unused_suppressions`."""
+    """Nothing to find in the analysis alone: see :func:`rflint.project.suppressions.unused_suppressions`."""
     return iter(())
 
 

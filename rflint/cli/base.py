@@ -14,14 +14,14 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from rflint import __version__
-from rflint.dependencies import broken_install, error_line
-from rflint.errors import RflintError
-from rflint.options import (
+from rflint._version import __version__
+from rflint.cli.dependencies import broken_install, error_line
+from rflint.errors import RflintError, unexpected
+from rflint.cli.options import (
     Color,
     Group,
 )
-from rflint.outputs import Output, write
+from rflint.cli.outputs import Output, write
 from rflint.spec import ModelSpec
 
 app = typer.Typer(
@@ -52,7 +52,7 @@ def fail(exc: BaseException, verbose: bool) -> None:
         message, hint = str(exc), exc.hint
     else:
         message, hint = broken_install(exc) or (
-            f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": "),
+            unexpected(exc),
             "this may be a bug in rflint; rerun with --verbose for the traceback",
         )
     stderr.print(error_line(message, hint), markup=False, highlight=False, soft_wrap=True)

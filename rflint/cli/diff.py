@@ -21,7 +21,7 @@ from rflint.cli.base import (
     stderr,
 )
 from rflint.errors import RflintError, UsageError
-from rflint.options import (
+from rflint.cli.options import (
     MODEL,
     OUTPUT,
     Color,
@@ -44,7 +44,7 @@ from rflint.options import (
     load_command_config,
     pick_format,
 )
-from rflint.outputs import Output, parse_outputs
+from rflint.cli.outputs import Output, parse_outputs
 
 # ---------------------------------------------------------------------------------------------
 # exit codes
@@ -113,25 +113,25 @@ def diff(
     """
 
     def body() -> int:
-        from rflint import engine
-        from rflint.diff_worker import Request
-        from rflint.report import diff as view
+        from rflint.diff import diff as run_diff
+        from rflint.diff.worker import Request
+        from rflint.views import diff as view
 
         if max_layers < 0:
             raise UsageError("--max-layers must be 0 (all) or more")
         fmt = pick_format(output_format, format_, DiffFormat.FULL)
         outputs = parse_outputs(output_file, fmt.value, [f.value for f in DiffFormat])
         opts = ModelOptions(input_size, input_shape, model_kwargs, tuple(leaf_module or ()), trust_pickle)
-        from rflint.config import Config
+        from rflint.project.config import Config
 
         template = opts.spec("", Config()) if opts.gives_geometry else None
         request = Request(tuple(model or ()), template, None if config_file is None else str(config_file), isolated)
         cache_dir = None if no_cache else diff_cache(config_file, isolated)
         if show_progress():
             with stderr.status(f"analysing {base} and {head or 'the working tree'}"):
-                result = engine.diff(base, head, request, verbose=verbose, cache_dir=cache_dir)
+                result = run_diff(base, head, request, verbose=verbose, cache_dir=cache_dir)
         else:
-            result = engine.diff(base, head, request, verbose=verbose, cache_dir=cache_dir)
+            result = run_diff(base, head, request, verbose=verbose, cache_dir=cache_dir)
         for warning in result.warnings:
             note(f"warning: {warning}")
         whole = {side for f in result.failures for side in f.side.split(" and ")}  # a revision that failed as a whole

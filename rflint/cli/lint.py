@@ -12,7 +12,7 @@ import typer
 
 from rflint.errors import UsageError
 from rflint.ir import Finding, Severity
-from rflint.options import (
+from rflint.cli.options import (
     CONFIG,
     OUTPUT,
     Color,
@@ -41,12 +41,12 @@ from rflint.options import (
     resolve_models,
     split_selectors,
 )
-from rflint.outputs import Output, parse_outputs
+from rflint.cli.outputs import Output, parse_outputs
 from rflint.report import OutputFormat
 from rflint.spec import ModelSpec
 
 if TYPE_CHECKING:
-    from rflint.config import Config
+    from rflint.project.config import Config
 
 from rflint.cli.base import (
     EXIT_ERROR,
@@ -121,10 +121,10 @@ def check(
     verbose: Verbose = False,
 ) -> None:
     """Lint models: report unproductive and critical layers (exit 1 on error-level findings)."""
-    from rflint import engine
+    from rflint.engine import pipeline as engine
     from rflint.report import SUMMARY_FORMATS, render, render_statistics
-    from rflint.rule_docs import pages
-    from rflint.suppressions import source_lines
+    from rflint.project.rule_docs import pages
+    from rflint.project.suppressions import source_lines
 
     def body() -> int:
         config = load_command_config(config_file, isolated, memo=config_memo(no_cache)).with_selection(
@@ -140,6 +140,7 @@ def check(
         outputs = parse_outputs(output_file, fmt.value, names)
         formats = {o.fmt for o in outputs}
         linter = run_linter(config, no_cache)
+        from rflint.advise.advisor import hint_for_rf103
         with progress_display(len(specs)) as on_model:
             result = engine.check(
                 specs,
@@ -147,7 +148,7 @@ def check(
                 baseline=baseline,
                 write_baseline=write_baseline,
                 force=force,
-                hints=OutputFormat.FULL.value in formats,
+                hints=hint_for_rf103 if OutputFormat.FULL.value in formats else None,
                 on_model=on_model,
                 on_failure=lambda spec, exc: fail(exc, verbose),
                 linter=linter,
@@ -184,11 +185,11 @@ def check(
 
 def run_linter(config: Config, no_cache: bool) -> Callable[[ModelSpec], Any]:
     """The engine's linter for a ``check`` run: through the result cache unless ``--no-cache``."""
-    from rflint import engine
+    from rflint.engine import pipeline as engine
 
     if no_cache:
         return engine.lint
-    from rflint.cache import CachedLinter, ResultCache
+    from rflint.engine.cache import CachedLinter, ResultCache
 
     cache = ResultCache.for_run(config.root, config.table, config.cache_dir, os.environ.get("RFLINT_CACHE_DIR"))
     return CachedLinter(cache, engine.lint)
@@ -208,8 +209,8 @@ def clean(
     """Remove the result cache (.rflint_cache next to the config file, cache-dir, or $RFLINT_CACHE_DIR)."""
 
     def body() -> int:
-        from rflint.cache import clean as remove
-        from rflint.config import load_config
+        from rflint.engine.cache import clean as remove
+        from rflint.project.config import load_config
 
         root = cache_root(load_config(config_file))
         try:
@@ -234,7 +235,7 @@ def rule(
     verbose: Verbose = False,
 ) -> None:
     """Explain a rule: print its documentation page (or the whole registry with --all)."""
-    from rflint.rule_docs import render_all, render_rule
+    from rflint.project.rule_docs import render_all, render_rule
 
     def body() -> int:
         fmt = pick_format(output_format, format_, TextFormat.TEXT)

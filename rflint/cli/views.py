@@ -20,7 +20,7 @@ from rflint.cli.base import (
     use_color,
 )
 from rflint.errors import UsageError
-from rflint.options import (
+from rflint.cli.options import (
     IMAGE_SUFFIXES,
     MODEL,
     OUTPUT,
@@ -48,7 +48,7 @@ from rflint.options import (
     pick_format,
     resolve_models,
 )
-from rflint.outputs import Output, parse_outputs
+from rflint.cli.outputs import Output, parse_outputs
 
 # ---------------------------------------------------------------------------------------------
 # inspect and suggest
@@ -74,8 +74,8 @@ def inspect(
     """Show every layer's receptive field, jump, feature-map size, channels, parameters, MACs and status."""
 
     def body() -> int:
-        from rflint import engine
-        from rflint.report import inspect as view
+        from rflint.engine import pipeline as engine
+        from rflint.views import inspection as view
 
         fmt = pick_format(output_format, format_, TableFormat.TABLE)
         outputs = parse_outputs(output_file, fmt.value, [f.value for f in TableFormat])
@@ -120,10 +120,10 @@ def suggest(
     verified by re-tracing the edited model."""
 
     def body() -> int:
-        from rflint import engine
-        from rflint.advisor import fmt_number
-        from rflint.refine import emit_python as python_code
-        from rflint.report import suggest as view
+        from rflint.advise.advisor import fmt_number
+        from rflint.advise import suggest as suggest_edits
+        from rflint.advise.refine import emit_python as python_code
+        from rflint.views import suggestions as view
 
         fmt = pick_format(output_format, format_, TableFormat.TABLE)
         if top < 1:
@@ -131,7 +131,7 @@ def suggest(
         config = load_command_config(config_file, isolated)
         opts = ModelOptions(input_size, input_shape, model_kwargs, tuple(leaf_module or ()), trust_pickle)
         (spec,) = resolve_models([target] if target else [], opts, config, "suggest", many=False)
-        advice = engine.suggest(spec, top=top, verify=not no_verify)
+        advice = suggest_edits(spec, top=top, verify=not no_verify)
         rows = view.rows(advice)
         if not emit_python:
 
@@ -161,7 +161,7 @@ def suggest(
 
 
 # ---------------------------------------------------------------------------------------------
-# pictures and the effective receptive field (rflint.viz, rflint.erf)
+# pictures and the effective receptive field (rflint.viz, rflint.engine.erf)
 
 
 @command(cls=Command)
@@ -184,7 +184,7 @@ def graph(
     """Draw the layer graph as SVG or HTML, boxes coloured by status (no graphviz needed)."""
 
     def body() -> int:
-        from rflint import engine
+        from rflint.engine import pipeline as engine
         from rflint.viz import html as viz_html
         from rflint.viz import svg as viz_svg
 
@@ -231,7 +231,7 @@ def plot(
     """
 
     def body() -> int:
-        from rflint import engine
+        from rflint.engine import pipeline as engine
         from rflint.viz.plot import (
             Series,
             figure_bytes,
@@ -309,8 +309,8 @@ def erf(
             from rflint.viz.plot import require_matplotlib
 
             require_matplotlib()
-        from rflint import engine
-        from rflint.report import erf as view
+        from rflint.engine import pipeline as engine
+        from rflint.views import erf as view
 
         config = load_command_config(config_file, isolated)
         opts = ModelOptions(input_size, input_shape, model_kwargs, tuple(leaf_module or ()), trust_pickle)

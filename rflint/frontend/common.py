@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from rflint.frontend import layout as L
+from rflint.ops import layout as L
 from rflint.ir import Layer, Source
 
 

@@ -10,26 +10,16 @@ from __future__ import annotations
 
 import ast
 import inspect
-import os
 
 from functools import lru_cache
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 from rflint.ir import Source
+from rflint.sourcefiles import parse_source
 from dataclasses import dataclass
-from pathlib import Path
 
 if TYPE_CHECKING:
     from torch import nn
-
-
-def file_stamp(file: str) -> tuple[int, int]:
-    """(mtime, size): the caches below notice a file rewritten within one process."""
-    try:
-        st = os.stat(file)
-    except OSError:
-        return (0, -1)
-    return (st.st_mtime_ns, st.st_size)
 
 
 def definition_sources(module: nn.Module, qualnames: Iterable[str]) -> dict[str, Source]:
@@ -59,18 +49,6 @@ def definition_sources(module: nn.Module, qualnames: Iterable[str]) -> dict[str,
         if src is not None:
             out[qualname] = src
     return out
-
-
-def parse_source(file: str) -> ast.Module | None:
-    return _parse_stamped(file, file_stamp(file))
-
-
-@lru_cache(maxsize=256)
-def _parse_stamped(file: str, stamp: tuple[int, int]) -> ast.Module | None:
-    try:
-        return ast.parse(Path(file).read_text(encoding="utf-8"), filename=file)
-    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
-        return None
 
 
 def _parents(tree: ast.AST) -> dict[ast.AST, ast.AST]:

@@ -8,7 +8,7 @@ Data-dependent control flow (``if x.sum() > 0``) still fails, and then the model
 analysed statically at all.
 
 The aten graph is lowered through the same op table as the fx graph
-(:mod:`rflint.frontend.ops`, named by :mod:`rflint.frontend.torch_ops`, which knows the aten
+(:mod:`rflint.ops.table`, named by :mod:`rflint.frontend.torch_ops`, which knows the aten
 spellings too: ``max_pool2d_with_indices``, ``_unsafe_view``, ``convolution``, ``upsample_*``);
 this module only binds each op's arguments to its schema's names (with the schema's defaults
 for the ones aten leaves out).
@@ -32,12 +32,15 @@ import torch
 from torch import fx, nn
 from torch.utils._pytree import tree_flatten, tree_map
 
-from rflint.errors import ShapeError, TraceError
-from rflint.frontend import fx as F
-from rflint.frontend import layout as L
+from rflint.errors import TraceError
+from rflint.frontend.geometry import input_shape_for
+from rflint.frontend.nodes import Outputs, TensorMeta, device_of, lower_call, meta, output_shapes, produces_tensor, source_of, tensor_operands
+from rflint.frontend.nodes import op_name as fx_op_name
+from rflint.frontend.nodes import operands as node_operands
+from rflint.ops import layout as L
 from rflint.frontend.common import make_layer, unique_qualname
 from rflint.frontend.definitions import definition_sources
-from rflint.frontend.ops import Lowered, OpCall, Operand, custom_handler, unknown
+from rflint.ops.table import Lowered, OpCall, Operand, custom_handler, unknown
 from rflint.frontend.torch_ops import CONSTANT_OPS, Args, normalise_function
 from rflint.ir import Graph, Kind, Layer
 
@@ -48,7 +51,7 @@ from rflint.ir import Graph, Kind, Layer
 def export_program(module: nn.Module, input_shape: Sequence[int]) -> torch.export.ExportedProgram:
     """``torch.export.export(strict=False)`` on a meta (or, for a CPU-built module, CPU) input;
     export runs it on fake tensors either way, so no real compute happens."""
-    device = F._device_of(module)
+    device = device_of(module)
     example = torch.zeros(tuple(input_shape), device=device)
     try:
         with torch.no_grad(), _quiet():
@@ -108,7 +111,7 @@ def _concrete(value: Any) -> Any:
                 return int(v)
             except Exception:  # noqa: BLE001 - an unbacked SymInt stays symbolic
                 return v
-        return F._meta(v)
+        return meta(v)
 
     return tree_map(one, value)
 
@@ -237,9 +240,9 @@ def _declared_layer(
 ) -> tuple[Lowered, str]:
     """One declared module's output, lowered by its declaration from the scope's external inputs."""
     module = root.get_submodule(scope)
-    inputs = tuple(Operand(layouts[n], F.output_shapes(_concrete(_val(n)))[0]) for n in external)
-    call = OpCall("custom", {}, inputs, F.output_shapes(_concrete(_val(node))), ndim, type(module).__name__, module)
-    return F.lower_call(call), type(module).__name__
+    inputs = tuple(Operand(layouts[n], output_shapes(_concrete(_val(n)))[0]) for n in external)
+    call = OpCall("custom", {}, inputs, output_shapes(_concrete(_val(node))), ndim, type(module).__name__, module)
+    return lower_call(call), type(module).__name__
 
 
 def lower(ep: torch.export.ExportedProgram, input_shape: tuple[int, ...], ndim: int, root: nn.Module | None = None) -> list[Layer]:
@@ -274,7 +277,7 @@ def lower(ep: torch.export.ExportedProgram, input_shape: tuple[int, ...], ndim: 
                 make_layer(
                     low, name=node.name, qualname=unique_qualname(scope, names_used), op=label,
                     inputs=tuple(n.name for n in inside[node][1]), out_layout=layouts[node], ndim=ndim,
-                    module_type=f"{type(root.get_submodule(scope)).__module__}.{label}", source=F._source(node),
+                    module_type=f"{type(root.get_submodule(scope)).__module__}.{label}", source=source_of(node),
                 )
             )
             continue
@@ -282,35 +285,35 @@ def lower(ep: torch.export.ExportedProgram, input_shape: tuple[int, ...], ndim: 
         if not dep_nodes:
             continue
         out = _concrete(_val(node))
-        if not F.produces_tensor(out):
+        if not produces_tensor(out):
             continue  # sizes, asserts, python numbers: no receptive field
         target = node.target
         is_aten = isinstance(target, torch._ops.OpOverload)
-        name = op_name(target) if is_aten else ("getitem" if target is operator.getitem else F._op_name(node))
+        name = op_name(target) if is_aten else ("getitem" if target is operator.getitem else fx_op_name(node))
         if name in CONSTANT_OPS:
             continue  # depends on the input's shape only
         args = _bind(target, node.args, node.kwargs) if is_aten else Args(tuple(node.args), dict(node.kwargs))
         args = Args(
-            tuple(F.operands(list(args.args), _concrete(list(args.args)), layouts.get)),
-            {k: F.operands(v, _concrete(v), layouts.get) for k, v in args.kwargs.items()},
+            tuple(node_operands(list(args.args), _concrete(list(args.args)), layouts.get)),
+            {k: node_operands(v, _concrete(v), layouts.get) for k, v in args.kwargs.items()},
         )
         source = layouts.get(node.args[0]) if node.args and isinstance(node.args[0], fx.Node) else None
-        outputs = F.output_shapes(out)
-        if name == "getitem" and isinstance(source, F.Outputs):
+        outputs = output_shapes(out)
+        if name == "getitem" and isinstance(source, Outputs):
             low, label = Lowered(Kind.RESHAPE, (source[node.args[1]],)), "getitem"
         elif not is_aten and target is not operator.getitem:
             mod = getattr(target, "__module__", "") or ""
             label = f"{mod}.{name}" if mod else name
-            low = unknown(OpCall("unknown", {}, tuple(F.tensor_operands(args)), outputs, ndim, label), "opaque function (not traced through)")
+            low = unknown(OpCall("unknown", {}, tuple(tensor_operands(args)), outputs, ndim, label), "opaque function (not traced through)")
         else:
             op, params, operands = normalise_function(name, args, "aten" if is_aten else "function")
             # the schema-named kwargs repeat the positional args: operands come from the positions
             positional = Args(args.args, {} if is_aten else args.kwargs)
-            inputs = tuple(o for o in (operands if operands is not None else F.tensor_operands(positional)) if isinstance(o, Operand))
+            inputs = tuple(o for o in (operands if operands is not None else tensor_operands(positional)) if isinstance(o, Operand))
             label = name
-            low = F.lower_call(OpCall(op, params, inputs, outputs, ndim, name))
-        single = isinstance(out, F.TensorMeta)
-        layouts[node] = low.layouts[0] if single else F.Outputs(low.layouts)
+            low = lower_call(OpCall(op, params, inputs, outputs, ndim, name))
+        single = isinstance(out, TensorMeta)
+        layouts[node] = low.layouts[0] if single else Outputs(low.layouts)
         if name == "getitem":
             path = _scope(node)[0]
             qual, module_type = (f"{path}.getitem" if path else "getitem"), ""
@@ -329,7 +332,7 @@ def lower(ep: torch.export.ExportedProgram, input_shape: tuple[int, ...], ndim: 
                 out_layout=layouts[node] if single else None,
                 ndim=ndim,
                 module_type=module_type,
-                source=F._source(node),
+                source=source_of(node),
             )
         )
     return layers
@@ -355,12 +358,8 @@ def graph_from_export(
         TraceError: torch.export failed (e.g. data-dependent control flow).
     """
     module.eval()
-    shape = tuple(int(s) for s in input_shape) if input_shape else F.infer_input_shape(module, input_size)
-    if any(s <= 0 for s in shape):
-        raise ShapeError(f"input shape {shape} has a non-positive size")
+    shape = input_shape_for(module, input_size, input_shape)
     ndim = len(shape) - 2
-    if ndim < 1:
-        raise ShapeError(f"input shape {shape} has no spatial axis", hint="give (batch, channels, *spatial), e.g. 1,3,224,224")
     ep = export_program(module, shape)
     layers = lower(ep, shape, ndim, module)
     defined = definition_sources(module, [layer.qualname for layer in layers if layer.module_type])

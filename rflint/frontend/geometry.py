@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from rflint.errors import ShapeError
+from rflint.frontend.tracer import trace
 
 
 @dataclass(frozen=True)
@@ -88,8 +89,6 @@ def _first_conv(module: nn.Module) -> nn.Module | None:
 def _first_reader(module: nn.Module) -> tuple[int, int, str] | None:
     """(channels, spatial axes, name) of the layer that reads the model input unchanged: the
     first convolution or normalisation called on the placeholder in the traced graph."""
-    from rflint.frontend.fx import trace
-
     try:
         gm = trace(module)
     except Exception:  # noqa: BLE001 - best effort: the tracer reports its own failure later
@@ -160,5 +159,17 @@ def validate(shape: tuple[int, ...]) -> tuple[int, ...]:
     return shape
 
 
-__all__ = ["Geometry", "candidates", "describe", "validate"]
+def infer_input_shape(module: nn.Module, input_size: Sequence[int] | None) -> tuple[int, ...]:
+    """The best input shape for ``input_size`` (:func:`candidates`; the engine also tries the
+    others when this one does not run)."""
+    return candidates(module, input_size, None)[0].shape
 
+
+def input_shape_for(module: nn.Module, input_size: Sequence[int] | None, input_shape: Sequence[int] | None) -> tuple[int, ...]:
+    """The shape a frontend runs the model on: ``input_shape`` as given, else the best guess
+    for ``input_size``; validated either way (every tracer takes its shape from here)."""
+    shape = tuple(int(s) for s in input_shape) if input_shape else infer_input_shape(module, input_size)
+    return validate(shape)
+
+
+__all__ = ["Geometry", "candidates", "describe", "infer_input_shape", "input_shape_for", "validate"]

@@ -17,7 +17,7 @@ ops assume NCHW (as every exporter writes convolutions) and ops that could be gl
 reported unknown rather than guessed.
 
 Each node is named for the op table (:mod:`.onnx_ops`) and lowered by
-:func:`rflint.frontend.ops.lower`, the same table the torch frontends use. An op the table does
+:func:`rflint.ops.table.lower`, the same table the torch frontends use. An op the table does
 not know becomes a ``Kind.UNKNOWN`` layer carrying its op type, never a silent identity.
 """
 
@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from rflint.errors import ShapeError, TargetError
-from rflint.frontend import layout as L
+from rflint.ops import layout as L
 from rflint.frontend.common import make_layer
-from rflint.frontend.ops import Lowered, OpCall, Operand, lower as lower_call
+from rflint.ops.table import Lowered, OpCall, Operand, lower as lower_call
 from rflint.frontend.onnx_ops import LAYOUT_FREE, MOVES_ONLY, SHAPE_OPS, WINDOW_OPS, Node, normalise
 from rflint.ir import Graph, Kind, Layer
 

@@ -1,5 +1,5 @@
 """Naming ONNX nodes for the op table: an ONNX ``op_type`` and its attributes become a canonical
-op name of :data:`rflint.frontend.ops.OPS` and its hyper-parameters (under torch's functional
+op name of :data:`rflint.ops.table.OPS` and its hyper-parameters (under torch's functional
 names). Torch-free, like the rest of the ONNX frontend; no receptive-field semantics here.
 """
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from rflint.frontend.ops import Operand
+from rflint.ops.table import Operand
 
 INT_MAX = 2**62
 
@@ -193,7 +193,7 @@ def _gemm(n: Node) -> Normalised:
             params = {"in_channels": w[1 if trans_b else 0], "out_channels": w[0 if trans_b else 1]}
         return "linear", params, [a]
     if trans_b:
-        from rflint.frontend import layout as L
+        from rflint.ops import layout as L
 
         b = Operand(L.transpose(b.layout, 0, 1), tuple(reversed(b.shape)) if b.shape else None)
     return "matmul", {}, [a, b]

@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rflint.rf.sizes import window_length
+
 Rule = Callable[..., "torch.Tensor | None"]
 
 _META = torch.device("meta")
@@ -51,11 +53,7 @@ def _tuple(value: Any, n: int) -> tuple[int, ...]:
 
 def _window_out(size: int, k: int, s: int, p: int, d: int, ceil: bool) -> int:
     """PyTorch's pooling/conv output length (``pooling_output_shape`` in ATen)."""
-    span = size + 2 * p - d * (k - 1) - 1
-    out = (-(-span // s) if ceil else span // s) + 1
-    if ceil and (out - 1) * s >= size + p:
-        out -= 1  # the last window must start inside the input or the left padding
-    return out
+    return window_length(size, d * (k - 1) + 1, s, p, ceil)
 
 
 def _spatial(x: torch.Tensor, n: int) -> tuple[tuple[int, ...], tuple[int, ...]] | None:

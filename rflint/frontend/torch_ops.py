@@ -1,5 +1,5 @@
 """Naming torch ops for the op table: a torch function, tensor method, aten op or ``nn.Module``
-becomes a canonical op name of :data:`rflint.frontend.ops.OPS` and its hyper-parameters.
+becomes a canonical op name of :data:`rflint.ops.table.OPS` and its hyper-parameters.
 
 This module holds no receptive-field semantics, only *where* torch keeps each argument: the
 fx frontend (functional calls, methods, leaf modules) and the torch.export frontend (aten ops,
@@ -19,7 +19,7 @@ from typing import Any
 from torch import nn
 
 from rflint.errors import ConfigError
-from rflint.frontend.ops import CUSTOM_OPS, Operand, register_op
+from rflint.ops.table import CUSTOM_OPS, Operand, register_op
 
 
 @dataclass
@@ -590,7 +590,7 @@ def leaf_types() -> tuple[type, ...]:
 
 def is_declared_leaf(m: nn.Module) -> bool:
     """A module whose class is declared (by identity, or by source file and qualname)."""
-    from rflint.frontend.ops import custom_handler
+    from rflint.ops.table import custom_handler
 
     return custom_handler(m) is not None
 

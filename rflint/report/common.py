@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
-from rflint import __version__
-from rflint.algebra import fmt_axes
+from rflint._version import __version__
+from rflint.rf.algebra import fmt_axes
 from rflint.checks import ALL_RULES, Rule
 from rflint.ir import Finding, Severity
 from rflint.results import BaselineOutcome, ModelReport
-from rflint.rule_docs import rule_url
+from rflint.project.rule_docs import rule_url
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from rflint.algebra import fmt_axes
+from rflint.rf.algebra import fmt_axes
 from rflint.results import ModelReport
 from rflint.ir import Finding
 from rflint.report.common import RenderContext, display_path, run_summary
-from rflint.rule_docs import rule_url
+from rflint.project.rule_docs import rule_url
 
 
 def _cell(text: str) -> str:

@@ -19,7 +19,7 @@ from rflint.checks import Rule
 from rflint.results import ModelReport
 from rflint.ir import Finding, Severity
 from rflint.report.common import RenderContext, display_path, fingerprint, is_relative
-from rflint.rule_docs import HOMEPAGE, rule_url
+from rflint.project.rule_docs import HOMEPAGE, rule_url
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 LEVELS = {Severity.ERROR: "error", Severity.WARN: "warning", Severity.INFO: "note", Severity.IGNORE: "none"}

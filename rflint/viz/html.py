@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
-from rflint.algebra import layer_status
+from rflint.rf.algebra import layer_status
 from rflint.errors import UsageError
 from rflint.ir import Analysis, Finding, Kind, Status
 from rflint.viz import svg
-from rflint.algebra import fmt_axes
-from rflint.viz.layout import op_label
+from rflint.rf.algebra import fmt_axes
+from rflint.viz.graph_layout import op_label
 
 #: layer kinds listed in the main table; the rest sit in a folded "all layers" table
 SHOWN_KINDS = {Kind.INPUT, Kind.WINDOW, Kind.UPSAMPLE, Kind.MERGE, Kind.GLOBAL, Kind.UNKNOWN}
@@ -162,7 +162,7 @@ def document(title: str, body: str, subtitle: str = "") -> str:
 
 def graph_document(analysis: Analysis, collapse: bool = True) -> str:
     """``rflint graph -o model.html``: the graph, the summary and the layer table."""
-    from rflint import __version__
+    from rflint._version import __version__
 
     body = model_section(analysis, None, collapse, plot=False)
     return document(f"rflint: {analysis.graph.name}", body, f"rflint {__version__}")
@@ -174,7 +174,7 @@ def render(reports: Sequence[Any], findings: Sequence[Finding] | None = None, ct
     ``findings`` are the findings left after configuration, suppressions and baseline (the
     report renderers' signature); without them each report's own findings are shown.
     """
-    from rflint import __version__
+    from rflint._version import __version__
 
     def of(report: Any) -> list[Finding]:
         if findings is None:

@@ -13,7 +13,7 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rflint.algebra import is_critical, is_unproductive
+from rflint.rf.algebra import is_critical, is_unproductive
 from rflint.errors import UsageError
 from rflint.ir import INF, Analysis, LayerRF
 
@@ -184,7 +184,7 @@ def figure_bytes(fig, fmt: str) -> bytes:
 
 
 def erf_figure(result):
-    """Heatmap of an :class:`rflint.erf.ErfResult` (2-d inputs) plus the marginal profiles with
+    """Heatmap of an :class:`rflint.engine.erf.ErfResult` (2-d inputs) plus the marginal profiles with
     their Gaussian fits. The dashed square holds 95 % of the gradient; the solid one is the
     theoretical field r_max around the same centre (clipped by the picture)."""
     plt = require_matplotlib()

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from xml.sax.saxutils import escape, quoteattr
 
-from rflint.algebra import layer_status
+from rflint.rf.algebra import layer_status
 from rflint.ir import Analysis, Status
-from rflint.algebra import fmt_axes
-from rflint.viz.layout import LINE_H, PAD_X, PAD_Y, Layout, layout
+from rflint.rf.algebra import fmt_axes
+from rflint.viz.graph_layout import LINE_H, PAD_X, PAD_Y, Layout, layout
 
 #: fill and stroke per status; ok is quiet on purpose so that problems stand out
 COLOURS: dict[Status, tuple[str, str]] = {

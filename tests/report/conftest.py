@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rflint.algebra import analyse
+from rflint.rf.algebra import analyse
 from rflint.results import ModelReport
 from rflint.spec import ModelSpec
 from rflint.ir import Finding, Graph, Kind, Layer, Severity, Source

@@ -79,7 +79,7 @@ def test_cli_format_snapshot_with_exit_code(project, fmt, snapshot):
 
 
 def _without_pages(log: dict) -> dict:
-    from rflint.rule_docs import page
+    from rflint.project.rule_docs import page
 
     for rule in log["runs"][0]["tool"]["driver"]["rules"]:
         text = page(rule["id"])

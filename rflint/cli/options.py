@@ -1,0 +1,277 @@
+"""The command-line vocabulary every command shares: option declarations, value parsing, the
+output-format choices, and how the model options pick the models a command works on.
+
+Kept apart from :mod:`rflint.cli` (which prints, reads the environment and picks exit codes) so
+that the commands stay short and every command declares an option the same way. Nothing here
+imports torch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+from typer.core import TyperCommand, TyperGroup
+
+from rflint.errors import UsageError
+from rflint.spec import ModelSpec
+
+if TYPE_CHECKING:
+    from rflint.project.config import Config
+
+
+def _quiet_flags(params: list[Any]) -> list[Any]:
+    """No ``<bool>`` type column for flags in ``--help`` (typer shows one for every option)."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class Command(TyperCommand):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _quiet_flags(super().get_params(ctx))
+
+
+class Group(TyperGroup):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _quiet_flags(super().get_params(ctx))
+
+
+# ---------------------------------------------------------------------------------------------
+# values
+
+
+def parse_size(text: str) -> tuple[int, ...]:
+    """``224``, ``224x160`` or ``224,160`` -> a tuple of positive ints."""
+    parts = [p for p in text.replace("x", ",").replace("X", ",").split(",") if p.strip()]
+    try:
+        values = tuple(int(p) for p in parts)
+    except ValueError:
+        raise UsageError(f"invalid input size {text!r}: expected a positive integer like 224 or 224x160") from None
+    if not values or any(v <= 0 for v in values):
+        raise UsageError(f"invalid input size {text!r}: sizes must be positive integers")
+    return values
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """``1,3,224,224`` (batch included) -> a tuple of positive ints."""
+    values = parse_size(text)
+    if len(values) < 3:
+        raise UsageError(
+            f"invalid input shape {text!r}: expected batch, channels and at least one spatial size, e.g. 1,3,224,224"
+        )
+    return values
+
+
+def parse_kwargs(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"--model-kwargs is not valid JSON: {exc.msg} at column {exc.colno}") from None
+    if not isinstance(value, dict):
+        raise UsageError('--model-kwargs must be a JSON object, e.g. \'{"num_classes": 10}\'')
+    return value
+
+
+def split_selectors(values: Sequence[str] | None) -> list[str] | None:
+    """``--select RF101,RF102 --select RF001`` -> ``["RF101", "RF102", "RF001"]``."""
+    if values is None:
+        return None
+    return [v.strip() for value in values for v in value.split(",") if v.strip()]
+
+
+def pick_format(value: Enum | None, alias: Enum | None, default: Enum) -> Any:
+    """``--output-format``, or its hidden old spelling ``--format``, or the default."""
+    if value is not None and alias is not None and value != alias:
+        raise UsageError(f"--output-format {value.value} and --format {alias.value} disagree", hint="give only --output-format")
+    return value or alias or default
+
+
+# ---------------------------------------------------------------------------------------------
+# options
+
+MODEL, OUTPUT, CONFIG = "Model", "Output", "Configuration"
+
+
+class Color(str, Enum):
+    AUTO = "auto"
+    ALWAYS = "always"
+    NEVER = "never"
+
+
+InputSize = Annotated[
+    Optional[str],
+    typer.Option("--input-size", "-s", metavar="SIZE", help="Spatial input size: 224, or per axis 224x160 (channels are inferred).", rich_help_panel=MODEL),
+]
+InputShape = Annotated[
+    Optional[str],
+    typer.Option("--input-shape", metavar="SHAPE", help="Full input shape, batch included: 1,3,224,224. Wins over --input-size.", rich_help_panel=MODEL),
+]
+ModelKwargs = Annotated[
+    Optional[str],
+    typer.Option("--model-kwargs", metavar="JSON", help='Keyword arguments for the factory: \'{"num_classes": 10}\'.', rich_help_panel=MODEL),
+]
+LeafModules = Annotated[
+    Optional[list[str]],
+    typer.Option("--leaf-module", metavar="CLASS", help="Dotted class path not to trace through (repeatable).", rich_help_panel=MODEL),
+]
+TrustPickle = Annotated[
+    bool,
+    typer.Option("--trust-pickle", help="Allow loading pickled models (.pt/.pth/TorchScript): this EXECUTES code from the file.", rich_help_panel=MODEL),
+]
+OutputFiles = Annotated[
+    Optional[list[str]],
+    typer.Option("--output-file", "-o", metavar="[FORMAT:]PATH", help="Write to a file instead of stdout; FORMAT:PATH writes another format (repeatable, - is stdout).", rich_help_panel=OUTPUT),
+]
+ColorOption = Annotated[
+    Color,
+    typer.Option("--color", case_sensitive=False, help="Colour: auto honours NO_COLOR, FORCE_COLOR and the terminal.", rich_help_panel=OUTPUT),
+]
+ConfigFile = Annotated[
+    Optional[Path],
+    typer.Option("--config", metavar="FILE", help="Config file (pyproject.toml or rflint.toml) instead of the nearest one.", rich_help_panel=CONFIG),
+]
+Isolated = Annotated[bool, typer.Option("--isolated", help="Ignore every configuration file.", rich_help_panel=CONFIG)]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks for errors.")]
+CACHE = "Cache and parallelism"
+NoCache = Annotated[
+    bool,
+    typer.Option("--no-cache", envvar="RFLINT_NO_CACHE", help="Neither read nor write the result cache.", rich_help_panel=CACHE),
+]
+Jobs = Annotated[
+    Optional[int],
+    typer.Option("--jobs", "-j", help="Processes for several models (default: the number of CPUs, one per 4 models to check at most; 1: serial).", rich_help_panel=CACHE),
+]
+
+
+def job_count(jobs: int | None) -> int | None:
+    """``-j``; None (not given) lets the engine use the CPUs when there are enough models."""
+    if jobs is None:
+        return None
+    if jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, not {jobs}", hint="-j 1 checks the models one after the other")
+    return jobs
+
+
+def format_option(help: str, **extra: Any) -> Any:
+    """``--output-format`` with the command's choices."""
+    return typer.Option("--output-format", case_sensitive=False, help=help, rich_help_panel=OUTPUT, **extra)
+
+
+def format_alias() -> Any:
+    """The old spelling ``--format``, still accepted, not shown."""
+    return typer.Option("--format", case_sensitive=False, hidden=True)
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """The model options as given on the command line (None/empty when not given)."""
+
+    input_size: str | None = None
+    input_shape: str | None = None
+    model_kwargs: str | None = None
+    leaf_modules: tuple[str, ...] = ()
+    trust_pickle: bool = False
+
+    @property
+    def gives_geometry(self) -> bool:
+        return self.input_size is not None or self.input_shape is not None
+
+    def spec(self, target: str, config: Config) -> ModelSpec:
+        """A spec for a target that is not in the config."""
+        if not self.gives_geometry:
+            raise UsageError("no input size given", hint="pass --input-size N (e.g. 224) or --input-shape 1,3,224,224")
+        return ModelSpec(
+            target=target,
+            input_size=parse_size(self.input_size) if self.input_size else None,
+            input_shape=parse_shape(self.input_shape) if self.input_shape else None,
+            kwargs=parse_kwargs(self.model_kwargs),
+            leaf_modules=self.leaf_modules,
+            trust_pickle=self.trust_pickle,
+            pythonpath=config.search_path,
+        )
+
+    def over(self, entry: ModelSpec) -> ModelSpec:
+        """A configured model with what the command line gives on top: its geometry replaces
+        the entry's, its kwargs and leaf modules add to them."""
+        geometry = {}
+        if self.gives_geometry:
+            geometry = {
+                "input_size": parse_size(self.input_size) if self.input_size else None,
+                "input_shape": parse_shape(self.input_shape) if self.input_shape else None,
+            }
+        return replace(
+            entry,
+            **geometry,
+            kwargs={**entry.kwargs, **parse_kwargs(self.model_kwargs)},
+            leaf_modules=tuple(dict.fromkeys((*entry.leaf_modules, *self.leaf_modules))),
+            trust_pickle=entry.trust_pickle or self.trust_pickle,
+        )
+
+
+def load_command_config(config_file: Path | None, isolated: bool, memo: Any = None) -> Config:
+    from rflint.project.config import load_config
+
+    return load_config(config_file, isolated=isolated, memo=memo)
+
+
+def cache_root(config: Config) -> Path:
+    """Where the cache of this configuration lives; ``$RFLINT_CACHE_DIR`` wins."""
+    from rflint.engine.cache import resolve_root
+
+    return resolve_root(config.root, config.cache_dir, os.environ.get("RFLINT_CACHE_DIR"))
+
+
+def config_memo(no_cache: bool) -> Any:
+    """Remembers validated configuration tables in the cache (none with ``--no-cache``)."""
+    if no_cache:
+        return None
+    from rflint.engine.cache import ValidConfigs
+
+    return ValidConfigs(os.environ.get("RFLINT_CACHE_DIR"))
+
+
+def resolve_models(targets: Sequence[str], opts: ModelOptions, config: Config, command_name: str, many: bool = True) -> list[ModelSpec]:
+    """The models a command works on, exactly as ``check`` picks them: targets (a configured
+    model's name or target reuses its entry), or with none every configured model. A
+    single-model command accepts a bare call when exactly one model is configured."""
+    from rflint.engine import pipeline as engine
+
+    specs = engine.resolve_specs(targets, config, lambda t: opts.spec(t, config), opts.gives_geometry, overrides=opts.over)
+    if not many and len(specs) != 1:
+        names = ", ".join(s.display_name for s in specs)
+        raise UsageError(f"rflint {command_name} works on one model, but {len(specs)} are selected ({names})", hint="name one of them")
+    return specs
+
+
+class TextFormat(str, Enum):
+    TEXT = "text"
+    JSON = "json"
+
+
+class TableFormat(str, Enum):
+    TABLE = "table"
+    JSON = "json"
+
+
+class GraphFormat(str, Enum):
+    SVG = "svg"
+    HTML = "html"
+
+
+class ImageFormat(str, Enum):
+    PNG = "png"
+    SVG = "svg"
+    PDF = "pdf"
+
+
+IMAGE_SUFFIXES = {".png": "png", ".svg": "svg", ".pdf": "pdf"}

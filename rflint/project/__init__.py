@@ -1,0 +1,1 @@
+"""The user's project: configuration, suppression comments, baselines, rule pages."""

@@ -1,0 +1,1 @@
+"""Receptive-field algebra on the IR: pure math, no torch."""

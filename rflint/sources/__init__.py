@@ -1,0 +1,1 @@
+"""Where models come from: target strings, files, packages and model zoos."""
