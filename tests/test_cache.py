@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 from typer.testing import CliRunner
 
-from rflint.engine.pipeline import cache
+from rflint.engine import cache
 
 from rflint.engine import pipeline as engine
 from rflint.cli import app

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rflint.engine.pipeline import workers
+from rflint.engine import workers
 from rflint.errors import TargetError
 from rflint.spec import ModelSpec
 

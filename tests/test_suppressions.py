@@ -16,10 +16,10 @@ from rflint.spec import ModelSpec
 from rflint.ir import Finding, Graph, Kind, Layer, Severity, Source
 from rflint.frontend.definitions import definition_sources
 from rflint.engine.pipeline import resolve_findings
+from rflint.project.locations import model_source
 from rflint.project.suppressions import (
     apply_suppressions,
     file_suppressions,
-    model_source,
     parse_comment,
     unused_suppressions,
 )
