@@ -41,6 +41,10 @@ class UsageError(RflintError):
     """A command-line option is invalid."""
 
 
+class ErfError(RflintError):
+    """The effective receptive field cannot be measured (bad layer, weights or images)."""
+
+
 def first_line(exc: BaseException, limit: int = 300) -> str:
     """The first line of an exception's message (cut at ``limit``), or its type's name when it
     has none: what a one-line error shows of an exception raised by torch or the user's code."""

@@ -181,7 +181,8 @@ def _stride_change(layer: Layer, stride: tuple[int, ...], **kw: object) -> Chang
 
 
 def enumerate_edits(analysis: Analysis) -> list[Edit]:
-    """Every candidate single edit of ``analysis.graph`` (see the module docstring)."""
+    """Every candidate single edit of ``analysis.graph`` (see the module docstring), family by
+    family: downsampling (stride, pool, patchify, moves), kernel shrinks, cuts."""
     graph = analysis.graph
     sizes: dict[str, Size] = {l.name: (graph.input_size if l.kind is Kind.INPUT else l.out_size) for l in graph.layers}
     order = {l.name: i for i, l in enumerate(graph.layers)}
@@ -193,9 +194,14 @@ def enumerate_edits(analysis: Analysis) -> list[Edit]:
         if layer.name in reached and _editable(layer):
             modules.setdefault(layer.qualname, layer)
     spatial = list(modules.values())
-    edits: list[Edit] = []
+    return _downsampling_edits(spatial, sizes, order) + _kernel_edits(spatial, jump) + list(_cut_edits(analysis, order))
 
-    # downsampling groups: layers that turn the same input size into the same output size
+
+def _downsampling_edits(spatial: list[Layer], sizes: dict[str, Size], order: dict[str, int]) -> list[Edit]:
+    """Per downsampling group (layers that turn the same input size into the same output
+    size): drop the stride, remove a pool, patchify with a smaller kernel, or move the
+    downsampling to a later stride-1 layer."""
+    edits: list[Edit] = []
     groups: dict[tuple, list[Layer]] = {}
     for layer in spatial:
         if any(s > 1 for s in layer.stride):
@@ -203,82 +209,79 @@ def enumerate_edits(analysis: Analysis) -> list[Edit]:
             groups.setdefault(key, []).append(layer)
     for (_, _, stride), members in groups.items():
         ones = tuple(1 for _ in stride)
-        last = max(order[m.name] for m in members)
         edits.append(Edit("stride", tuple(_stride_change(m, ones) for m in members)))
         if len(members) == 1:
-            m = members[0]
-            if _is_pool(m) and tuple(m.kernel) == _ints(m.stride):
-                edits.append(
-                    Edit("remove-pool", (Change(m.qualname, m.op, remove=True, old_kernel=tuple(m.kernel), old_stride=_ints(m.stride)),))
-                )
-            if _is_conv(m) and tuple(m.kernel) == _ints(m.stride) and all(p == 0 for p in (m.padding or (0,))):
-                for smaller in sorted({k // 2 for k in m.kernel} | {1}, reverse=True):
-                    if smaller < 1 or smaller >= min(m.kernel):
-                        continue
-                    new_k = tuple(max(1, k // (max(m.kernel) // smaller)) for k in m.kernel)
-                    edits.append(
-                        Edit(
-                            "patchify",
-                            (
-                                Change(
-                                    m.qualname,
-                                    m.op,
-                                    kernel=new_k,
-                                    stride=new_k,
-                                    padding=(0,) * len(new_k),
-                                    old_kernel=tuple(m.kernel),
-                                    old_stride=_ints(m.stride),
-                                ),
-                            ),
-                        )
-                    )
-        # move the downsampling to a later spatial layer of stride 1
-        for later in spatial:
-            if order[later.name] <= last or any(s != 1 for s in later.stride) or later in members:
-                continue
-            if not any(k > 1 for k in later.kernel):
-                continue
-            n_in = _input_size(later, sizes)
-            if n_in is not None and any(n < 2 * s for n, s in zip(n_in, stride)):
-                continue
-            changes = tuple(_stride_change(m, ones) for m in members) + (_stride_change(later, _ints(stride)),)
-            edits.append(Edit("move", changes))
+            edits.extend(_single_downsampler_edits(members[0]))
+        edits.extend(_move_edits(members, stride, spatial, sizes, order))
+    return edits
 
-    # kernel shrinks: one conv, or every conv of a stage (same kernel, same jump, same kind)
+
+def _single_downsampler_edits(m: Layer) -> list[Edit]:
+    """A lone non-overlapping pool can go; a lone patchifying conv can use smaller patches."""
+    edits: list[Edit] = []
+    if _is_pool(m) and tuple(m.kernel) == _ints(m.stride):
+        edits.append(Edit("remove-pool", (Change(m.qualname, m.op, remove=True, old_kernel=tuple(m.kernel), old_stride=_ints(m.stride)),)))
+    if _is_conv(m) and tuple(m.kernel) == _ints(m.stride) and all(p == 0 for p in (m.padding or (0,))):
+        for smaller in sorted({k // 2 for k in m.kernel} | {1}, reverse=True):
+            if smaller < 1 or smaller >= min(m.kernel):
+                continue
+            new_k = tuple(max(1, k // (max(m.kernel) // smaller)) for k in m.kernel)
+            change = Change(
+                m.qualname, m.op, kernel=new_k, stride=new_k, padding=(0,) * len(new_k), old_kernel=tuple(m.kernel), old_stride=_ints(m.stride)
+            )
+            edits.append(Edit("patchify", (change,)))
+    return edits
+
+
+def _move_edits(members: list[Layer], stride: tuple, spatial: list[Layer], sizes: dict[str, Size], order: dict[str, int]) -> list[Edit]:
+    """Move a group's downsampling to a later spatial layer of stride 1 (one that still has
+    room for the stride on its input)."""
+    ones = tuple(1 for _ in stride)
+    last = max(order[m.name] for m in members)
+    edits = []
+    for later in spatial:
+        if order[later.name] <= last or any(s != 1 for s in later.stride) or later in members:
+            continue
+        if not any(k > 1 for k in later.kernel):
+            continue
+        n_in = _input_size(later, sizes)
+        if n_in is not None and any(n < 2 * s for n, s in zip(n_in, stride)):
+            continue
+        changes = tuple(_stride_change(m, ones) for m in members) + (_stride_change(later, _ints(stride)),)
+        edits.append(Edit("move", changes))
+    return edits
+
+
+def _kernel_edits(spatial: list[Layer], jump: dict[str, tuple]) -> list[Edit]:
+    """Kernel shrinks: one conv, or every conv of a stage (same kernel, same jump, same kind)."""
     stages: dict[tuple, list[Layer]] = {}
     for layer in spatial:
         if not _is_conv(layer) or not _same_padding(layer) or max(layer.kernel) <= min(SMALLER_KERNELS):
             continue
         if tuple(layer.kernel) == _ints(layer.stride):
-            continue  # patchify: handled above
+            continue  # patchify: a downsampling edit
         depthwise = layer.groups > 1 and layer.groups == layer.in_channels
         # a stage: the convs that produce the same resolution (same output jump), the strided
         # first conv of the stage included
         stages.setdefault((tuple(layer.kernel), jump.get(layer.name), depthwise, layer.op), []).append(layer)
+    edits: list[Edit] = []
     for (kernel, _, _, _), members in stages.items():
         for k_new in SMALLER_KERNELS:
             if k_new >= max(kernel):
                 continue
             new_k = tuple(min(k, k_new) for k in kernel)
-
-            def shrink(m: Layer, new_k: tuple[int, ...] = new_k) -> Change:
-                dil = m.dilation or (1,) * len(new_k)
-                return Change(
-                    m.qualname,
-                    m.op,
-                    kernel=new_k,
-                    padding=tuple((k - 1) // 2 * d for k, d in zip(new_k, dil)),
-                    old_kernel=tuple(m.kernel),
-                    old_stride=_ints(m.stride),
-                )
-
-            for m in members:
-                edits.append(Edit("kernel", (shrink(m),)))
+            edits.extend(Edit("kernel", (_shrink(m, new_k),)) for m in members)
             if len(members) > 1:
-                edits.append(Edit("kernel", tuple(shrink(m) for m in members), label=_stage_label(members, kernel, new_k)))
-
-    edits.extend(_cut_edits(analysis, order))
+                edits.append(Edit("kernel", tuple(_shrink(m, new_k) for m in members), label=_stage_label(members, kernel, new_k)))
     return edits
+
+
+def _shrink(m: Layer, new_k: tuple[int, ...]) -> Change:
+    """``m`` with kernel ``new_k`` and the padding that keeps its output size."""
+    dil = m.dilation or (1,) * len(new_k)
+    return Change(
+        m.qualname, m.op, kernel=new_k, padding=tuple((k - 1) // 2 * d for k, d in zip(new_k, dil)), old_kernel=tuple(m.kernel), old_stride=_ints(m.stride)
+    )
 
 
 def _stage_label(members: list[Layer], kernel: tuple[int, ...], new_k: tuple[int, ...]) -> str:

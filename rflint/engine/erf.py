@@ -36,17 +36,11 @@ import torch
 from torch import fx, nn
 
 from rflint.rf.algebra import analyse, display
-from rflint.errors import RflintError, UsageError, first_line
+from rflint.engine.erf_inputs import image_batches, image_files, random_batches
+from rflint.errors import ErfError, UsageError, first_line
 from rflint.ir import INF, Analysis, LayerRF
 
 MASS = 0.95
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-class ErfError(RflintError):
-    """The effective receptive field cannot be measured (bad layer, weights or images)."""
 
 
 @dataclass(frozen=True)
@@ -330,74 +324,6 @@ def truncate(gm: fx.GraphModule, node_name: str) -> fx.GraphModule:
 
 
 # ---------------------------------------------------------------------------------------------
-# inputs
-
-
-def image_files(folder: str | Path) -> list[Path]:
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ErfError(f"--images {str(folder)!r} is not a folder")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise ErfError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {str(folder)!r}")
-    return files
-
-
-def _read_image(path: Path) -> torch.Tensor:
-    """(3, H, W) float in [0, 1], read with pillow, else with torchvision.io."""
-    try:
-        from PIL import Image
-    except ImportError:
-        Image = None
-    if Image is not None:
-        try:
-            with Image.open(path) as im:
-                rgb = im.convert("RGB")
-                w, h = rgb.size
-                data = torch.frombuffer(bytearray(rgb.tobytes()), dtype=torch.uint8)
-        except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to fix
-            raise ErfError(f"cannot read image {str(path)!r}: {exc}") from exc
-        return data.reshape(h, w, 3).permute(2, 0, 1).float() / 255.0
-    try:
-        from torchvision.io import ImageReadMode, decode_image
-    except ImportError:
-        raise ErfError("reading --images needs pillow or torchvision", hint="pip install pillow") from None
-    try:
-        return decode_image(str(path), mode=ImageReadMode.RGB).float() / 255.0
-    except Exception as exc:  # noqa: BLE001
-        raise ErfError(f"cannot read image {str(path)!r}: {exc}") from exc
-
-
-def image_batches(files: Sequence[Path], shape: tuple[int, ...], batch: int) -> Iterator[torch.Tensor]:
-    """Images resized to the input size; 3 channels are normalised with ImageNet statistics,
-    1 channel is the grey level."""
-    channels, size = shape[1], shape[2:]
-    if len(size) != 2:
-        raise ErfError("--images works for 2-d inputs only")
-    if channels not in (1, 3):
-        raise ErfError(f"--images needs a model with 1 or 3 input channels, not {channels}")
-    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
-    for i in range(0, len(files), batch):
-        imgs = []
-        for path in files[i : i + batch]:
-            img = _read_image(path)
-            img = nn.functional.interpolate(img[None], size=size, mode="bilinear", antialias=True, align_corners=False)[0]
-            img = (img - mean) / std if channels == 3 else img.mean(0, keepdim=True)
-            imgs.append(img)
-        yield torch.stack(imgs)
-
-
-def random_batches(shape: tuple[int, ...], samples: int, batch: int, seed: int) -> Iterator[torch.Tensor]:
-    gen = torch.Generator().manual_seed(seed)
-    done = 0
-    while done < samples:
-        n = min(batch, samples - done)
-        yield torch.randn((n, *shape[1:]), generator=gen)
-        done += n
-
-
-# ---------------------------------------------------------------------------------------------
 # the measurement
 
 
@@ -464,7 +390,6 @@ def measure_erf(
     """
     from rflint.frontend.fx import trace_graph
     from rflint.frontend.geometry import infer_input_shape
-    from rflint.frontend.tracer import trace
 
     if samples < 1:
         raise UsageError("--samples must be at least 1")
@@ -474,22 +399,8 @@ def measure_erf(
         graph = trace_graph(module, input_shape=shape, name=name, leaf_modules=leaf_modules)
         analysis = analyse(graph)
     lrf = choose_layer(analysis, layer)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        notes = materialise(module, dev)
-    if weights is not None:
-        load_weights(module, weights)
-        module.to(dev)
-    module.eval()
-    gm = trace(module, leaf_modules)
-    sub = truncate(gm, lrf.layer.name).to(dev).eval()
-    if images is not None:
-        files = image_files(images)[:samples]
-        batches = image_batches(files, shape, batch_size)
-        source = f"{len(files)} images from {images}"
-    else:
-        batches = random_batches(shape, samples, batch_size, seed)
-        source = "random normal"
+    sub, notes = _runnable(module, lrf.layer.name, dev, weights, seed, leaf_modules)
+    batches, source = _batches(images, shape, samples, batch_size, seed)
     grad_map, out_size, centre, count = gradient_map(sub, batches, dev)
     total = float(grad_map.sum())
     if total > 0:
@@ -518,3 +429,28 @@ def measure_erf(
         r_max=r_max,
         notes=tuple(notes),
     )
+
+
+def _batches(images: str | Path | None, shape: tuple[int, ...], samples: int, batch_size: int, seed: int) -> tuple[Iterator[torch.Tensor], str]:
+    """The inputs to average over, and how to name them in the result."""
+    if images is None:
+        return random_batches(shape, samples, batch_size, seed), "random normal"
+    files = image_files(images)[:samples]
+    return image_batches(files, shape, batch_size), f"{len(files)} images from {images}"
+
+
+def _runnable(
+    module: nn.Module, node: str, dev: torch.device, weights: str | Path | None, seed: int, leaf_modules: Sequence[str]
+) -> tuple[fx.GraphModule, list[str]]:
+    """The model materialised on ``dev`` (seeded; weights loaded if given) and cut after
+    ``node``, in eval mode, with the notes materialising made."""
+    from rflint.frontend.tracer import trace
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        notes = materialise(module, dev)
+    if weights is not None:
+        load_weights(module, weights)
+        module.to(dev)
+    module.eval()
+    return truncate(trace(module, leaf_modules), node).to(dev).eval(), notes

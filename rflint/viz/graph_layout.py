@@ -153,51 +153,19 @@ def collapse(analysis: Analysis, enabled: bool = True) -> tuple[list[Box], dict[
     for n, ins in inputs.items():
         for i in dict.fromkeys(ins):
             consumers[i].append(n)
-
-    owner: dict[str, str] = {}  # layer name -> head layer name
-    # forward pass: fold into the predecessor
-    for lrf in analysis.layers:
-        n = lrf.layer.name
-        ins = list(dict.fromkeys(inputs[n]))
-        if (
-            enabled
-            and is_ordinary(lrf.layer)
-            and len(ins) == 1
-            and len(consumers[ins[0]]) == 1
-        ):
-            owner[n] = owner[ins[0]]
-        else:
-            owner[n] = n
-    # backward pass: a foldable head with one consumer that has it as only input folds into it
-    if enabled:
-        for lrf in reversed(analysis.layers):
-            n = lrf.layer.name
-            if owner[n] != n or not is_ordinary(lrf.layer):
-                continue
-            members = [m for m, o in owner.items() if o == n]
-            tail = members[-1]
-            cons = consumers[tail]
-            if len(cons) == 1 and len(set(inputs[cons[0]])) == 1 and owner[cons[0]] == cons[0]:
-                target = cons[0]
-                if lrfs[target].layer.kind is Kind.INPUT:
-                    continue
-                for m in members:
-                    owner[m] = target
-                # the target's box is now headed by ``target`` but starts with these members
+    owner = _owners(analysis, inputs, consumers, enabled)
     groups: dict[str, list[LayerRF]] = {}
     for lrf in analysis.layers:
         groups.setdefault(owner[lrf.layer.name], []).append(lrf)
-    boxes: list[Box] = []
-    for head_name, members in groups.items():
-        head = lrfs[head_name]
-        status = worst_status([layer_status(m, size) for m in members])
-        boxes.append(Box(id=head_name, head=head, members=members, status=status))
-    box_of = {n: owner[n] for n in lrfs}
+    boxes = [
+        Box(id=head, head=lrfs[head], members=members, status=worst_status([layer_status(m, size) for m in members]))
+        for head, members in groups.items()
+    ]
     by_id = {b.id: b for b in boxes}
     for b in boxes:
         for m in b.members:
             for i in inputs[m.layer.name]:
-                src = box_of[i]
+                src = owner[i]
                 if src != b.id and src not in b.preds:
                     b.preds.append(src)
                     by_id[src].succs.append(b.id)
@@ -206,7 +174,32 @@ def collapse(analysis: Analysis, enabled: bool = True) -> tuple[list[Box], dict[
     boxes.sort(key=lambda b: min(position[m.layer.name] for m in b.members))
     for b in boxes:
         b.lines = box_lines(b)
-    return boxes, box_of
+    return boxes, {n: owner[n] for n in lrfs}
+
+
+def _owners(analysis: Analysis, inputs: dict[str, list[str]], consumers: dict[str, list[str]], enabled: bool) -> dict[str, str]:
+    """Layer name -> the name of the layer heading its box: a forward pass folds an ordinary
+    layer into its only predecessor, a backward pass folds a remaining ordinary head into its
+    only consumer (when that consumer reads nothing else)."""
+    owner: dict[str, str] = {}
+    for lrf in analysis.layers:
+        n = lrf.layer.name
+        ins = list(dict.fromkeys(inputs[n]))
+        fold = enabled and is_ordinary(lrf.layer) and len(ins) == 1 and len(consumers[ins[0]]) == 1
+        owner[n] = owner[ins[0]] if fold else n
+    if not enabled:
+        return owner
+    kinds = {lrf.layer.name: lrf.layer.kind for lrf in analysis.layers}
+    for lrf in reversed(analysis.layers):
+        n = lrf.layer.name
+        if owner[n] != n or not is_ordinary(lrf.layer):
+            continue
+        members = [m for m, o in owner.items() if o == n]
+        cons = consumers[members[-1]]
+        if len(cons) == 1 and len(set(inputs[cons[0]])) == 1 and owner[cons[0]] == cons[0] and kinds[cons[0]] is not Kind.INPUT:
+            for m in members:
+                owner[m] = cons[0]
+    return owner
 
 
 _SEVERITY = {
@@ -354,8 +347,6 @@ def place(rows: list[list[Box]], main: set[str], passes: int = 6) -> None:
 def route(boxes: list[Box], rows: list[list[Box]], main: set[str] = frozenset()) -> list[Edge]:
     """Edges with control points; skip edges get a lane beside the rows they pass."""
     by_id = {b.id: b for b in boxes}
-    row_left = [min((b.x - b.w / 2 for b in row), default=0.0) for row in rows]
-    row_right = [max((b.x + b.w / 2 for b in row), default=0.0) for row in rows]
     row_top = [min((b.y for b in row), default=0.0) for row in rows]
     row_bottom = [max((b.bottom for b in row), default=0.0) for row in rows]
     edges: list[Edge] = []
@@ -383,31 +374,8 @@ def route(boxes: list[Box], rows: list[list[Box]], main: set[str] = frozenset())
     for group in spans:
         src = group[0][0]
         last = max(d.rank for _, d, _ in group)
-        mid = range(src.rank + 1, last)
-        left = min(row_left[r] for r in mid)
-        right = max(row_right[r] for r in mid)
-
-        def clear(x: float, mid: range = mid) -> bool:
-            return all(
-                not any(abs(b.x - x) < b.w / 2 + LANE_GAP for b in rows[r]) for r in mid
-            )
-
-        dsts = [d for _, d, _ in group]
-        ex = (src.x + sum(d.x for d in dsts) / len(dsts)) / 2
-        free = [x for x in (src.x, *(d.x for d in dsts), ex) if clear(x)]
-        if free:  # straight down where no box is in the way
-            side, x = "mid", free[0]
-        elif right - ex <= ex - left:
-            side, x = "right", right + LANE_GAP * 2
-        else:
-            side, x = "left", left - LANE_GAP * 2
         y0, y1 = row_top[src.rank + 1], row_bottom[last - 1]
-        step = LANE_GAP if side != "left" else -LANE_GAP
-        while any(
-            s == side and abs(px - x) < LANE_GAP - 0.01 and py0 < y1 and y0 < py1
-            for py0, py1, px, s in placed
-        ):
-            x += step if side != "mid" else LANE_GAP
+        side, x = _lane(src, [d for _, d, _ in group], [rows[r] for r in range(src.rank + 1, last)], placed, y0, y1)
         placed.append((y0, y1, x, side))
         for _, dst, idx in group:
             e = edges[idx]
@@ -416,6 +384,29 @@ def route(boxes: list[Box], rows: list[list[Box]], main: set[str] = frozenset())
             (sx, sy), (tx, ty) = e.points
             e.points = [(sx, sy), (x, y0), (x, row_bottom[dst.rank - 1]), (tx, ty)]
     return edges
+
+
+def _lane(src: Box, dsts: list[Box], passed: list[list[Box]], placed: list[tuple[float, float, float, str]], y0: float, y1: float) -> tuple[str, float]:
+    """Where a skip lane from ``src`` runs past the rows ``passed``: straight down where no box
+    is in the way, else beside the rows on the nearer side, clear of lanes already placed."""
+    left = min(b.x - b.w / 2 for row in passed for b in row)
+    right = max(b.x + b.w / 2 for row in passed for b in row)
+
+    def clear(x: float) -> bool:
+        return all(not any(abs(b.x - x) < b.w / 2 + LANE_GAP for b in row) for row in passed)
+
+    ex = (src.x + sum(d.x for d in dsts) / len(dsts)) / 2
+    free = [x for x in (src.x, *(d.x for d in dsts), ex) if clear(x)]
+    if free:
+        side, x = "mid", free[0]
+    elif right - ex <= ex - left:
+        side, x = "right", right + LANE_GAP * 2
+    else:
+        side, x = "left", left - LANE_GAP * 2
+    step = LANE_GAP if side != "left" else -LANE_GAP
+    while any(s == side and abs(px - x) < LANE_GAP - 0.01 and py0 < y1 and y0 < py1 for py0, py1, px, s in placed):
+        x += step if side != "mid" else LANE_GAP
+    return side, x
 
 
 def layout(analysis: Analysis, collapse_chains: bool = True) -> Layout:

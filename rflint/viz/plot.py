@@ -77,11 +77,10 @@ def growth_figure(series: Sequence[Series], axis: int = 0, title: str | None = N
 
     fig, ax = plt.subplots(figsize=(10, 5.6), dpi=110)
     multi = len(series) > 1  # colours stand for models, dotted lines for input sizes
-    sizes_drawn: dict[int, str] = {}
-    curves_drawn: dict[tuple, str] = {}  # identical curves (one model, several sizes) drawn once
+    sizes_drawn: set[int] = set()
+    curves_drawn: set[tuple] = set()  # identical curves (one model, several sizes) drawn once
     top, bottom, right = 1.0, float("inf"), 1
     models = list(dict.fromkeys(s.analysis.graph.name for s in series))
-    several_sizes = len({s.analysis.graph.input_size for s in series}) > 1
     for s in series:
         colour = PALETTE[models.index(s.analysis.graph.name) % len(PALETTE)]
         layers = growing_layers(s.analysis)
@@ -89,45 +88,18 @@ def growth_figure(series: Sequence[Series], axis: int = 0, title: str | None = N
         n = size[axis] if axis < len(size) else size[0]
         if not layers:
             continue
-        x = list(range(1, len(layers) + 1))
         rmin = [float(lrf.axes[axis].r_min) for lrf in layers]
         rmax = [float(lrf.axes[axis].r_max) for lrf in layers]
-        top, right = max(top, max(rmax), n), max(right, len(x))
-        bottom = min(bottom, min(rmin), n)
+        top, right, bottom = max(top, max(rmax), n), max(right, len(layers)), min(bottom, min(rmin), n)
         key = (s.analysis.graph.name, tuple(rmin), tuple(rmax))
         if key not in curves_drawn:
-            curves_drawn[key] = colour
-            name = (s.analysis.graph.name if len(models) > 1 else "") + " "
-            ax.plot(x, rmax, color=colour, lw=2, marker="o", ms=3, label=f"{name}r_max".strip())
-            ax.plot(x, rmin, color=colour, lw=1.5, ls="--", marker="o", ms=2.5, label=f"{name}r_min".strip())
-        unprod = [is_unproductive(lrf, size) for lrf in layers]
-        crit = [is_critical(lrf, size) for lrf in layers]
-        shade = colour if multi else "#c92a2a"
-        for a, b in _runs(unprod):
-            ax.axvspan(a + 0.5, b + 1.5, color=shade, alpha=0.13 if multi else 0.16, lw=0)
-        if not multi:
-            for a, b in _runs(crit):
-                ax.axvspan(a + 0.5, b + 1.5, color="#f59f00", alpha=0.18, lw=0)
-            first = next((lrf for lrf, u in zip(layers, unprod) if u), None)
-            if first is not None:
-                ax.annotate(
-                    f"first unproductive:\n{first.layer.qualname}",
-                    xy=(unprod.index(True) + 1, rmax[unprod.index(True)]),
-                    xytext=(-30, 22),
-                    textcoords="offset points",
-                    ha="right",
-                    fontsize=8.5,
-                    color="#c92a2a",
-                    arrowprops={"arrowstyle": "->", "color": "#c92a2a", "lw": 0.8},
-                )
+            curves_drawn.add(key)
+            _draw_curves(ax, rmin, rmax, colour, (s.analysis.graph.name if len(models) > 1 else "") + " ")
+        _shade_layers(ax, layers, size, rmax, colour, multi)
         if n not in sizes_drawn:
-            sizes_drawn[n] = colour
-            line_colour = "#495057"
-            ax.axhline(n, color=line_colour, lw=1.2, ls=":")
-            ax.text(
-                1.0, n, f"input {n} ", transform=ax.get_yaxis_transform(), ha="right",
-                va="bottom", fontsize=9, color=line_colour,
-            )
+            sizes_drawn.add(n)
+            ax.axhline(n, color="#495057", lw=1.2, ls=":")
+            ax.text(1.0, n, f"input {n} ", transform=ax.get_yaxis_transform(), ha="right", va="bottom", fontsize=9, color="#495057")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlim(0.5, right + 0.5)
     ax.set_yscale("log")
@@ -135,28 +107,52 @@ def growth_figure(series: Sequence[Series], axis: int = 0, title: str | None = N
     ax.set_xlabel("depth (field-growing layers: convolutions and poolings with kernel > 1)")
     ax.set_ylabel("receptive field (pixels, log scale)")
     ax.grid(True, which="both", axis="y", alpha=0.25)
-    handles, labels = ax.get_legend_handles_labels()
+    _legend(ax, multi, len({s.analysis.graph.input_size for s in series}) > 1)
+    ax.set_title(title if title is not None else _default_title(series, axis), fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def _draw_curves(ax, rmin: list[float], rmax: list[float], colour: str, name: str) -> None:
+    x = list(range(1, len(rmax) + 1))
+    ax.plot(x, rmax, color=colour, lw=2, marker="o", ms=3, label=f"{name}r_max".strip())
+    ax.plot(x, rmin, color=colour, lw=1.5, ls="--", marker="o", ms=2.5, label=f"{name}r_min".strip())
+
+
+def _shade_layers(ax, layers: list, size: tuple[int, ...], rmax: list[float], colour: str, multi: bool) -> None:
+    """Unproductive layers shaded (in the model's colour when several are overlaid); for one
+    model, critical layers too and an arrow at the first unproductive one."""
+    unprod = [is_unproductive(lrf, size) for lrf in layers]
+    for a, b in _runs(unprod):
+        ax.axvspan(a + 0.5, b + 1.5, color=colour if multi else "#c92a2a", alpha=0.13 if multi else 0.16, lw=0)
+    if multi:
+        return
+    for a, b in _runs([is_critical(lrf, size) for lrf in layers]):
+        ax.axvspan(a + 0.5, b + 1.5, color="#f59f00", alpha=0.18, lw=0)
+    if True in unprod:
+        i = unprod.index(True)
+        ax.annotate(
+            f"first unproductive:\n{layers[i].layer.qualname}", xy=(i + 1, rmax[i]), xytext=(-30, 22), textcoords="offset points",
+            ha="right", fontsize=8.5, color="#c92a2a", arrowprops={"arrowstyle": "->", "color": "#c92a2a", "lw": 0.8},
+        )
+
+
+def _legend(ax, multi: bool, several_sizes: bool) -> None:
     from matplotlib.patches import Patch
 
+    handles, labels = ax.get_legend_handles_labels()
     if multi:
         handles.append(Patch(color="#868e96", alpha=0.3))
-        labels.append(
-            "unproductive (shaded in the model's colour"
-            + ("; darker = at more input sizes)" if several_sizes else ")")
-        )
+        labels.append("unproductive (shaded in the model's colour" + ("; darker = at more input sizes)" if several_sizes else ")"))
     else:
         handles += [Patch(color="#c92a2a", alpha=0.3), Patch(color="#f59f00", alpha=0.35)]
         labels += ["unproductive", "critical"]
     ax.legend(handles, labels, loc="upper left", fontsize=8.5, framealpha=0.9)
-    if title is None:
-        names = list(dict.fromkeys(s.analysis.graph.name for s in series))
-        title = ", ".join(names) + " — receptive-field growth"
-        sizes = series[0].analysis.graph.input_size
-        if len(set(sizes)) > 1:
-            title += f" (axis {axis})"
-    ax.set_title(title, fontsize=11)
-    fig.tight_layout()
-    return fig
+
+
+def _default_title(series: Sequence[Series], axis: int) -> str:
+    title = ", ".join(dict.fromkeys(s.analysis.graph.name for s in series)) + " — receptive-field growth"
+    return title + (f" (axis {axis})" if len(set(series[0].analysis.graph.input_size)) > 1 else "")
 
 
 def growth_png(series: Sequence[Series], axis: int = 0, title: str | None = None) -> bytes:
@@ -225,9 +221,20 @@ def erf_figure(result):
         f"{'x'.join(str(r) for r in result.r_max)}{beyond}",
         fontsize=9,
     )
-    colours = ("#1c7ed6", "#e8590c")
+    _marginals(bx, grad, result)
+    fig.suptitle(
+        f"effective receptive field, {result.samples} samples ({result.inputs}), input {'x'.join(map(str, result.input_shape[2:]))}",
+        fontsize=11,
+    )
+    fig.tight_layout()
+    return fig
+
+
+def _marginals(bx, grad, result) -> None:
+    """The marginal gradient mass per row and per column, each with its Gaussian fit."""
     import math
 
+    colours = ("#1c7ed6", "#e8590c")
     for a, (profile, sigma, mu, label) in enumerate(
         zip(_profiles(grad), result.sigma, result.centroid, ("rows (axis 0)", "columns (axis 1)"))
     ):
@@ -239,16 +246,9 @@ def erf_figure(result):
     bx.set_title("marginal gradient mass per row / column, with Gaussian fits (dotted)", fontsize=10)
     bx.set_xlabel("input pixel")
     ratio = result.ratio[0]
-    bx.legend(fontsize=8.5, loc="upper right", title=(
-        f"ERF {result.side} px / r_max {result.r_max[0]} = {ratio:.2f}" if ratio is not None else None
-    ), title_fontsize=8.5)
+    title = f"ERF {result.side} px / r_max {result.r_max[0]} = {ratio:.2f}" if ratio is not None else None
+    bx.legend(fontsize=8.5, loc="upper right", title=title, title_fontsize=8.5)
     bx.grid(alpha=0.25)
-    fig.suptitle(
-        f"effective receptive field, {result.samples} samples ({result.inputs}), input {'x'.join(map(str, result.input_shape[2:]))}",
-        fontsize=11,
-    )
-    fig.tight_layout()
-    return fig
 
 
 def _profiles(grad) -> list[list[float]]:
