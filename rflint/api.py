@@ -154,7 +154,7 @@ class Report:
         return Group(*table, *lines)
 
     def _repr_html_(self) -> str:
-        from rflint.viz.html import CSS, model_section
+        from rflint.report.html import CSS, model_section
 
         return f"<div><style>{CSS}</style>{model_section(self.analysis, list(self.findings), plot=False)}</div>"
 

@@ -17,7 +17,8 @@ import pytest
 from rflint.rf.algebra import analyse, layer_status
 from rflint.errors import UsageError
 from rflint.ir import Graph, Kind, Layer, Status
-from rflint.viz import html, svg
+from rflint.report import html
+from rflint.viz import svg
 from rflint.viz import graph_layout as layout
 
 SVG = "{http://www.w3.org/2000/svg}"

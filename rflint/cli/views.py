@@ -185,7 +185,7 @@ def graph(
 
     def body() -> int:
         from rflint.engine import pipeline as engine
-        from rflint.viz import html as viz_html
+        from rflint.report import html as viz_html
         from rflint.viz import svg as viz_svg
 
         values = [*(output_file or ()), *(output_alias or ())]

@@ -67,7 +67,7 @@ FORMATS: Mapping[str, Renderer] = _Renderers(
         OutputFormat.SARIF.value: "rflint.report.sarif",
         OutputFormat.JUNIT.value: "rflint.report.junit",
         OutputFormat.MARKDOWN.value: "rflint.report.markdown",
-        OutputFormat.HTML.value: "rflint.viz.html",
+        OutputFormat.HTML.value: "rflint.report.html",
     }
 )
 

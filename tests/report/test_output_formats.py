@@ -16,7 +16,7 @@ from rflint.report.github import escape_data, escape_property
 
 DATA = Path(__file__).parent.parent / "data"
 EXTENSIONS = {"json": "json", "sarif": "sarif.json", "junit": "xml", "markdown": "md", "json-lines": "jsonl"}
-# html is the visualisation's format (rflint/viz/html.py, ~150 KB of page per render): its own
+# html is the visualisation's format (rflint/report/html.py, ~150 KB of page per render): its own
 # tests cover it; a snapshot here would break on every style change.
 SNAPSHOT_FORMATS = sorted(set(FORMATS) - {"html"})
 
