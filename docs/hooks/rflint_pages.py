@@ -96,19 +96,20 @@ TABLES = {
     "models": "[[tool.rflint.models]]",
     "overrides": "[[tool.rflint.overrides]]",
     "ops": '[tool.rflint.ops."dotted.path"]',
-    "rules": "[tool.rflint.rules]",
 }
 
 
 def schema_reference(schema: dict[str, Any]) -> str:
     """Markdown tables of every key of the schema, one table per TOML table, then the value types."""
     defs = schema.get("$defs", {})
-    out = [_key_table(TABLES[""], schema, defs)]
+    tables = {}
     for key, prop in schema.get("properties", {}).items():
         found = _object_def(prop, defs)
         if found is not None and key in TABLES:
-            anchor, target = found
-            out.append(_key_table(TABLES[key], target, defs, prop.get("description", ""), anchor))
+            tables[key] = found
+    out = [_key_table(TABLES[""], schema, defs, subtables=set(tables))]
+    for key, (anchor, target) in tables.items():
+        out.append(_key_table(TABLES[key], target, defs, schema["properties"][key].get("description", ""), anchor))
     out.append(_value_types(defs))
     return "\n\n".join(out) + "\n"
 
@@ -130,7 +131,9 @@ def _object_def(prop: dict[str, Any], defs: dict[str, Any]) -> tuple[str, dict[s
     return None
 
 
-def _key_table(title: str, node: dict[str, Any], defs: dict[str, Any], intro: str = "", anchor: str = "") -> str:
+def _key_table(
+    title: str, node: dict[str, Any], defs: dict[str, Any], intro: str = "", anchor: str = "", subtables: set[str] = frozenset()
+) -> str:
     required = set(node.get("required", []))
     rows = [f"### `{title}`" + (f" {{#{anchor}}}" if anchor else ""), ""]
     if intro:
@@ -140,7 +143,7 @@ def _key_table(title: str, node: dict[str, Any], defs: dict[str, Any], intro: st
         meaning = prop.get("description") or _deref(prop, defs).get("description", "")
         if key in required:
             meaning = f"**required.** {meaning}"
-        if key in TABLES and title == TABLES[""]:
+        if key in subtables:
             meaning += f" See `{TABLES[key]}` below."
         rows.append(f"| `{key}` | {_type_text(prop, defs)} | {_escape(meaning)} |")
     if node.get("additionalProperties") is False:
