@@ -91,7 +91,7 @@ def test_benchmarks_page_is_benchmarks_readme(site):
 
 def test_strict_build_fails_on_a_broken_link(tmp_path):
     copy = tmp_path / "repo"
-    for name in ("docs", "rules", "benchmarks"):
+    for name in ("docs", "rules", "benchmarks", "examples"):
         shutil.copytree(ROOT / name, copy / name, ignore=shutil.ignore_patterns("*.py", "__pycache__") if name == "benchmarks" else None)
     shutil.copy(ROOT / "mkdocs.yml", copy / "mkdocs.yml")
     page = copy / "docs" / "concepts.md"
