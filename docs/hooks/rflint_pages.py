@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,16 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     if SCHEMA_MARKER in markdown:
         markdown = markdown.replace(SCHEMA_MARKER, schema_reference(_config_schema()))
     return markdown
+
+
+#: a Sphinx cross-reference role as the docstrings write it (``:class:`Report```), once rendered
+SPHINX_ROLE = re.compile(r":(?:class|func|meth|attr|data|mod|exc):<code>~?([^<]+)</code>")
+
+
+def on_page_content(html: str, page: Any, config: Any, files: Any) -> str:
+    """Show the docstrings' Sphinx roles as the code they name: the docstrings follow the
+    Python convention for cross-references, which mkdocstrings' Markdown leaves as text."""
+    return SPHINX_ROLE.sub(r"<code>\1</code>", html)
 
 
 def _rule_index() -> str:
