@@ -208,7 +208,7 @@ def analyze(
         leaf_modules: dotted class paths not to trace through.
 
     Returns:
-        A :class:`Report`.
+        Report: the model's receptive fields, and the findings the configuration keeps.
 
     Raises:
         rflint.errors.RflintError: the model cannot be loaded, traced or run at that size.

@@ -5,7 +5,7 @@ Two hooks are exercised:
 - the **published** hook (``.pre-commit-hooks.yaml``, ``language: python``), with ``repo:`` a
   local clone of this repository tagged like the release the README's example pins. pre-commit
   builds its own virtualenv and pip installs rflint with torch and numpy into it, as it does
-  for a user. That takes one to two minutes (the figures are in the README), once per test
+  for a user. That takes one to two minutes (the figures are in docs/pre-commit.md), once per test
   session. It runs in the default suite on purpose: a marker that CI skips would hide a broken
   hook, and the whole suite stays far below CI's 90 minutes.
 - the ``repo: local`` + ``language: system`` variant, which runs the rflint installed here.

@@ -61,7 +61,7 @@ def test_unrefined_models_get_a_verified_edit_below_224(name, base_i_min):
     assert _v(analysis.i_min) == (base_i_min, base_i_min)
     advice = advice_for(name, 224)
     assert not advice.already_refined
-    assert advice.seconds < 5.0  # IR only: typically well under a second (see README)
+    assert advice.seconds < 5.0  # IR only: typically well under a second (see docs/advisor.md)
     checked = verify_advice(advice, module, top=1, name=name)
     assert len(checked.performance) == 1
     best = checked.performance[0]

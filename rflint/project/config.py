@@ -202,7 +202,7 @@ def parse_config(
         if errors:
             first = _describe(errors[0], prefix)
             more = f" (and {len(errors) - 1} more problem{'s' * (len(errors) > 2)})" if len(errors) > 1 else ""
-            raise ConfigError(f"{source}: {first}{more}", hint="see the configuration reference in the README")
+            raise ConfigError(f"{source}: {first}{more}", hint="see the configuration reference in docs/configuration.md")
         if memo is not None:
             memo.remember(source, table)
     root = source.resolve().parent
