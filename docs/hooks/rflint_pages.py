@@ -9,7 +9,6 @@ the site without anyone editing the docs.
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 from pathlib import Path
