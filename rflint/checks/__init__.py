@@ -1,7 +1,7 @@
 """The rule registry: every rule rflint knows, in one ordered tuple.
 
 A rule is one small module exporting ``RULE``; adding a rule means a module, a line here,
-a page in ``rules/`` and a test (``tests/test_registry.py`` fails if a page or rule is missing).
+a page in ``rules/`` and a test (``tests/project/test_registry.py`` fails if a page or rule is missing).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 A developer runs rflint on every commit, and most commits do not touch a model. Building,
 tracing and analysing a model needs torch (seconds to import); reading a cached report needs
 nothing but this module, JSON and :mod:`rflint.serialize`, so a hit answers without importing
-torch at all (``tests/test_cache.py`` checks ``sys.modules`` in a subprocess).
+torch at all (``tests/engine/test_cache.py`` checks ``sys.modules`` in a subprocess).
 
 **What is cached**: the *raw* :class:`~rflint.results.ModelReport` of one model (analysis and
 rule findings at their default severities). Configuration (select, ignore, severities,

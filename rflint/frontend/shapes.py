@@ -12,7 +12,7 @@ Contract: a rule returns the op's output as an empty meta tensor of the exact sh
 torch would give, or ``None`` when anything is unusual (a shape that does not fit, a dtype that
 would be promoted, an option the rule does not cover); then the op runs on the meta device as
 before, so an error still comes from torch with torch's message. Only meta tensors are short
-cut: a model built on the CPU runs for real. ``tests/test_shapes.py`` checks every rule against
+cut: a model built on the CPU runs for real. ``tests/frontend/test_shapes.py`` checks every rule against
 the meta kernels over a sweep of configurations.
 """
 

@@ -30,7 +30,7 @@ from rflint.spec import ModelSpec
 from rflint.frontend.fx import trace_graph
 from rflint.ir import Analysis, LayerRF
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MARGIN = 32
 
 

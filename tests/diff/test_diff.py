@@ -30,7 +30,7 @@ from rflint.views import diff as view
 from rflint.report.common import RenderContext
 from rflint.spec import ModelSpec
 
-SNAPSHOT = Path(__file__).parent / "report" / "snapshots" / "diff-markdown.md"
+SNAPSHOT = Path(__file__).parents[1] / "report" / "snapshots" / "diff-markdown.md"
 SCHEMA = json.loads((Path(view.__file__).parent / "diff_schema.json").read_text(encoding="utf-8"))
 
 NET = '''from torch import nn

@@ -20,7 +20,7 @@ import yaml
 from project import add_refiner, write_project
 from rflint._version import __version__
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / "examples" / "github-workflow.yml"
 SHELL_BUILTINS = {"cd", "echo", "export", "test", "[", "exit", "set", "true", "false", "printf"}
 

@@ -24,7 +24,7 @@ from rflint.ops.table import unregister_op
 from rflint.ir import Kind
 from rflint.spec import ModelSpec
 
-ASSETS = Path(__file__).parent / "assets" / "custom_ops"
+ASSETS = Path(__file__).parents[1] / "assets" / "custom_ops"
 sys.path.insert(0, str(ASSETS))
 
 import boxnet  # noqa: E402  (the asset folder is put on sys.path above)

@@ -418,6 +418,6 @@ def test_reading_onnx_needs_no_torch(tmp_path):
         print(len(analyse(graph_from_onnx({str(path)!r})).layers))
         """
     )
-    done = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True, cwd=Path(__file__).parent.parent)
+    done = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True, cwd=Path(__file__).parents[2])
     assert done.returncode == 0, done.stderr
     assert int(done.stdout.strip()) > 5

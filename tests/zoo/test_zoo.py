@@ -9,7 +9,7 @@ Two kinds of documented outcomes are kept below, each with the reason:
 - ``*_UNKNOWN_OPS``: the model is checked, but some ops are opaque to rflint (rule RF001). A
   model may not report an unknown op that is not listed for it: a new one is a regression.
 
-Receptive-field numbers are checked elsewhere (tests/test_torchvision_oracle.py).
+Receptive-field numbers are checked elsewhere (tests/oracle/test_torchvision_oracle.py).
 """
 
 from __future__ import annotations

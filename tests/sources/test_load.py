@@ -23,7 +23,7 @@ from rflint.sources.load import (
     split_target,
 )
 
-ASSETS = Path(__file__).parent / "assets"
+ASSETS = Path(__file__).parents[1] / "assets"
 TINY = ASSETS / "tiny_cnn.py"
 
 

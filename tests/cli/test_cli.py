@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from rflint.cli import app
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 runner = CliRunner()
 
 

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from rflint.cli import app
 
-ASSETS = Path(__file__).parent / "assets"
+ASSETS = Path(__file__).parents[1] / "assets"
 BAD = ASSETS / "bad"
 TINY = ASSETS / "tiny_cnn.py"
 

@@ -17,7 +17,7 @@ from project import add_refiner, write_project
 from rflint._version import __version__
 from rflint.cli import app
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MODEL_COMMANDS = ["check", "inspect", "suggest", "graph", "plot", "erf"]
 VOCABULARY = ["--output-format", "--output-file", "-o", "--color", "--config", "--isolated", "--verbose"]
 CLEAN_ENV = {"NO_COLOR": None, "FORCE_COLOR": None, "RFLINT_OUTPUT_FORMAT": None, "CI": None, "PRE_COMMIT": None, "COLUMNS": "200"}

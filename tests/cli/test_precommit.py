@@ -29,7 +29,7 @@ import yaml
 from project import add_refiner, set_input_size, write_project
 from rflint._version import __version__
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TAG = f"v{__version__}"
 IGNORED = {".git", "__pycache__", ".pytest_cache", ".venv", "build", "dist", ".whl", ".gl"}
 
