@@ -90,7 +90,7 @@ def split_selectors(values: Sequence[str] | None) -> list[str] | None:
 
 
 def pick_format(value: Enum | None, alias: Enum | None, default: Enum) -> Any:
-    """``--output-format``, or its hidden old spelling ``--format``, or the default."""
+    """``--output-format``, or its hidden alias ``--format``, or the default."""
     if value is not None and alias is not None and value != alias:
         raise UsageError(f"--output-format {value.value} and --format {alias.value} disagree", hint="give only --output-format")
     return value or alias or default
@@ -168,7 +168,7 @@ def format_option(help: str, **extra: Any) -> Any:
 
 
 def format_alias() -> Any:
-    """The old spelling ``--format``, still accepted, not shown."""
+    """``--format``: accepted as an alias of ``--output-format`` (ruff spells it so), not shown."""
     return typer.Option("--format", case_sensitive=False, hidden=True)
 
 

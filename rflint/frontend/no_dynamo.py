@@ -18,12 +18,12 @@ torch's own behaviour back.
 What is left: ``torch.fx.experimental.symbolic_shapes`` and sympy (about 0.45 s), which dozens of
 meta kernels import inside their bodies (``sym_and``, ``guard_or_false``...). The ops whose
 sizes :mod:`rflint.frontend.shapes` computes by arithmetic never reach those kernels, so a CNN
-made of convs, pools, norms, activations, adds and linears no longer imports them; another op
-still may.
+made of convs, pools, norms, activations, adds and linears does not import them; another op
+may.
 
 Safety: this is a speed-up, never a change of results. Outside ``torch.compile`` calling the
 function directly is exactly what the disabled wrapper does. If a torch release renames the
-attribute or the wrapper, nothing is found, nothing is set, and torch imports dynamo as before.
+attribute or the wrapper, nothing is found, nothing is set, and torch imports dynamo as it would without rflint.
 """
 
 from __future__ import annotations
