@@ -97,12 +97,18 @@ _SYSTEM_DIRS = ("/proc/", "/sys/", "/dev/")
 
 @lru_cache(maxsize=1)
 def rflint_fingerprint() -> str:
-    """rflint's version and a hash of its own source files."""
+    """rflint's version and a hash of its own source files (walked as strings, not paths: this
+    runs on every hit)."""
     digest = hashlib.sha256(__version__.encode())
-    for path in sorted(_PACKAGE_DIR.rglob("*")):
-        if path.suffix in (".py", ".json") and "__pycache__" not in path.parts:
-            digest.update(str(path.relative_to(_PACKAGE_DIR)).encode())
-            digest.update(path.read_bytes())
+    root = str(_PACKAGE_DIR)
+    files = []
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        files.extend(os.path.join(folder, n)[len(root) + 1 :] for n in names if n.endswith((".py", ".json")))
+    for relative in sorted(files, key=lambda r: r.split(os.sep)):  # the order of the paths' parts
+        digest.update(relative.encode())
+        with open(os.path.join(root, relative), "rb") as f:
+            digest.update(f.read())
     return f"{__version__}-{digest.hexdigest()[:16]}"
 
 

@@ -1,7 +1,7 @@
 """What every command shares: the typer app, errors as one line and exit 2, colour, progress,
-writing outputs, ``--version``. Nothing here imports torch."""
-
-from __future__ import annotations
+writing outputs, ``--version``. Nothing here imports torch. No ``from __future__ import
+annotations`` in the modules that declare commands: typer would compile and evaluate every
+annotation string on every run."""
 
 import contextlib
 import os
