@@ -69,20 +69,26 @@ def register_commands(name: str | None = None) -> None:
         base.build_deferred()
 
 
-def main() -> None:
-    """Run the CLI on ``sys.argv`` with only the invoked command's module imported (see the
-    module docstring)."""
+def load(args: Sequence[str]) -> Any:
+    """The app with the commands that ``args`` (a command line without the program name) may
+    run registered: only the invoked command, none for ``--version``, else all (see the module
+    docstring). Imports the CLI's dependencies, so :mod:`rflint.__main__` calls it under its
+    broken-install guard."""
     from rflint.cli import base
 
-    args = sys.argv[1:]
     completing = any(key.startswith("_") and key.endswith("_COMPLETE") for key in os.environ)
     name = None if completing else invoked_command(args)
     if name is not None:
         base.only_command = name
         register_commands(name)
-    elif completing or not {"--version", "-V"} & set(args):  # --version needs no command
+    elif completing or not {"--version", "-V"} & set(args):
         register_commands()
-    base.app()
+    return base.app
+
+
+def main() -> None:
+    """Run the CLI on ``sys.argv``."""
+    load(sys.argv[1:])()
 
 
 def __getattr__(name: str) -> Any:
