@@ -197,13 +197,14 @@ def main(argv: list[str] | None = None) -> int:
         "-j", "--jobs", default=None,
         help="comma-separated worker counts, e.g. 1,2: time `rflint check -j N` end to end on the same models for each",
     )
+    ap.add_argument("--cold", action="store_true", help="with --jobs: each N > 1 also with spawned workers (RFLINT_START_METHOD=spawn)")
     ap.add_argument("--no-steps", action="store_true", help="skip the per-step table (with --jobs: only the sweep)")
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore")
     if args.no_steps:
         if not args.jobs:
             ap.error("--no-steps needs --jobs")
-        return jobs_sweep(select(args.models, args.limit), args.size, args.jobs)
+        return jobs_sweep(select(args.models, args.limit), args.size, args.jobs, args.cold)
 
     t_import = time.perf_counter()
     import torch  # imports are timed apart, once
@@ -282,33 +283,38 @@ def main(argv: list[str] | None = None) -> int:
     if args.jobs:
         floor = sum(r.t.get("build", 0.0) + r.t["bare_fx"] for r in ok if r.t.get("bare_fx") == r.t.get("bare_fx"))
         print(f"floor (meta-device build + bare torch.fx.symbolic_trace): {floor:.2f} s; rflint in-process: {total:.2f} s = {total / floor:.2f}x")
-        jobs_sweep(targets, args.size, args.jobs)
+        jobs_sweep(targets, args.size, args.jobs, args.cold)
     return 0
 
 
-def jobs_sweep(targets: list[str], size: int, jobs: str) -> int:
+def jobs_sweep(targets: list[str], size: int, jobs: str, cold: bool = False) -> int:
     """``rflint check TARGETS -s SIZE --no-cache -j N`` in a fresh interpreter for each N, timed
-    from outside: imports, worker start-up and the report included, as a user waits for it."""
+    from outside: imports, worker start-up and the report included, as a user waits for it.
+    ``cold``: each N > 1 again with ``RFLINT_START_METHOD=spawn`` (workers that import torch
+    themselves), the reference for the warm start."""
     counts = [int(n) for n in jobs.split(",") if n.strip()]
+    runs: list[tuple[str, int, dict[str, str]]] = [(f"-j {n}", n, {}) for n in counts]
+    if cold:
+        runs += [(f"-j {n} spawn", n, {"RFLINT_START_METHOD": "spawn"}) for n in counts if n > 1]
     env = dict(os.environ)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
-    walls: dict[int, float] = {}
-    outputs: dict[int, str] = {}
+    walls: dict[str, float] = {}
+    outputs: dict[str, str] = {}
     print(f"\n`rflint check` on {len(targets)} models at {size} px, end to end, --no-cache")
-    for n in counts:
+    for label, n, extra in runs:
         cmd = [sys.executable, "-m", "rflint", "check", *targets, "-s", str(size), "--no-cache", "-j", str(n), "--output-format", "json"]
         t0 = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-        walls[n] = time.perf_counter() - t0
-        outputs[n] = proc.stdout
+        proc = subprocess.run(cmd, capture_output=True, text=True, env={**env, **extra})
+        walls[label] = time.perf_counter() - t0
+        outputs[label] = proc.stdout
         rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        print(f"  -j {n}: {walls[n]:6.1f} s wall (exit {proc.returncode}; largest process so far {rss:.0f} MiB)", flush=True)
-    base = counts[0]
-    for n in counts[1:]:
-        same = "identical output" if outputs[n] == outputs[base] else "OUTPUT DIFFERS"
-        print(f"  -j {n} vs -j {base}: {walls[base] / walls[n]:.2f}x faster, {same}")
+        print(f"  {label}: {walls[label]:6.1f} s wall (exit {proc.returncode}; largest process so far {rss:.0f} MiB)", flush=True)
+    base = runs[0][0]
+    for label, _, _ in runs[1:]:
+        same = "identical output" if outputs[label] == outputs[base] else "OUTPUT DIFFERS"
+        print(f"  {label} vs {base}: {walls[base] / walls[label]:.2f}x faster, {same}")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"  ({os.cpu_count()} CPUs, load average {load:.2f} at the end)")
     return 0

@@ -13,7 +13,9 @@ import sys
 def main() -> None:
     """Console-script entry point."""
     try:
-        from rflint.cli import main as run_cli
+        from rflint.cli import load
+
+        app = load(sys.argv[1:])  # imports typer, rich and the invoked command's module
     except Exception as exc:  # noqa: BLE001 - a dependency of the CLI fails to import
         from rflint.cli.dependencies import broken_install, error_line
 
@@ -25,7 +27,7 @@ def main() -> None:
         message, hint = found or (f"rflint cannot start: {type(exc).__name__}: {exc}", "reinstall rflint")
         sys.stderr.write(error_line(message, hint) + "\n")
         raise SystemExit(2) from None
-    run_cli()
+    app()
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """What every command shares: the typer app, errors as one line and exit 2, colour, progress,
-writing outputs, ``--version``. Nothing here imports torch."""
-
-from __future__ import annotations
+writing outputs, ``--version``. Nothing here imports torch. No ``from __future__ import
+annotations`` in the modules that declare commands: typer would compile and evaluate every
+annotation string on every run."""
 
 import contextlib
 import os
@@ -15,7 +15,6 @@ import typer
 from rich.console import Console
 
 from rflint._version import __version__
-from rflint.cli.dependencies import broken_install, error_line
 from rflint.errors import RflintError, unexpected
 from rflint.cli.options import (
     Color,
@@ -32,7 +31,32 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     cls=Group,
 )
-command = app.command  # every command: app.command(cls=Command)
+#: the one command to build (set by :func:`rflint.cli.main`), None for all: typer builds a click
+#: command, its parameters and their type hints for every registered command on every run
+only_command: str | None = None
+#: commands declared but not built, as (options, function), in declaration order
+_deferred: list[tuple[dict[str, Any], Callable[..., Any]]] = []
+
+
+def command(**options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``app.command`` (every command passes ``cls=Command``), for :data:`only_command` only."""
+
+    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+        name = options.get("name") or fn.__name__.lower().replace("_", "-")
+        if only_command is None or name == only_command:
+            app.command(**options)(fn)
+        else:
+            _deferred.append((options, fn))
+        return fn
+
+    return register
+
+
+def build_deferred() -> None:
+    """Register the commands :data:`only_command` left out (``app`` used from Python)."""
+    while _deferred:
+        options, fn = _deferred.pop(0)
+        app.command(**options)(fn)
 
 stderr = Console(stderr=True)
 
@@ -46,6 +70,8 @@ EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 def fail(exc: BaseException, verbose: bool) -> None:
     """One line on stderr naming the problem (and a hint), or the traceback with --verbose. A
     dependency that fails to import is named as such (a broken install, not a bug)."""
+    from rflint.cli.dependencies import broken_install, error_line  # importlib.metadata: only on failure
+
     if verbose:
         traceback.print_exception(exc, file=sys.stderr)
     if isinstance(exc, RflintError):
@@ -166,5 +192,8 @@ def _main(
 
 def main() -> None:
     """Run the CLI (the console script goes through :func:`rflint.__main__.main`, which also
-    catches a broken install of the CLI's own dependencies)."""
-    app()
+    catches a broken install of the CLI's own dependencies); :func:`rflint.cli.main` imports
+    only the invoked command's module."""
+    from rflint.cli import main as run
+
+    run()

@@ -1,7 +1,5 @@
 """``rflint diff``: two git revisions side by side, with an exit code for pull requests."""
 
-from __future__ import annotations
-
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional

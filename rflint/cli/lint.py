@@ -1,6 +1,8 @@
-"""``rflint check`` (with its result cache and ``rflint clean``) and ``rflint rule``."""
+"""``rflint check`` (with its result cache and ``rflint clean``) and ``rflint rule``.
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: typer reads every command's annotations on
+every run, and strings would each be compiled and evaluated (a tenth of a cached answer).
+"""
 
 import os
 import sys
@@ -183,7 +185,7 @@ def check(
 # the result cache
 
 
-def run_linter(config: Config, no_cache: bool) -> Callable[[ModelSpec], Any]:
+def run_linter(config: "Config", no_cache: bool) -> Callable[[ModelSpec], Any]:
     """The engine's linter for a ``check`` run: through the result cache unless ``--no-cache``."""
     from rflint.engine import pipeline as engine
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 from typer.core import TyperCommand, TyperGroup
 
+from rflint.cli.coercion import install as install_coercion
 from rflint.errors import UsageError
 from rflint.spec import ModelSpec
 
@@ -36,12 +37,12 @@ def _quiet_flags(params: list[Any]) -> list[Any]:
 
 class Command(TyperCommand):
     def get_params(self, ctx: Any) -> list[Any]:
-        return _quiet_flags(super().get_params(ctx))
+        return install_coercion(_quiet_flags(super().get_params(ctx)))
 
 
 class Group(TyperGroup):
     def get_params(self, ctx: Any) -> list[Any]:
-        return _quiet_flags(super().get_params(ctx))
+        return install_coercion(_quiet_flags(super().get_params(ctx)))
 
 
 # ---------------------------------------------------------------------------------------------

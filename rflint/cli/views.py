@@ -1,7 +1,5 @@
 """Commands that show one model: ``inspect``, ``suggest``, ``graph``, ``plot`` and ``erf``."""
 
-from __future__ import annotations
-
 import sys
 from dataclasses import replace
 from pathlib import Path

@@ -27,8 +27,13 @@ overrides), suppression comments, the baseline and RF100 are applied after the c
   ``models``, whose entries reach the key as their spec). A key this module does not know,
   such as a future table of custom ops, therefore invalidates by default.
 
-**Dependencies** (recorded after a miss, checked on every lookup): the content hash of every
-project-local file the model's import executed or read: the target file (or ONNX file), every
+**Dependencies** (recorded after a miss, checked on every lookup): the hash of every
+project-local file the model's import executed or read, of its bytes and of its meaning
+(:mod:`rflint.engine.fingerprints`: a Python file's tokens without comments and layout, a JSON, TOML
+or YAML file's parsed value). Unchanged bytes are a hit at once; changed bytes with the same
+meaning (a comment, a blank line, a reformat) are a hit too, with the report's source
+positions moved to the same tokens in the new text, and the entry is rewritten with the new
+bytes (its ``built`` time kept: the analysis is the one of the first run). The files: the target file (or ONNX file), every
 module in ``sys.modules`` whose file lives outside the standard library, site-packages and
 rflint, and every file opened for reading while the model was built and traced (an audit hook:
 a factory that reads a YAML file). Project-local modules are recorded whether or not this
@@ -63,12 +68,13 @@ from pathlib import Path
 from typing import Any
 
 from rflint._version import __version__
+from rflint.engine.fingerprints import FileState, Unmovable, changed_files, file_records, file_state, relocate
 from rflint.results import ModelReport
 from rflint.serialize import from_data, to_data
 from rflint.spec import ModelSpec
 
 #: bump when the entry layout changes (the serialised records are covered by rflint's hash)
-ENTRY_FORMAT = 1
+ENTRY_FORMAT = 2
 DEFAULT_DIR = ".rflint_cache"
 #: configuration keys applied after the cache, and ``models`` (each entry's spec is keyed)
 POST_CACHE_KEYS = frozenset(
@@ -91,12 +97,18 @@ _SYSTEM_DIRS = ("/proc/", "/sys/", "/dev/")
 
 @lru_cache(maxsize=1)
 def rflint_fingerprint() -> str:
-    """rflint's version and a hash of its own source files."""
+    """rflint's version and a hash of its own source files (walked as strings, not paths: this
+    runs on every hit)."""
     digest = hashlib.sha256(__version__.encode())
-    for path in sorted(_PACKAGE_DIR.rglob("*")):
-        if path.suffix in (".py", ".json") and "__pycache__" not in path.parts:
-            digest.update(str(path.relative_to(_PACKAGE_DIR)).encode())
-            digest.update(path.read_bytes())
+    root = str(_PACKAGE_DIR)
+    files = []
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        files.extend(os.path.join(folder, n)[len(root) + 1 :] for n in names if n.endswith((".py", ".json")))
+    for relative in sorted(files, key=lambda r: r.split(os.sep)):  # the order of the paths' parts
+        digest.update(relative.encode())
+        with open(os.path.join(root, relative), "rb") as f:
+            digest.update(f.read())
     return f"{__version__}-{digest.hexdigest()[:16]}"
 
 
@@ -142,18 +154,6 @@ def spec_fingerprint(spec: ModelSpec) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # dependencies
-
-
-def file_digest(path: str) -> str | None:
-    """sha256 of a file's bytes; None if it cannot be read."""
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-    except OSError:
-        return None
-    return digest.hexdigest()
 
 
 @lru_cache(maxsize=1)
@@ -239,10 +239,10 @@ def target_file(spec: ModelSpec) -> str | None:
 
 
 @contextlib.contextmanager
-def recorded_dependencies(spec: ModelSpec) -> Iterator[dict[str, str]]:
-    """Record what ``spec``'s model depends on: on exit the yielded dict holds the content hash
-    of every project-local file it executed or read (see the module docstring)."""
-    deps: dict[str, str] = {}
+def recorded_dependencies(spec: ModelSpec) -> Iterator[dict[str, FileState]]:
+    """Record what ``spec``'s model depends on: on exit the yielded dict holds the state of
+    every project-local file it executed or read (see the module docstring)."""
+    deps: dict[str, FileState] = {}
     with _OpenedFiles.recording() as opened:
         yield deps
     candidates = opened | loaded_module_files()
@@ -251,9 +251,9 @@ def recorded_dependencies(spec: ModelSpec) -> Iterator[dict[str, str]]:
         candidates.add(own)
     for path in sorted(candidates):
         if path == own or is_project_file(path):
-            digest = file_digest(path)
-            if digest is not None:
-                deps[path] = digest
+            state = file_state(path)
+            if state is not None:
+                deps[path] = state
 
 
 # ---------------------------------------------------------------------------------------------
@@ -284,28 +284,49 @@ class ResultCache:
 
     def lookup(self, spec: ModelSpec) -> ModelReport | None:
         """The cached raw report of ``spec``, or None (no entry, a changed dependency, or an
-        entry that cannot be read or decoded)."""
+        entry that cannot be read or decoded). An edit that changed no code is a hit: the
+        report's positions follow it and the entry is rewritten with the new bytes."""
         t0 = time.perf_counter()
         path = self.entry_path(spec)
         try:
             data = json.loads(path.read_bytes())
             if data.get("format") != ENTRY_FORMAT:
                 return None
-            for file, digest in data["files"].items():
-                if file_digest(file) != digest:
-                    return None
+            changed = changed_files(data["files"])
+            if changed is None:
+                return None
             report = from_data(ModelReport, data["report"])
+            if changed:
+                report = self._follow(spec, report, data, changed)
+        except Unmovable:
+            return None
         except Exception:  # noqa: BLE001 - a missing or corrupt entry is a miss, never an error
             return None
-        with contextlib.suppress(OSError):
-            os.utime(path)  # used: not stale
+        if not changed:
+            with contextlib.suppress(OSError):
+                os.utime(path)  # used: not stale
         return replace(report, spec=spec, timings={"cache": time.perf_counter() - t0})
 
-    def store(self, spec: ModelSpec, report: ModelReport, files: Mapping[str, str]) -> bool:
+    def _follow(self, spec: ModelSpec, report: ModelReport, data: Mapping[str, Any], changed: Mapping[str, FileState]) -> ModelReport:
+        """``report`` after edits that changed no code: positions moved, the entry rewritten."""
+        records = data["files"]
+        moved = {p: (s.tokens, records[p]["anchors"]) for p, s in changed.items() if s.tokens is not None and "anchors" in records[p]}
+        if moved:
+            report = relocate(report, moved)
+        states = {p: changed.get(p) or FileState(r["sha"], r.get("content")) for p, r in records.items()}
+        # an unchanged Python file keeps its anchors: its tokens are only known for changed ones
+        kept = {p: r for p, r in records.items() if p not in changed}
+        self._write(spec, report, {**file_records(report, {p: states[p] for p in changed}), **kept}, data.get("built"))
+        return report
+
+    def store(self, spec: ModelSpec, report: ModelReport, files: Mapping[str, FileState]) -> bool:
         """Write the entry atomically; False (and nothing written) when the directory cannot
         be written or the report cannot be serialised."""
+        return self._write(spec, report, file_records(report, files), time.time())
+
+    def _write(self, spec: ModelSpec, report: ModelReport, records: Mapping[str, Any], built: float | None) -> bool:
         try:
-            entry = {"format": ENTRY_FORMAT, "target": spec.target, "files": dict(files), "report": to_data(report)}
+            entry = {"format": ENTRY_FORMAT, "target": spec.target, "built": built, "files": dict(records), "report": to_data(report)}
             text = json.dumps(entry, separators=(",", ":"))
         except (TypeError, ValueError):
             return False

@@ -10,11 +10,19 @@ Decisions:
   is asked first; only the misses go to workers. An explicit ``-j N`` starts up to N processes
   (never more than there are misses); the default, the number of CPUs, starts one per four
   misses at most, since a process costs an interpreter and a torch import (2-4 s).
-- **spawn, never fork.** The main process may already hold torch (a ``torchvision:*`` glob
-  imports it to list the names), whose OpenMP and intra-op thread pools do not survive a fork,
-  and the progress display runs a thread. A spawned worker starts clean, imports torch once and
-  then checks one model at a time, so memory stays bounded by a worker count of meta-device
-  models (the loader's address-space cap applies per worker).
+- **Workers start warm** (:func:`warm_context`, for any child process that checks models). A
+  fresh interpreter importing torch costs 2-4 s of CPU, as much as several models, and on two
+  cores it is paid while the main process imports torch too. So the main process imports
+  torch and rflint's frontends (:data:`PRELOAD`) itself, which it needs for its own share
+  anyway, before it has run any model code or torch operation, and *forks* the workers from
+  that state: they start with everything imported, sharing the memory. Fork is used only
+  where it is safe: Linux, a process with no other Python thread (the progress display runs
+  one), CUDA not initialised; each forked worker runs torch with one intra-op thread, so no
+  OpenMP pool inherited from the parent is ever entered. Elsewhere a ``forkserver`` preloaded
+  with the same modules (one torch import for all workers), else ``spawn``.
+  ``RFLINT_START_METHOD`` (``fork``, ``forkserver``, ``spawn``) forces one. A worker then
+  checks one model at a time, so memory stays bounded by a worker count of meta-device models
+  (the loader's address-space cap applies per worker).
 - **The main process is one of the N.** ``-j N`` starts N - 1 workers, which take models from
   the front of the list, while the main process checks models from the back until they meet:
   an interpreter and a torch import (seconds) fewer than N workers and an idle main process.
@@ -29,8 +37,10 @@ Decisions:
 
 from __future__ import annotations
 
+import importlib
 import os
 import pickle
+import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -46,6 +56,59 @@ Linter = Callable[[ModelSpec], ModelReport]
 #: with the default ``-j``, a process is started only for this many models to check: starting
 #: one costs an interpreter and a torch import (2-4 s), about what four small models take
 MODELS_PER_PROCESS = 4
+
+
+#: what a worker imports before its first model: torch and the frontends a miss runs through
+PRELOAD = ("torch", "torch.fx", "rflint.sources.load", "rflint.frontend.fx", "rflint.frontend.geometry", "rflint.frontend.torch_ops", "rflint.frontend.shapes")
+START_METHODS = ("fork", "forkserver", "spawn")
+
+
+def warm_context(extra: Sequence[str] = ()) -> Any:
+    """A :mod:`multiprocessing` context whose processes start with :data:`PRELOAD` (and
+    ``extra`` modules, e.g. ``torchvision`` for its targets) already imported: fork from this
+    process after importing them here, where that is safe, else a preloaded forkserver, else
+    spawn (see the module docstring). Processes from it should call :func:`warm_start` first
+    (``initializer=warm_start``)."""
+    import multiprocessing
+
+    from rflint.errors import UsageError
+
+    modules = [*PRELOAD, *extra]
+    method = os.environ.get("RFLINT_START_METHOD", "").strip().lower() or None
+    if method is not None and method not in START_METHODS:
+        raise UsageError(f"RFLINT_START_METHOD={method!r} is not a start method", hint="use fork, forkserver or spawn, or unset it")
+    available = multiprocessing.get_all_start_methods()
+    if method is None:
+        method = "fork" if fork_is_safe() else "forkserver" if "forkserver" in available else "spawn"
+    if method == "fork":
+        for name in modules:
+            importlib.import_module(name)
+        for stream in (sys.stdout, sys.stderr):  # a buffered line would be written twice
+            stream.flush()
+    context = multiprocessing.get_context(method)
+    if method == "forkserver":
+        context.set_forkserver_preload(modules)
+    return context
+
+
+def fork_is_safe() -> bool:
+    """Fork copies one thread and every lock: only on Linux (macOS frameworks are not
+    fork-safe), with no other Python thread running, and before CUDA is initialised."""
+    import threading
+
+    if not sys.platform.startswith("linux") or threading.active_count() > 1:
+        return False
+    torch = sys.modules.get("torch")
+    cuda = getattr(torch, "cuda", None)
+    return not (cuda is not None and getattr(cuda, "is_initialized", lambda: False)())
+
+
+def warm_start() -> None:
+    """First thing in a worker: one intra-op thread (a forked worker must not enter an OpenMP
+    pool it inherited; one process per core is the parallelism anyway)."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)
 
 
 def default_jobs() -> int:
@@ -158,7 +221,6 @@ def _in_workers(
     and one queued each, refilled as each finishes); the main process checks models from the
     back until they meet. Outcomes are yielded in the order of ``specs`` as soon as the next
     one is known."""
-    import multiprocessing
     import threading
     from collections import deque
     from concurrent.futures import Future, ProcessPoolExecutor, wait
@@ -166,7 +228,7 @@ def _in_workers(
     outcomes: dict[int, ModelReport | BaseException] = dict(done)
     pending = deque(i for i in range(len(specs)) if i not in done)
     running: dict[int, Future] = {}
-    pool = ProcessPoolExecutor(max_workers=workers - 1, mp_context=multiprocessing.get_context("spawn"))
+    pool = ProcessPoolExecutor(max_workers=workers - 1, mp_context=warm_context(_extra_modules(specs)), initializer=warm_start)
     handing = threading.Lock()  # a model is in `pending` or in `running`, never in between
 
     def feed(_finished: Future | None = None) -> None:
@@ -205,6 +267,21 @@ def _in_workers(
             outcomes[mine] = _check_here(linter, specs[mine])
     finally:
         pool.shutdown(wait=emitted < len(specs), cancel_futures=True)
+
+
+def _extra_modules(specs: Sequence[ModelSpec]) -> list[str]:
+    """Model libraries the targets name (``torchvision:``, ``timm:``), to import once for all."""
+    prefixes = {s.target.split(":", 1)[0] for s in specs if ":" in s.target}
+    return [name for name, prefix in (("torchvision.models", "torchvision"), ("timm", "timm")) if prefix in prefixes and _importable(name)]
+
+
+def _importable(name: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(name.split(".")[0]) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _result(future: Any, spec: ModelSpec) -> ModelReport | BaseException:

@@ -318,13 +318,21 @@ def layer_matches(patterns: Sequence[str], qualname: str) -> bool:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    """The parsed file, read once per run (finding the config file reads it already); a deep
+    copy each time, so that no caller can change another's table."""
     try:
-        with path.open("rb") as f:
-            return tomllib.load(f)
+        stat = path.stat()
+        return copy.deepcopy(_parsed_toml(str(path.resolve()), stat.st_mtime_ns, stat.st_size))
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: invalid TOML: {e}") from None
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+
+
+@lru_cache(maxsize=8)
+def _parsed_toml(path: str, mtime_ns: int, size: int) -> dict[str, Any]:
+    with open(path, "rb") as f:
+        return tomllib.load(f)
 
 
 def _selectors() -> frozenset[str]:

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 # flake8's grammar: a bare noqa, or noqa + colon + codes split by commas or spaces (case-insensitive)
 _NOQA = re.compile(r"#\s*noqa(?::\s?(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
 _RFLINT = re.compile(r"#\s*rflint:\s*ignore(?:\[(?P<codes>[^\]]*)\])?")
+#: what every suppression comment contains (either grammar); a file without it has none
+_MARKER = re.compile(r"noqa|rflint:", re.IGNORECASE)
 _NAMES = {rule.name: rule.code for rule in ALL_RULES}
 
 
@@ -90,6 +92,8 @@ def _file_suppressions(file: str, stamp: tuple[int, int]) -> Mapping[int, Suppre
     except (OSError, UnicodeDecodeError):
         return {}
     out: dict[int, Suppression] = {}
+    if not _MARKER.search(text):  # no suppression comment: no need to tokenize (slow to start)
+        return out
     try:
         comments = [
             (tok.start[0], tok.start[1] + 1, tok.string)

@@ -130,3 +130,45 @@ def test_the_default_starts_a_process_only_for_enough_models(monkeypatch):
     list(workers.lint_all(many, lambda spec: None, None))
     list(workers.lint_all(few[:2], lambda spec: None, 2))  # an explicit -j 2 starts one for two models
     assert started == [2, 2]
+
+
+def _torch_is_loaded_in_a_worker() -> bool:
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=workers.warm_context(), initializer=workers.warm_start) as pool:
+        return pool.submit(eval, "all(m in __import__('sys').modules for m in ('torch', 'rflint.frontend.fx'))").result()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork and forkserver: POSIX start methods")
+@pytest.mark.parametrize("method", ["", "fork", "forkserver"])
+def test_workers_start_with_torch_and_the_frontends_imported(monkeypatch, method):
+    monkeypatch.setenv("RFLINT_START_METHOD", method)
+    assert _torch_is_loaded_in_a_worker()
+
+
+def test_a_spawned_worker_starts_cold_so_the_warm_check_can_fail(monkeypatch):
+    monkeypatch.setenv("RFLINT_START_METHOD", "spawn")
+    assert not _torch_is_loaded_in_a_worker()
+
+
+def test_the_workers_start_method_is_forked_only_where_that_is_safe(monkeypatch):
+    monkeypatch.delenv("RFLINT_START_METHOD", raising=False)
+    import threading
+
+    stop = threading.Event()
+    busy = threading.Thread(target=stop.wait)
+    busy.start()
+    try:  # another thread (the progress display) would be copied mid-flight: no fork
+        assert not workers.fork_is_safe()
+        assert workers.warm_context().get_start_method() != "fork"
+    finally:
+        stop.set()
+        busy.join()
+
+
+def test_an_unknown_start_method_is_a_one_line_usage_error(monkeypatch):
+    from rflint.errors import UsageError
+
+    monkeypatch.setenv("RFLINT_START_METHOD", "vfork")
+    with pytest.raises(UsageError, match="RFLINT_START_METHOD='vfork' is not a start method"):
+        workers.warm_context()
