@@ -277,8 +277,8 @@ def apply_baseline(
 
     checked = [r.spec.display_name for r in reports]
     if write_baseline is not None:
-        old_path = baseline or write_baseline
-        old = bl.read_baseline(old_path) if (not force and Path(old_path).exists()) else None
+        replaced = bl.existing_baseline(write_baseline)  # refuses a file that is not a baseline
+        old = bl.read_baseline(baseline) if baseline is not None else replaced
         written = bl.update_baseline(old, findings, force=force, checked_models=checked)
         bl.write_baseline(write_baseline, written)
         entries = sum(n for layers in written.values() for codes in layers.values() for n in codes.values())
