@@ -91,8 +91,9 @@ def trace_module(module: Any, spec: ModelSpec) -> Traced:
     from rflint.frontend.fx import trace_graph
     from rflint.frontend.geometry import candidates, describe
     from rflint.frontend.torch_ops import declared_ops
+    from rflint.imports import on_sys_path
 
-    with declared_ops(spec.ops):
+    with on_sys_path(spec.pythonpath), declared_ops(spec.ops):  # ops import as the model did
         tried: list[tuple[Any, ShapeError]] = []
         for geometry in candidates(module, spec.input_size, spec.input_shape):
             try:

@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
+from rflint.frontend import layout as L
 from rflint.frontend import op_mixing, op_moves, op_windows
 from rflint.frontend.opcall import Effects, Handler, Lowered, OpCall, Operand, global_spatial, identity, unknown
 
@@ -106,7 +107,7 @@ def _where(obj: Any) -> tuple[str, str] | None:
         return None
 
 
-def register_op(target: Any, handler: Callable[[OpCall], Any] | Mapping[str, Any]) -> None:
+def register_op(target: Any, handler: Callable[[OpCall], Any] | Mapping[str, Any], name: str = "") -> None:
     """Declare the receptive-field semantics of a module class or a function rflint cannot
     trace through (a custom CUDA kernel, a box filter built on integral images, a library block).
 
@@ -116,7 +117,8 @@ def register_op(target: Any, handler: Callable[[OpCall], Any] | Mapping[str, Any
     returns such a mapping or a full :class:`Lowered`. The target is traced as a leaf from then
     on and never reported as RF001.
     """
-    CUSTOM_OPS[target] = declared(handler) if isinstance(handler, Mapping) else _returning_lowered(handler)
+    label = name or f"the op declared for {getattr(target, '__qualname__', target)!s}"
+    CUSTOM_OPS[target] = declared(handler, label) if isinstance(handler, Mapping) else _returning_lowered(handler)
 
 
 def unregister_op(target: Any) -> None:
@@ -147,21 +149,43 @@ def _returning_lowered(handler: Callable[[OpCall], Any]) -> Callable[[OpCall], L
     return run
 
 
-def declared(spec: Mapping[str, Any]) -> Callable[[OpCall], Lowered]:
+def declared(spec: Mapping[str, Any], name: str = "the declared op") -> Callable[[OpCall], Lowered]:
     """A handler for a declaration ``{"kind": ..., "kernel": ..., "stride": ..., "dilation": ...,
-    "padding": ...}``: an int, a list per axis, or the name of a module attribute to read."""
+    "padding": ...}``: an int, a list per axis, or the name of a module attribute to read.
+
+    Each value is checked against the tensor the op runs on (positive ints, one per spatial
+    axis or one for all), so a 4-value kernel on a 2-d op, or an attribute holding 0, is a
+    :class:`~rflint.errors.ConfigError` naming ``name`` and the key, never a silent guess."""
+    from rflint.config_checks import check_declared_value
+
     kind = str(spec.get("kind", "window"))
 
     def handler(call: OpCall) -> Lowered:
         params: dict[str, Any] = {"kind": kind}
-        for key, name in (("kernel", "kernel_size"), ("stride", "stride"), ("dilation", "dilation"), ("padding", "padding")):
+        axes = sum(1 for dim in call.first if L.axes_of(dim)) or call.ndim
+        for key, param in (("kernel", "kernel_size"), ("stride", "stride"), ("dilation", "dilation"), ("padding", "padding")):
             if key not in spec:
                 continue
             value = spec[key]
             if isinstance(value, str) and value not in ("same", "valid"):
-                value = getattr(call.module, value)
-                value = tuple(int(v) for v in value) if isinstance(value, (tuple, list)) else int(value)
-            params[name] = value
+                value = _attribute(call.module, value, name, key)
+            if kind not in ("pointwise", "global"):
+                check_declared_value(name, key, value, axes)
+            params[param] = value
         return op_mixing.custom(replace(call, op="custom", params=params))
 
     return handler
+
+
+def _attribute(module: Any, attr: str, name: str, key: str) -> Any:
+    """The module attribute a declared value names, as ints."""
+    from rflint.errors import ConfigError
+
+    try:
+        value = getattr(module, attr)
+        return tuple(int(v) for v in value) if isinstance(value, (tuple, list)) else int(value)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"{name}.{key}: the module attribute {attr!r} is not an int or a list of ints ({type(exc).__name__}: {exc})",
+            hint=f"name an attribute of {type(module).__name__} that holds the {key}, or write the value",
+        ) from None
