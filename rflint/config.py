@@ -244,7 +244,10 @@ def _pythonpath(entries: Sequence[str], root: Path, source: Path, prefix: str) -
     would otherwise surface as a confusing import error)."""
     out = []
     for i, entry in enumerate(entries):
-        folder = (root / os.path.expanduser(entry)).resolve()
+        try:
+            folder = (root / os.path.expanduser(entry)).resolve()
+        except (OSError, RuntimeError):  # a symbolic link loop
+            folder = root / entry
         if not folder.is_dir():
             key = _key_path(prefix, ["pythonpath", i])
             raise ConfigError(f"{source}: {key}: {entry!r} is not a folder (relative paths start at {root})")

@@ -187,7 +187,7 @@ def resolve_specs(
     """What to check: the targets, or every ``[[tool.rflint.models]]`` entry. A configured
     model's name or target reuses its entry, with ``overrides`` (what the command line gives)
     applied; without ``overrides`` an explicit input size makes it a plain target."""
-    from rflint.targets import expand_targets
+    from rflint.targets import check_target_path, expand_targets
 
     if not targets:
         if not config.models:
@@ -199,6 +199,7 @@ def resolve_specs(
     by_key = {k: spec for spec in config.models for k in (spec.target, spec.display_name)}
     specs = []
     for target in targets:
+        check_target_path(target)
         target = _configured_key(target, by_key)
         if target in by_key and overrides is not None:
             specs.append(overrides(by_key[target]))

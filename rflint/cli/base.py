@@ -50,6 +50,8 @@ def fail(exc: BaseException, verbose: bool) -> None:
         traceback.print_exception(exc, file=sys.stderr)
     if isinstance(exc, RflintError):
         message, hint = str(exc), exc.hint
+    elif isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        message, hint = f"{exc.filename}: {exc.strerror}", "check the path and its permissions"  # the file system said no
     else:
         message, hint = broken_install(exc) or (
             f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": "),
