@@ -22,6 +22,7 @@ from rflint.options import (
     Group,
 )
 from rflint.outputs import Output, write
+from rflint.report import escape
 from rflint.spec import ModelSpec
 
 app = typer.Typer(
@@ -57,7 +58,7 @@ def fail(exc: BaseException, verbose: bool) -> None:
             f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": "),
             "this may be a bug in rflint; rerun with --verbose for the traceback",
         )
-    stderr.print(error_line(message, hint), markup=False, highlight=False, soft_wrap=True)
+    stderr.print(error_line(escape.text(message), escape.text(hint)), markup=False, highlight=False, soft_wrap=True)
 
 
 def run_guarded(verbose: bool, fn: Callable[[], int]) -> int:
@@ -69,8 +70,9 @@ def run_guarded(verbose: bool, fn: Callable[[], int]) -> int:
 
 
 def note(text: str) -> None:
-    """One plain line on stderr, prefixed ``rflint:``."""
-    stderr.print(f"rflint: {text}", markup=False, highlight=False, soft_wrap=True)
+    """One plain line on stderr, prefixed ``rflint:`` (control characters in names and
+    messages shown as escapes: it is one line, and it cannot drive the terminal)."""
+    stderr.print(f"rflint: {escape.text(text)}", markup=False, highlight=False, soft_wrap=True)
 
 
 # ---------------------------------------------------------------------------------------------
