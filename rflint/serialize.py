@@ -100,17 +100,55 @@ Decoder = typing.Callable[[Any], Any]
 def _decoder(tp: Any) -> Decoder:
     """A decoding function specialised for ``tp``, built once per type: a cached report is
     decoded on every cache hit, and walking the annotations for every value would make that
-    the largest step of a hit."""
+    the largest step of a hit.
+
+    Decoding is strict: ``null`` only where the type allows None, lists only as lists and
+    objects only as objects, tuples of fixed length only at that length. A cache entry or a
+    worker's payload that is valid JSON but not a record (a hand edit, another version's
+    layout) is then a ``TypeError``/``ValueError`` here, never a record that fails later."""
     shape = _shape(tp)
+    nullable = _allows_none(tp)
     if shape in (_int, _str, _bool):  # leaves: a tagged number is a TypeError either way
-        return lambda data: None if data is None else shape(data)
+        return lambda data: None if data is None and nullable else shape(data)
 
     def decode(data: Any) -> Any:
         if data.__class__ is dict:  # tags are objects
             data = _scalar(data)
-        if data is None:
+        if data is None and nullable:
             return None
         return shape(data)
+
+    return decode
+
+
+def _allows_none(tp: Any) -> bool:
+    """Whether ``None`` is a value of ``tp`` (``X | None``, ``Optional[X]``, ``Any``, ``object``)."""
+    if tp is Any or tp is object or tp is type(None):
+        return True
+    origin = typing.get_origin(tp)
+    return origin in (typing.Union, types.UnionType) and any(_allows_none(a) for a in typing.get_args(tp))
+
+
+def _sequence(data: Any) -> list[Any]:
+    if not isinstance(data, list):
+        raise TypeError(f"needs a list, not {type(data).__name__}")
+    return data
+
+
+def _fixed(items: tuple[Decoder, ...]) -> Decoder:
+    def decode(data: Any) -> tuple[Any, ...]:
+        if len(_sequence(data)) != len(items):
+            raise ValueError(f"needs {len(items)} items, not {len(data)}")
+        return tuple(dec(v) for dec, v in zip(items, data))
+
+    return decode
+
+
+def _mapping(value: Decoder) -> Decoder:
+    def decode(data: Any) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            raise TypeError(f"needs an object, not {type(data).__name__}")
+        return {k: value(v) for k, v in data.items()}
 
     return decode
 
@@ -128,25 +166,23 @@ def _shape(tp: Any) -> Decoder:
     if origin is tuple:
         if len(args) == 2 and args[1] is Ellipsis:
             item = _decoder(args[0])
-            return lambda data: tuple(item(v) for v in data)
-        items = tuple(_decoder(a) for a in args)
-        return lambda data: tuple(dec(v) for dec, v in zip(items, data))
+            return lambda data: tuple(item(v) for v in _sequence(data))
+        return _fixed(tuple(_decoder(a) for a in args))
     if origin is list:
         item = _decoder(args[0])
-        return lambda data: [item(v) for v in data]
+        return lambda data: [item(v) for v in _sequence(data)]
     if origin in (frozenset, set):
         item = _decoder(args[0])
-        return lambda data: frozenset(item(v) for v in data)
+        return lambda data: frozenset(item(v) for v in _sequence(data))
     if origin in (dict, Mapping, typing.Mapping) or tp in (dict, Mapping):
-        value = _decoder(args[1] if len(args) == 2 else Any)
-        return lambda data: {k: value(v) for k, v in data.items()}
+        return _mapping(_decoder(args[1] if len(args) == 2 else Any))
     if tp in _SCALARS:
         return _SCALARS[tp]
     return _deep_scalar  # Any / object: plain JSON data
 
 
 def _union(args: tuple[Any, ...]) -> Decoder:
-    members = [_decoder(a) for a in args if a is not type(None)]
+    members = [_shape(a) for a in args if a is not type(None)]
     numeric = any(a in (int, float, Fraction) for a in args)
 
     def decode(data: Any) -> Any:
@@ -154,6 +190,8 @@ def _union(args: tuple[Any, ...]) -> Decoder:
             return data  # a whole number typed ``Fraction | float`` stays an int, as the algebra makes it
         for member in members:
             try:
+                if data.__class__ is dict:
+                    data = _scalar(data)
                 return member(data)
             except (TypeError, ValueError, KeyError):
                 continue

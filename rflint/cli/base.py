@@ -21,6 +21,7 @@ from rflint.cli.options import (
     Group,
 )
 from rflint.cli.outputs import Output, write
+from rflint.report import escape
 from rflint.spec import ModelSpec
 
 app = typer.Typer(
@@ -76,12 +77,14 @@ def fail(exc: BaseException, verbose: bool) -> None:
         traceback.print_exception(exc, file=sys.stderr)
     if isinstance(exc, RflintError):
         message, hint = str(exc), exc.hint
+    elif isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        message, hint = f"{exc.filename}: {exc.strerror}", "check the path and its permissions"  # the file system said no
     else:
         message, hint = broken_install(exc) or (
             unexpected(exc),
             "this may be a bug in rflint; rerun with --verbose for the traceback",
         )
-    stderr.print(error_line(message, hint), markup=False, highlight=False, soft_wrap=True)
+    stderr.print(error_line(escape.text(message), escape.text(hint)), markup=False, highlight=False, soft_wrap=True)
 
 
 def run_guarded(verbose: bool, fn: Callable[[], int]) -> int:
@@ -93,8 +96,9 @@ def run_guarded(verbose: bool, fn: Callable[[], int]) -> int:
 
 
 def note(text: str) -> None:
-    """One plain line on stderr, prefixed ``rflint:``."""
-    stderr.print(f"rflint: {text}", markup=False, highlight=False, soft_wrap=True)
+    """One plain line on stderr, prefixed ``rflint:`` (control characters in names and
+    messages shown as escapes: it is one line, and it cannot drive the terminal)."""
+    stderr.print(f"rflint: {escape.text(text)}", markup=False, highlight=False, soft_wrap=True)
 
 
 # ---------------------------------------------------------------------------------------------

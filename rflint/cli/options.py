@@ -44,6 +44,63 @@ class Group(TyperGroup):
     def get_params(self, ctx: Any) -> list[Any]:
         return install_coercion(_quiet_flags(super().get_params(ctx)))
 
+    def main(self, args: Any = None, prog_name: Any = None, complete_var: Any = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        """click's standalone mode, with a usage error as one line on stderr and exit 2 (as
+        ruff prints it) instead of typer's boxed usage panel: in pre-commit and CI logs the
+        error is the line people read."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        import sys
+
+        errors = _click().exceptions
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except errors.UsageError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # bare `rflint`: the help, as typer shows it
+                _show(exc)
+                sys.exit(exc.exit_code)
+            sys.stderr.write(usage_error_line(exc) + "\n")
+            sys.exit(2)
+        except errors.ClickException as exc:
+            _show(exc)
+            sys.exit(exc.exit_code)
+        except errors.Abort:
+            sys.stderr.write("rflint: aborted\n")
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _show(exc: Any) -> None:
+    """A click exception as typer would print it."""
+    try:
+        from typer import rich_utils
+
+        rich_utils.rich_format_error(exc)
+    except ImportError:
+        exc.show()
+
+
+def _click() -> Any:
+    """The click typer runs on (recent typer versions carry their own copy as ``typer._click``)."""
+    import typer.core
+
+    return getattr(typer.core, "_click", None) or typer.core.click
+
+
+def usage_error_line(exc: Any) -> str:
+    """``rflint: error: unexpected argument '--foo' (hint: ...)`` for one click usage error."""
+    from rflint.cli.dependencies import error_line
+
+    errors = _click().exceptions
+    command = exc.ctx.command_path if exc.ctx is not None else "rflint"
+    helping = f"see `{command} --help`"
+    if isinstance(exc, errors.NoSuchOption):
+        close = list(exc.possibilities or ())[:3]  # click orders them by similarity
+        hint = f"did you mean {', '.join(close)}? {helping}" if close else helping
+        return error_line(f"unexpected argument {exc.option_name!r}", hint)
+    message = " ".join(exc.format_message().split())
+    return error_line(message, helping)
+
 
 # ---------------------------------------------------------------------------------------------
 # values

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rflint.errors import UsageError
+from rflint.safe_write import write_atomic
 
 STDOUT = "-"
 
@@ -74,20 +75,15 @@ def parse_outputs(
 
 
 def write(output: Output, data: str | bytes, stdout) -> None:
-    """Write ``data`` to ``output``: ``stdout`` byte for byte (never through rich), a file with
-    its missing parent folders created. An unwritable path is a usage error (exit 2)."""
+    """Write ``data`` to ``output``: ``stdout`` byte for byte (never through rich), a file
+    atomically with its missing parent folders created (:func:`rflint.safe_write.write_atomic`). An unwritable path is a usage error (exit 2)."""
     if output.to_stdout:
         if isinstance(data, bytes):
             stdout.buffer.write(data)
         else:
             stdout.write(data)
         return
-    path = Path(output.path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(data, bytes):
-            path.write_bytes(data)
-        else:
-            path.write_text(data, encoding="utf-8")
+        write_atomic(output.path, data)
     except OSError as exc:
         raise UsageError(f"cannot write {output.path}: {exc.strerror or exc}", hint="check the path and its permissions") from None

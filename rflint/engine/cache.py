@@ -44,8 +44,10 @@ models over-approximates (an edit may invalidate a neighbour) rather than under-
 **On disk**: ``.rflint_cache/`` next to the configuration file (else in the working
 directory), or ``cache-dir`` in the config, or ``$RFLINT_CACHE_DIR`` (which wins). It holds a
 ``CACHEDIR.TAG`` and a ``.gitignore`` of ``*`` (as ruff's), and one folder per cache format
-and rflint version with one JSON file per entry. Writes are atomic (a temporary file, then
-``os.replace``), so worker processes can write side by side. Entries not used for
+and rflint version with one JSON file per entry. The folder must be new, empty or rflint's own
+(its CACHEDIR.TAG), and never the project root or a folder above it (:func:`check_root`), and
+``clean`` deletes only the files rflint writes, so no setting can make rflint delete a project.
+Writes are atomic (:func:`rflint.safe_write.write_atomic`), so processes can write side by side. Entries not used for
 :data:`MAX_AGE` are pruned; a corrupt or unreadable entry is a miss (and is rewritten); a
 directory that cannot be written is never an error, the run just is not cached.
 """
@@ -56,7 +58,6 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
 import site
 import sys
 import sysconfig
@@ -69,7 +70,9 @@ from typing import Any
 
 from rflint._version import __version__
 from rflint.engine.fingerprints import FileState, Unmovable, changed_files, file_records, file_state, relocate
+from rflint.errors import ConfigError
 from rflint.results import ModelReport
+from rflint.safe_write import write_atomic
 from rflint.serialize import from_data, to_data
 from rflint.spec import ModelSpec
 
@@ -87,6 +90,7 @@ _TAG = (
     "# This file is a cache directory tag created by rflint.\n"
     "# For information about cache directory tags see https://bford.info/cachedir/\n"
 )
+_GITIGNORE = "# Automatically created by rflint.\n*\n"
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the rflint package
 _SYSTEM_DIRS = ("/proc/", "/sys/", "/dev/")
 
@@ -284,18 +288,23 @@ class ResultCache:
 
     def lookup(self, spec: ModelSpec) -> ModelReport | None:
         """The cached raw report of ``spec``, or None (no entry, a changed dependency, or an
-        entry that cannot be read or decoded). An edit that changed no code is a hit: the
-        report's positions follow it and the entry is rewritten with the new bytes."""
+        entry rflint cannot use: not JSON, truncated, binary, or JSON of the wrong structure,
+        which the strict decoder of :mod:`rflint.serialize` refuses). A miss is checked again
+        and its entry rewritten, so a poisoned entry costs one run, never every run. An edit
+        that changed no code is a hit: the report's positions follow it and the entry is
+        rewritten with the new bytes."""
         t0 = time.perf_counter()
         path = self.entry_path(spec)
         try:
             data = json.loads(path.read_bytes())
-            if data.get("format") != ENTRY_FORMAT:
+            if not isinstance(data, dict) or data.get("format") != ENTRY_FORMAT or not isinstance(data.get("files"), dict):
                 return None
             changed = changed_files(data["files"])
             if changed is None:
                 return None
             report = from_data(ModelReport, data["report"])
+            if not isinstance(report, ModelReport):
+                return None
             if changed:
                 report = self._follow(spec, report, data, changed)
         except Unmovable:
@@ -332,27 +341,26 @@ class ResultCache:
             return False
         try:
             self._prepare()
-            path = self.entry_path(spec)
-            tmp = path.with_name(f"{path.stem}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-            try:
-                with open(tmp, "x", encoding="utf-8") as f:  # a new file, with the user's umask
-                    f.write(text)
-                os.replace(tmp, path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
-        except OSError:
+            write_atomic(self.entry_path(spec), text, make_parents=False)
+        except (OSError, ConfigError):
             return False
         return True
 
     def _prepare(self) -> None:
-        """Create the directory with its CACHEDIR.TAG and .gitignore (once)."""
+        """Create the directory with its CACHEDIR.TAG and .gitignore (once).
+
+        Raises:
+            ConfigError: ``root`` is a folder with other files and no rflint CACHEDIR.TAG
+                (:func:`check_root`): nothing is ever written into it.
+        """
+        problem = root_problem(self.root)
+        if problem:
+            raise ConfigError(f"cache folder {self.root} {problem}")
         self.folder.mkdir(parents=True, exist_ok=True)
-        for name, text in (("CACHEDIR.TAG", _TAG), (".gitignore", "# Automatically created by rflint.\n*\n")):
+        for name, text in (("CACHEDIR.TAG", _TAG), (".gitignore", _GITIGNORE)):
             marker = self.root / name
             if not marker.exists():
-                marker.write_text(text, encoding="utf-8")
+                write_atomic(marker, text, make_parents=False)
 
     def prune(self, now: float | None = None) -> int:
         """Remove entries, leftover temporary files and whole version folders not used for
@@ -376,11 +384,59 @@ class ResultCache:
 
 
 def resolve_root(config_root: Path, cache_dir: Path | None, env_dir: str | None) -> Path:
+    """The cache folder of a run: ``$RFLINT_CACHE_DIR`` (``env_dir``), else ``cache-dir``, else
+    ``.rflint_cache`` in the project root.
+
+    Raises:
+        ConfigError: the folder is one rflint must never write into or delete (:func:`check_root`).
+    """
     if env_dir:
-        return Path(env_dir).expanduser().absolute()
-    if cache_dir is not None:
-        return cache_dir.absolute()
-    return (config_root / DEFAULT_DIR).absolute()
+        root, key = Path(env_dir).expanduser().absolute(), "RFLINT_CACHE_DIR"
+    elif cache_dir is not None:
+        root, key = cache_dir.absolute(), "cache-dir"
+    else:
+        root, key = (config_root / DEFAULT_DIR).absolute(), "cache-dir"
+    check_root(root, config_root, key)
+    return root
+
+
+def root_problem(root: Path, project_root: Path | None = None) -> str:
+    """Why ``root`` cannot be rflint's cache folder ("" if it can): the project root or a
+    folder above it (``clean`` would delete the project), something that is not a folder, or a
+    folder holding other files without rflint's CACHEDIR.TAG (a source folder)."""
+    try:
+        real = root.resolve()
+        if project_root is not None:
+            project = project_root.resolve()
+            if real == project:
+                return "is the project root (the config file's folder)"
+            if real in project.parents:
+                return f"is a parent of the project root {project}"
+        if real == Path(real.anchor) or real == Path.home().resolve():
+            return "is a file system root or the home folder"
+        if not root.exists():
+            return ""
+        if not root.is_dir():
+            return "is not a folder"
+        if is_cache_dir(root) or not any(root.iterdir()):
+            return ""
+    except (OSError, RuntimeError) as exc:  # a symlink loop, a folder that cannot be listed
+        return f"cannot be used ({getattr(exc, 'strerror', None) or exc})"
+    return "is a folder with other files and no CACHEDIR.TAG written by rflint"
+
+
+def check_root(root: Path, project_root: Path, key: str = "cache-dir") -> None:
+    """Refuse a cache folder :func:`root_problem` finds fault with.
+
+    Raises:
+        ConfigError: naming ``key`` (``cache-dir`` or ``RFLINT_CACHE_DIR``) and the fix.
+    """
+    problem = root_problem(root, project_root)
+    if problem:
+        raise ConfigError(
+            f"{key} {root} {problem}: rflint writes and deletes its cache there",
+            hint=f"set {key} to a new or empty folder, such as {DEFAULT_DIR}",
+        )
 
 
 def is_cache_dir(path: Path) -> bool:
@@ -391,15 +447,35 @@ def is_cache_dir(path: Path) -> bool:
         return False
 
 
+def _written_by_rflint(path: Path, root: Path) -> bool:
+    """Whether ``path`` (a file under the cache folder ``root``) is one rflint writes: the
+    markers at the top, entries, validation markers and temporary files in version folders."""
+    if path.parent == root:
+        return path.name in ("CACHEDIR.TAG", ".gitignore")
+    if path.parent.parent != root or not path.parent.name.startswith("v"):
+        return False
+    name = path.name
+    return name.endswith((".json", ".valid")) or (name.startswith(".") and name.endswith(".tmp"))
+
+
 def clean(root: Path) -> bool:
-    """Remove the cache directory ``root``; False if there is none. Refuses (ValueError) a
-    directory without rflint's CACHEDIR.TAG, so a mistyped ``cache-dir`` cannot delete a
-    source folder."""
+    """Remove the files rflint wrote in the cache folder ``root``, and the folder once it is
+    empty; False if there is no cache. Files rflint did not write (and their folders) are left
+    where they are. Refuses (ValueError) a folder without rflint's CACHEDIR.TAG, so a mistyped
+    ``cache-dir`` cannot delete a source folder."""
     if not root.exists() or (root.is_dir() and not any(root.iterdir())):
         return False
-    if not is_cache_dir(root):
+    if root.is_symlink() or not is_cache_dir(root):
         raise ValueError(f"{root} is not an rflint cache (it has no CACHEDIR.TAG written by rflint)")
-    shutil.rmtree(root)
+    folders = [p for p in root.iterdir() if p.is_dir() and not p.is_symlink()]
+    for file in [*(f for folder in folders for f in folder.iterdir()), *root.iterdir()]:
+        if not file.is_symlink() and file.is_file() and _written_by_rflint(file, root):
+            file.unlink()
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only if empty
+    with contextlib.suppress(OSError):
+        root.rmdir()
     return True
 
 
@@ -431,7 +507,7 @@ class ValidConfigs:
 
     def remember(self, source: Path, table: Mapping[str, Any]) -> None:
         marker = self._marker(source, table)
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, ConfigError):
             ResultCache(marker.parent.parent, "")._prepare()
             marker.touch()
 

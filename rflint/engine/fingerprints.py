@@ -182,6 +182,8 @@ def changed_files(records: Mapping[str, Mapping[str, Any]]) -> dict[str, FileSta
     if one changed its meaning or cannot be read (a miss)."""
     changed: dict[str, FileState] = {}
     for path, record in records.items():
+        if not os.path.isfile(path):  # deleted, or now a FIFO or a device: never read those
+            return None
         sha = file_digest(path)
         if sha is None:
             return None

@@ -89,8 +89,9 @@ def trace_module(module: Any, spec: ModelSpec) -> Traced:
     from rflint.frontend.fx import trace_graph
     from rflint.frontend.geometry import candidates, describe
     from rflint.frontend.torch_ops import declared_ops
+    from rflint.sources.imports import on_sys_path
 
-    with declared_ops(spec.ops):
+    with on_sys_path(spec.pythonpath), declared_ops(spec.ops):  # ops import as the model did
         tried: list[tuple[Any, ShapeError]] = []
         for geometry in candidates(module, spec.input_size, spec.input_shape):
             try:
@@ -184,7 +185,7 @@ def resolve_specs(
     """What to check: the targets, or every ``[[tool.rflint.models]]`` entry. A configured
     model's name or target reuses its entry, with ``overrides`` (what the command line gives)
     applied; without ``overrides`` an explicit input size makes it a plain target."""
-    from rflint.sources.targets import expand_targets
+    from rflint.sources.targets import check_target_path, expand_targets
 
     if not targets:
         if not config.models:
@@ -196,6 +197,7 @@ def resolve_specs(
     by_key = {k: spec for spec in config.models for k in (spec.target, spec.display_name)}
     specs = []
     for target in targets:
+        check_target_path(target)
         target = _configured_key(target, by_key)
         if target in by_key and overrides is not None:
             specs.append(overrides(by_key[target]))
@@ -276,8 +278,8 @@ def apply_baseline(
 
     checked = [r.spec.display_name for r in reports]
     if write_baseline is not None:
-        old_path = baseline or write_baseline
-        old = bl.read_baseline(old_path) if (not force and Path(old_path).exists()) else None
+        replaced = bl.existing_baseline(write_baseline)  # refuses a file that is not a baseline
+        old = bl.read_baseline(baseline) if baseline is not None else replaced
         written = bl.update_baseline(old, findings, force=force, checked_models=checked)
         bl.write_baseline(write_baseline, written)
         entries = sum(n for layers in written.values() for codes in layers.values() for n in codes.values())

@@ -68,3 +68,28 @@ def unique_qualname(qualname: str, used: dict[str, int]) -> str:
         return f"{qualname}_{used[qualname]}"
     used[qualname] = 0
     return qualname
+
+
+#: the most elements rflint builds an input of: torch sizes a tensor's storage in bytes with an
+#: int64 (8-byte elements at most), and ONNX stores dims as int64
+MAX_INPUT_ELEMENTS = 2**60
+
+
+def check_input_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """``shape`` if a tensor of that shape can exist at all.
+
+    Raises:
+        ShapeError: a non-positive size, or more elements than an int64 can address.
+    """
+    from math import prod
+
+    from rflint.errors import ShapeError
+
+    if any(s <= 0 for s in shape):
+        raise ShapeError(f"input shape {shape} has a non-positive size")
+    if prod(shape) > MAX_INPUT_ELEMENTS:
+        raise ShapeError(
+            f"input shape {'x'.join(map(str, shape))} has {prod(shape):.3g} elements, more than a tensor can hold (2^60)",
+            hint="pass a realistic --input-size (receptive fields do not depend on sizes far above them)",
+        )
+    return shape

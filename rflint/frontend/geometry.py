@@ -18,6 +18,7 @@ from torch import nn
 
 from rflint.errors import ShapeError
 from rflint.frontend.tracer import trace
+from rflint.frontend.common import check_input_shape
 
 
 @dataclass(frozen=True)
@@ -109,10 +110,7 @@ def _first_reader(module: nn.Module) -> tuple[int, int, str] | None:
 def candidates(module: nn.Module, input_size: Sequence[int] | None, input_shape: Sequence[int] | None) -> list[Geometry]:
     """The input shapes to try, best first (see the module docstring)."""
     if input_shape is not None:
-        shape = tuple(int(s) for s in input_shape)
-        if any(s <= 0 for s in shape):
-            raise ShapeError(f"input shape {shape} has a non-positive size")
-        return [Geometry(shape, "given")]
+        return [Geometry(check_input_shape(tuple(int(s) for s in input_shape)), "given")]
     declared = _declared_shape(module)
     if declared is not None and input_size is None:
         return [Geometry(declared[0], declared[1])]
@@ -128,7 +126,7 @@ def candidates(module: nn.Module, input_size: Sequence[int] | None, input_shape:
     out: list[Geometry] = []
 
     def add(channels: int, source: str, axes: int = ndim) -> None:
-        shape = (1, channels, *_spatial(input_size, axes, "the model"))  # type: ignore[arg-type]
+        shape = check_input_shape((1, channels, *_spatial(input_size, axes, "the model")))  # type: ignore[arg-type]
         if all(g.shape != shape for g in out):
             out.append(Geometry(shape, source))
 

@@ -127,6 +127,8 @@ def lower_call(call: OpCall, function: Any = None) -> Lowered:
     if handler is not None:
         try:
             return handler(call)
+        except ConfigError:
+            raise  # a declaration that does not fit the op: the configuration's error, not the layer's
         except AttributeError as exc:
             raise ConfigError(f"the declared op {call.name} has no attribute {exc.name!r}", hint="fix the attribute name in [tool.rflint.ops]") from exc
         except Exception as exc:  # noqa: BLE001 - a user handler's bug is reported on its layer

@@ -32,8 +32,9 @@ from typing import Any
 
 from rflint.errors import ShapeError, TargetError
 from rflint.ops import layout as L
-from rflint.frontend.common import make_layer
 from rflint.ops.table import Lowered, OpCall, Operand, lower as lower_call
+from rflint.frontend.common import check_input_shape, make_layer
+from rflint.frontend.onnx_checks import check_graph
 from rflint.frontend.onnx_ops import LAYOUT_FREE, MOVES_ONLY, SHAPE_OPS, WINDOW_OPS, Node, normalise
 from rflint.ir import Graph, Kind, Layer
 
@@ -46,7 +47,8 @@ def read_model(path: str | Path) -> Any:
 
     Raises:
         TargetError: missing file, directory, empty file, not ONNX, onnx not installed,
-            or an unsafe external-data location.
+            an unsafe external-data location, or a graph rflint cannot read faithfully
+            (:func:`rflint.frontend.onnx_checks.check_graph`: attributes out of range, a cycle).
     """
     onnx = _import_onnx()
     p = Path(path)
@@ -63,6 +65,7 @@ def read_model(path: str | Path) -> Any:
     if not model.graph.node and not model.graph.input:
         raise TargetError(f"{p} holds no ONNX graph", hint="re-export the model, e.g. with torch.onnx.export")
     check_external_data(model, p.parent)
+    check_graph(model)
     return model
 
 
@@ -146,9 +149,7 @@ def spatial_input_shape(
             if any(not d for d in size):
                 raise ShapeError("the ONNX model's input has a dynamic spatial size", hint="pass --input-size N")
         shape = lead + size
-    if any(s <= 0 for s in shape):
-        raise ShapeError(f"input shape {shape} has a non-positive size")
-    return shape
+    return check_input_shape(shape)
 
 
 def _dims(value_info: Any) -> tuple[int | None, ...] | None:
@@ -555,7 +556,10 @@ def graph_from_onnx(
     """
     model = read_model(path)
     data = _data_input(model)
-    dims = _dims(data) or ()
+    dims = _dims(data)
+    if dims is None and input_shape is None:
+        raise ShapeError(f"the ONNX model's input {data.name!r} has no shape", hint="pass --input-shape with the full input shape, e.g. 1,3,224,224")
+    dims = dims if dims is not None else (None,) * len(input_shape or ())
     shape = spatial_input_shape(dims, input_size, input_shape)
     if tuple(dims) != shape:
         _set_input_shape(model, data.name, shape)

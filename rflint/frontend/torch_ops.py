@@ -617,7 +617,8 @@ def import_dotted(dotted: str) -> Any:
 @contextlib.contextmanager
 def declared_ops(declarations: Mapping[str, Mapping[str, Any]]) -> Iterator[None]:
     """Register the ``[tool.rflint.ops]`` declarations while a model is traced, and forget
-    them afterwards (a declaration belongs to one project's configuration).
+    them afterwards (a declaration belongs to one project's configuration). The caller puts
+    the project's search path on ``sys.path`` (the engine does, as for the model itself).
 
     Raises:
         ConfigError: a declaration names no importable class or function.
@@ -635,7 +636,7 @@ def declared_ops(declarations: Mapping[str, Mapping[str, Any]]) -> Iterator[None
             if not callable(target):
                 raise ConfigError(f"tool.rflint.ops.{dotted!r}: {dotted} is not a class or function")
             added.append((target, CUSTOM_OPS.get(target)))
-            register_op(target, dict(spec))
+            register_op(target, dict(spec), name=f"tool.rflint.ops.{dotted!r}")
         yield
     finally:
         for target, previous in reversed(added):

@@ -94,6 +94,8 @@ def trace(module: nn.Module, leaf_modules: Sequence[str] = ()) -> fx.GraphModule
     tracer = _Tracer(leaf_types, lib_functions + opaque_functions())
     try:
         graph = tracer.trace(module)
-    except Exception as exc:  # fx raises TraceError, RuntimeError, TypeError, AttributeError, ...
+        # fx writes Python source for the graph: a submodule name Python cannot quote as fx does
+        # (an nn.ModuleDict key with a newline or a double quote) fails here, not in trace()
+        return fx.GraphModule(tracer.root, graph)
+    except Exception as exc:  # fx raises TraceError, RuntimeError, TypeError, AttributeError, SyntaxError...
         raise TraceError(f"torch.fx could not trace the model: {type(exc).__name__}: {first_line(exc)}") from exc
-    return fx.GraphModule(tracer.root, graph)

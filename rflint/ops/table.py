@@ -24,12 +24,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
+from rflint.errors import ConfigError
 from rflint.ops import mixing as op_mixing
 
 from rflint.ops import moves as op_moves
 
 from rflint.ops import windows as op_windows
 from rflint.ops.call import Effects, Handler, Lowered, OpCall, Operand, global_spatial, identity, unknown
+from rflint.ops import layout as L
 
 __all__ = ["OPS", "Effects", "Lowered", "OpCall", "Operand", "declared", "lower", "register_op", "unknown", "unregister_op"]
 
@@ -110,7 +112,7 @@ def _where(obj: Any) -> tuple[str, str] | None:
         return None
 
 
-def register_op(target: Any, handler: Callable[[OpCall], Any] | Mapping[str, Any]) -> None:
+def register_op(target: Any, handler: Callable[[OpCall], Any] | Mapping[str, Any], name: str = "") -> None:
     """Declare the receptive-field semantics of a module class or a function rflint cannot
     trace through (a custom CUDA kernel, a box filter built on integral images, a library block).
 
@@ -120,7 +122,8 @@ def register_op(target: Any, handler: Callable[[OpCall], Any] | Mapping[str, Any
     returns such a mapping or a full :class:`Lowered`. The target is traced as a leaf from then
     on and never reported as RF001.
     """
-    CUSTOM_OPS[target] = declared(handler) if isinstance(handler, Mapping) else _returning_lowered(handler)
+    label = name or f"the op declared for {getattr(target, '__qualname__', target)!s}"
+    CUSTOM_OPS[target] = declared(handler, label) if isinstance(handler, Mapping) else _returning_lowered(handler)
 
 
 def unregister_op(target: Any) -> None:
@@ -151,21 +154,72 @@ def _returning_lowered(handler: Callable[[OpCall], Any]) -> Callable[[OpCall], L
     return run
 
 
-def declared(spec: Mapping[str, Any]) -> Callable[[OpCall], Lowered]:
+def check_declared_value(op: str, key: str, value: Any, axes: int) -> None:
+    """A declared kernel, stride, dilation or padding of ``op`` applied to ``axes`` spatial
+    axes: one positive int per axis (padding: non-negative ints, or "same"/"valid").
+
+    Args:
+        op: the declaration's name, for the message (``tool.rflint.ops.'pkg.Box'``).
+        key: which value (``kernel``, ...).
+        value: the value as written, or read from the module's attribute.
+        axes: the number of spatial axes of the tensor the op runs on.
+
+    Raises:
+        ConfigError: a value out of range, of the wrong type, or of the wrong length.
+    """
+    if key == "padding" and value in ("same", "valid"):
+        return
+    items = tuple(value) if isinstance(value, (list, tuple)) else (value,)
+    low = 0 if key == "padding" else 1
+    if not items or any(isinstance(v, bool) or not isinstance(v, int) or v < low for v in items):
+        need = "non-negative" if low == 0 else "positive"
+        raise ConfigError(
+            f"{op}.{key}: must be a {need} int or a list of {need} ints, not {value!r}",
+            hint=f"fix {key} in [tool.rflint.ops] (or the module attribute it names)",
+        )
+    allowed = (1, axes, 2 * axes) if key == "padding" else (1, axes)  # padding may give both sides
+    if len(items) not in allowed:
+        raise ConfigError(
+            f"{op}.{key}: {len(items)} values for an op on {axes} spatial axes",
+            hint=f"give {key} {axes} values (one per axis) or a single int",
+        )
+
+
+def declared(spec: Mapping[str, Any], name: str = "the declared op") -> Callable[[OpCall], Lowered]:
     """A handler for a declaration ``{"kind": ..., "kernel": ..., "stride": ..., "dilation": ...,
-    "padding": ...}``: an int, a list per axis, or the name of a module attribute to read."""
+    "padding": ...}``: an int, a list per axis, or the name of a module attribute to read.
+
+    Each value is checked against the tensor the op runs on (positive ints, one per spatial
+    axis or one for all), so a 4-value kernel on a 2-d op, or an attribute holding 0, is a
+    :class:`~rflint.errors.ConfigError` naming ``name`` and the key, never a silent guess."""
     kind = str(spec.get("kind", "window"))
 
     def handler(call: OpCall) -> Lowered:
         params: dict[str, Any] = {"kind": kind}
-        for key, name in (("kernel", "kernel_size"), ("stride", "stride"), ("dilation", "dilation"), ("padding", "padding")):
+        axes = sum(1 for dim in call.first if L.axes_of(dim)) or call.ndim
+        for key, param in (("kernel", "kernel_size"), ("stride", "stride"), ("dilation", "dilation"), ("padding", "padding")):
             if key not in spec:
                 continue
             value = spec[key]
             if isinstance(value, str) and value not in ("same", "valid"):
-                value = getattr(call.module, value)
-                value = tuple(int(v) for v in value) if isinstance(value, (tuple, list)) else int(value)
-            params[name] = value
+                value = _attribute(call.module, value, name, key)
+            if kind not in ("pointwise", "global"):
+                check_declared_value(name, key, value, axes)
+            params[param] = value
         return op_mixing.custom(replace(call, op="custom", params=params))
 
     return handler
+
+
+def _attribute(module: Any, attr: str, name: str, key: str) -> Any:
+    """The module attribute a declared value names, as ints."""
+    from rflint.errors import ConfigError
+
+    try:
+        value = getattr(module, attr)
+        return tuple(int(v) for v in value) if isinstance(value, (tuple, list)) else int(value)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"{name}.{key}: the module attribute {attr!r} is not an int or a list of ints ({type(exc).__name__}: {exc})",
+            hint=f"name an attribute of {type(module).__name__} that holds the {key}, or write the value",
+        ) from None

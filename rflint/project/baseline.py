@@ -7,7 +7,9 @@ rule code) with a count, never by line number, so moving code does not invalidat
     {"version": 1, "models": {"resnet-cifar": {"layer4.1.conv2": {"RF101": 1}, "": {"RF103": 1}}}}
 
 Rewriting an existing baseline only ever removes entries that were fixed (a ratchet), unless
-``force`` is given; entries that no longer match any finding are reported as stale.
+``force`` is given; entries that no longer match any finding are reported as stale. A file is
+only ever replaced by a baseline if it is one (a mistyped ``--write-baseline model.py`` is
+refused), atomically, and the entries of models this run did not check are kept.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import jsonschema
 
 from rflint.errors import ConfigError
 from rflint.ir import Finding
+from rflint.safe_write import write_atomic
 
 VERSION = 1
 
@@ -121,14 +124,24 @@ def apply_baseline(findings: Iterable[Finding], baseline: Baseline, checked_mode
 def update_baseline(
     old: Baseline | None, findings: Iterable[Finding], force: bool = False, checked_models: Iterable[str] | None = None
 ) -> Baseline:
-    """The baseline to write: with ``force`` (or no old one) exactly the current findings;
-    otherwise the old entries lowered to what is still found (fixed entries removed, new
-    findings NOT added). Entries of models not checked in this run are kept as they were."""
+    """The baseline to write: with ``force`` (or no old one) exactly the current findings of
+    the models checked; otherwise the old entries lowered to what is still found (fixed entries
+    removed, new findings NOT added). Entries of models not checked in this run (not selected,
+    or failed to load) are kept as they were, with or without ``force``: a broken import must
+    not silently drop a model's accepted findings."""
     current = Counter(_key(f) for f in findings)
-    if old is None or force:
+    if old is None:
         return _nest(current)
     models = None if checked_models is None else set(checked_models)
-    kept = {k: (min(n, current[k]) if models is None or k[0] in models else n) for k, n in _counts(old).items()}
+
+    def checked(model: str) -> bool:
+        return models is None or model in models
+
+    if force:
+        kept = {k: n for k, n in _counts(old).items() if not checked(k[0])}
+        kept.update(current)
+        return _nest(kept)
+    kept = {k: (min(n, current[k]) if checked(k[0]) else n) for k, n in _counts(old).items()}
     return _nest(kept)
 
 
@@ -157,17 +170,54 @@ def read_baseline(path: str | Path) -> Baseline:
     """Load a baseline file.
 
     Raises:
-        ConfigError: missing, unreadable or invalid.
+        ConfigError: missing, unreadable, not UTF-8 or invalid.
     """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: baseline file not found", hint="create it with --write-baseline") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not an rflint baseline (not UTF-8 text: byte {e.start})", hint="regenerate it with --write-baseline") from None
     except OSError as e:
-        raise ConfigError(f"{path}: cannot read baseline: {e.strerror}") from None
+        raise ConfigError(f"{path}: cannot read baseline: {e.strerror or e}") from None
     return loads(text, str(path))
 
 
+def existing_baseline(path: str | Path) -> Baseline | None:
+    """The baseline ``--write-baseline`` is about to replace: None when there is no file (or an
+    empty one) to keep.
+
+    Raises:
+        ConfigError: ``path`` exists but is not an rflint baseline (a source file, another
+            tool's JSON, a folder): it is never overwritten, not even with ``--force``.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder, not a baseline file", hint="give --write-baseline a file name such as rflint-baseline.json")
+    if not path.exists() and not path.is_symlink():
+        return None
+    try:
+        if not path.read_bytes().strip():
+            return None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read baseline: {e.strerror or e}") from None
+    try:
+        return read_baseline(path)
+    except ConfigError as e:
+        raise ConfigError(
+            f"refusing to overwrite {path}: it is not an rflint baseline ({str(e).removeprefix(f'{path}: ')})",
+            hint="choose a new file name for --write-baseline, or delete the file yourself",
+        ) from None
+
+
 def write_baseline(path: str | Path, baseline: Baseline) -> None:
-    Path(path).write_text(dumps(baseline), encoding="utf-8")
+    """Write ``baseline`` atomically (callers check the old file with :func:`existing_baseline`).
+
+    Raises:
+        ConfigError: the file cannot be written.
+    """
+    try:
+        write_atomic(path, dumps(baseline))
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot write baseline: {e.strerror or e}", hint="check the path and its permissions") from None

@@ -28,6 +28,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rflint.checks import ALL_RULES, Rule
+from rflint.project.config_checks import check_model_names, check_ops
 from rflint.spec import ModelSpec
 from rflint.errors import ConfigError, UsageError
 from rflint.ir import Finding, Severity
@@ -153,7 +154,7 @@ def find_config_file(start: Path | None = None) -> Path | None:
         if candidate.is_file():
             return candidate
         candidate = directory / "pyproject.toml"
-        if candidate.is_file() and "rflint" in _read_toml(candidate).get("tool", {}):
+        if candidate.is_file() and "rflint" in _table(_read_toml(candidate).get("tool")):
             return candidate
     return None
 
@@ -182,7 +183,7 @@ def load_config(
         file = found
     data = _read_toml(file)
     if file.name == "pyproject.toml":
-        table = data.get("tool", {}).get("rflint", {})
+        table = _table(data.get("tool")).get("rflint", {})
         prefix = "tool.rflint"
     else:
         table, prefix = data, ""
@@ -205,10 +206,15 @@ def parse_config(
             raise ConfigError(f"{source}: {first}{more}", hint="see the configuration reference in docs/configuration.md")
         if memo is not None:
             memo.remember(source, table)
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{source}: {prefix or 'the file'} must be a table, not {type(table).__name__}", hint="write [tool.rflint] in pyproject.toml")
+    check_ops(table.get("ops", {}), str(source), prefix)
     root = source.resolve().parent
     pythonpath = _pythonpath(table.get("pythonpath", ()), root, source, prefix)
     search_path = tuple(dict.fromkeys(str(p) for p in (*pythonpath, root)))
     ops = MappingProxyType({name: MappingProxyType(dict(spec)) for name, spec in table.get("ops", {}).items()})
+    models = tuple(replace(_model_spec(entry, root, search_path), ops=ops) for entry in table.get("models", ()))
+    check_model_names([m.display_name for m in models], str(source), prefix)
     return Config(
         path=source,
         root=root,
@@ -216,7 +222,7 @@ def parse_config(
         extend_select=tuple(table.get("extend-select", ())),
         ignore=tuple(table.get("ignore", ())),
         severities=_severities(table.get("rules", {})),
-        models=tuple(replace(_model_spec(entry, root, search_path), ops=ops) for entry in table.get("models", ())),
+        models=models,
         ops=ops,
         overrides=tuple(
             Override(
@@ -238,7 +244,10 @@ def _pythonpath(entries: Sequence[str], root: Path, source: Path, prefix: str) -
     would otherwise surface as a confusing import error)."""
     out = []
     for i, entry in enumerate(entries):
-        folder = (root / os.path.expanduser(entry)).resolve()
+        try:
+            folder = (root / os.path.expanduser(entry)).resolve()
+        except (OSError, RuntimeError):  # a symbolic link loop
+            folder = root / entry
         if not folder.is_dir():
             key = _key_path(prefix, ["pythonpath", i])
             raise ConfigError(f"{source}: {key}: {entry!r} is not a folder (relative paths start at {root})")
@@ -325,6 +334,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         return copy.deepcopy(_parsed_toml(str(path.resolve()), stat.st_mtime_ns, stat.st_size))
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: invalid TOML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: invalid TOML: not UTF-8 text (byte {e.start})", hint="save the file as UTF-8") from None
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
 
@@ -333,6 +344,11 @@ def _read_toml(path: Path) -> dict[str, Any]:
 def _parsed_toml(path: str, mtime_ns: int, size: int) -> dict[str, Any]:
     with open(path, "rb") as f:
         return tomllib.load(f)
+
+
+def _table(value: Any) -> Mapping[str, Any]:
+    """``value`` if it is a TOML table, else an empty one (``tool = "x"`` holds no rflint table)."""
+    return value if isinstance(value, Mapping) else {}
 
 
 def _selectors() -> frozenset[str]:
@@ -437,8 +453,11 @@ def _describe(error: jsonschema.ValidationError, prefix: str) -> str:
         return f"unknown key {keys} (allowed: {', '.join(sorted(allowed))})"
     if error.validator == "enum" and error.validator_value == ["error", "warn", "info", "ignore"]:
         return f"{where}: severity must be one of error, warn, info, ignore, not {error.instance!r}"
-    if error.validator == "enum":
+    if error.validator == "enum" and set(error.validator_value) <= _selectors():
         return f"{where}: unknown rule code or name {error.instance!r}"
+    if error.validator == "enum":
+        allowed = ", ".join(json.dumps(v) for v in error.validator_value)
+        return f"{where}: must be one of {allowed}, not {error.instance!r}"
     if error.validator == "propertyNames":
         return f"{where}: unknown rule code or name {error.instance!r}"
     if error.validator == "not" and error.validator_value == {"required": ["input-size", "input-shape"]}:

@@ -73,16 +73,32 @@ FORMATS: Mapping[str, Renderer] = _Renderers(
 
 #: formats whose output is for programs: written to stdout byte for byte, never through rich
 MACHINE_FORMATS = frozenset({"json", "json-lines", "github", "sarif", "junit"})
+#: how each format treats untrusted text (:mod:`rflint.report.escape`): a format's family is
+#: part of registering it
+FAMILIES: Mapping[str, str] = {
+    "full": "text", "concise": "text", "github": "text", "markdown": "text",
+    "junit": "xml", "html": "xml",
+    "json": "json", "json-lines": "json", "sarif": "json",
+}
 #: formats that end with a summary line (what was found, what a baseline hid or recorded)
 SUMMARY_FORMATS = frozenset({"full", "concise", "markdown"})
 
 
 def render(fmt: str | OutputFormat, reports: Sequence[ModelReport], findings: Sequence[Finding], ctx: RenderContext) -> str:
-    """Render ``findings`` in format ``fmt``, sorted by location."""
+    """Render ``findings`` in format ``fmt``, sorted by location, with the user's strings
+    (names, paths, messages) escaped as the format's family needs (:data:`FAMILIES`)."""
+    from rflint.report import escape
+
     key = fmt.value if isinstance(fmt, OutputFormat) else fmt
     if not ctx.facts:
         ctx = replace(ctx, facts=model_facts(reports))
-    return FORMATS[key](reports, by_location(findings, ctx), ctx)
+    ordered = by_location(findings, ctx)
+    family = FAMILIES[key]
+    if family == "text":
+        shown, ordered, ctx = escape.text_inputs(reports, ordered, ctx)
+        return FORMATS[key](shown, ordered, ctx)
+    document = FORMATS[key](reports, ordered, ctx)
+    return escape.xml_document(document) if family == "xml" else escape.json_document(document)
 
 
-__all__ = ["FORMATS", "MACHINE_FORMATS", "SUMMARY_FORMATS", "OutputFormat", "RenderContext", "Renderer", "render", "render_statistics"]
+__all__ = ["FAMILIES", "FORMATS", "MACHINE_FORMATS", "SUMMARY_FORMATS", "OutputFormat", "RenderContext", "Renderer", "render", "render_statistics"]

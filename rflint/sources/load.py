@@ -333,6 +333,8 @@ def _load_pickle(target: str, spec: str, trust: bool, budget: int) -> LoadedMode
             obj = _unpickle(path)
     except MemoryExceeded as exc:
         raise memory_error(f"loading {path}", budget) from exc
+    except TargetError:
+        raise
     except (Exception, SystemExit) as exc:
         raise TargetError(f"loading {path} raised {describe(exc)}") from exc
     if isinstance(obj, dict):
@@ -346,10 +348,28 @@ def _unpickle(path: Path) -> Any:
     """Only reached with ``trust_pickle=True``: TorchScript via ``torch.jit.load``, an
     exported program via ``torch.export.load``, anything else via ``torch.load``."""
     if path.suffix == ".pt2":
-        return torch.export.load(str(path)).module()
+        return _load_exported(path)
     if _is_torchscript(path):
         return torch.jit.load(str(path), map_location="cpu")
     return torch.load(str(path), map_location="cpu", weights_only=False)
+
+
+def _load_exported(path: Path) -> Any:
+    """A ``torch.export.save`` archive. torch logs a traceback at WARNING before it raises on
+    a corrupt archive; the failure is reported as one line instead, so that log is silenced
+    while the archive is read, and a file that is not even a zip never reaches torch."""
+    import logging
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        raise TargetError(f"{path} is not a torch.export archive (not a zip file)", hint="re-export it with torch.export.save, or check that the file is complete")
+    log = logging.getLogger("torch.export")
+    level = log.level
+    log.setLevel(logging.CRITICAL)
+    try:
+        return torch.export.load(str(path)).module()
+    finally:
+        log.setLevel(level)
 
 
 def _is_torchscript(path: Path) -> bool:

@@ -55,12 +55,34 @@ def expand_targets(patterns: Iterable[str]) -> list[str]:
     out: dict[str, None] = {}
     for pattern in patterns:
         for target in _expand_one(pattern):
+            check_target_path(target)
             out.setdefault(target, None)
     return list(out)
 
 
+def check_target_path(target: str) -> None:
+    """Refuse a file target whose path cannot be followed: a symbolic link loop (``a -> b ->
+    a``), or a link chain too long for the OS. Any other target is left to the loaders.
+
+    Raises:
+        TargetError: naming the path.
+    """
+    import errno
+    import os
+
+    path = split_target(target)[0]
+    try:
+        os.stat(path)
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        if getattr(exc, "errno", None) == errno.ELOOP:
+            raise TargetError(f"{path}: symbolic link loop", hint="point the link at a real model file") from None
+        if getattr(exc, "errno", None) == errno.ENOENT and os.path.islink(path):
+            raise TargetError(f"{path}: broken symbolic link (its target does not exist)", hint="point the link at a real model file") from None
+
+
 def _expand_one(pattern: str) -> list[str]:
     if not _GLOB_CHARS.search(pattern):
+        check_target_path(pattern)
         return [pattern]
     scheme, sep, name = pattern.partition(":")
     if sep and scheme in ZOOS:

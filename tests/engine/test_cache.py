@@ -208,8 +208,15 @@ def test_clean_removes_the_cache_and_refuses_a_folder_that_is_not_one(project, m
     assert "no cache" in runner.invoke(app, ["clean"]).stderr
     monkeypatch.setenv("RFLINT_CACHE_DIR", str(project.root))  # a source folder, not a cache
     refused = runner.invoke(app, ["clean"])
-    assert refused.exit_code == 2 and "not an rflint cache" in refused.stderr
+    assert refused.exit_code == 2 and "is the project root" in refused.stderr
     assert (project.root / "model.py").exists()
+    sources = project.root / "src"
+    sources.mkdir()
+    (sources / "keep.py").write_text("x = 1\n")
+    monkeypatch.setenv("RFLINT_CACHE_DIR", str(sources))  # a folder with other files
+    refused = runner.invoke(app, ["clean"])
+    assert refused.exit_code == 2 and "no CACHEDIR.TAG written by rflint" in refused.stderr
+    assert (sources / "keep.py").exists()
 
 
 def test_a_corrupt_entry_is_a_miss_and_is_rewritten(project, lint_calls):
