@@ -31,6 +31,7 @@ from rflint.checks import ALL_RULES, Rule
 from rflint.spec import ModelSpec
 from rflint.errors import ConfigError, UsageError
 from rflint.ir import Finding, Severity
+from rflint.sandbox import DEFAULT_TIMEOUT
 
 #: targets that name a file (relative ones are taken from the config file's folder)
 FILE_SUFFIXES = (".py", ".pt2", ".onnx", ".pt", ".pth", ".ckpt")
@@ -97,6 +98,8 @@ class Config:
         return replace(self, severities=MappingProxyType({**self.severities, code: severity}))
     #: ``cache-dir``, resolved against the file's directory (None: the default place)
     cache_dir: Path | None = None
+    #: ``timeout``: seconds a model's import, factory and trace may take (0: no limit)
+    timeout: float = DEFAULT_TIMEOUT
     #: the validated table as written: the result cache keys on the parts that can change a
     #: model's raw report (:func:`rflint.cache.config_fingerprint`)
     table: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
@@ -229,6 +232,7 @@ def parse_config(
         ),
         pythonpath=pythonpath,
         cache_dir=root / table["cache-dir"] if "cache-dir" in table else None,
+        timeout=float(table.get("timeout", Config.timeout)),
         table=MappingProxyType(dict(table)),
     )
 

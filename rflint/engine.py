@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from rflint.config import Config
     from rflint.diff import Diff
     from rflint.diff_worker import Request
+    from rflint.sandbox import Sandbox
 
 
 # ---------------------------------------------------------------------------------------------
@@ -65,12 +66,15 @@ def build_graph(spec: ModelSpec, timings: dict[str, float] | None = None) -> Tra
         timings["trace"] = time.perf_counter() - t0
         return Traced(graph)
 
-    t0 = time.perf_counter()
-    module = load_module(spec)
-    timings["load"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    traced = trace_module(module, spec)
-    timings["trace"] = time.perf_counter() - t0
+    from rflint.sandbox import guarded
+
+    with guarded(spec.display_name):  # the model's code: stdout, cwd and SystemExit contained
+        t0 = time.perf_counter()
+        module = load_module(spec)
+        timings["load"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        traced = trace_module(module, spec)
+        timings["trace"] = time.perf_counter() - t0
     return traced
 
 
@@ -165,9 +169,12 @@ def lint(
 
 def lint_module(module: Any, spec: ModelSpec, rules: Iterable[Rule] = ALL_RULES) -> ModelReport:
     """Trace, analyse and check an already built ``nn.Module`` (the Python API's entry)."""
+    from rflint.sandbox import guarded
+
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    traced = trace_module(module, spec)
+    with guarded(spec.display_name):
+        traced = trace_module(module, spec)
     timings["trace"] = time.perf_counter() - t0
     return report_for(traced, spec, rules, timings)
 
@@ -304,6 +311,7 @@ def check(
     on_failure: Callable[[ModelSpec, BaseException], None] | None = None,
     linter: Callable[[ModelSpec], ModelReport] = lint,
     jobs: int | None = 1,
+    sandbox: Sandbox | None = None,
 ) -> CheckResult:
     """Check every model of ``specs`` and apply configuration, suppressions and the baseline.
 
@@ -313,13 +321,15 @@ def check(
     edit to RF103 findings. ``linter`` checks one model (:class:`rflint.cache.CachedLinter`
     answers from the result cache); with ``jobs > 1`` (None: as many as the CPUs, for enough
     models) models run in that many processes (:mod:`rflint.workers`), with the same outcome in
-    the same order as a serial run.
+    the same order as a serial run. With a ``sandbox`` (the command line's ``check``) every
+    model whose check runs its code is checked in a child process, under the sandbox's time
+    limit (:mod:`rflint.sandbox`); ``linter`` must then pickle.
     """
     from rflint.workers import lint_all
 
     reports: list[ModelReport] = []
     failures: list[Failure] = []
-    for spec, outcome in lint_all(specs, linter, jobs, on_model):
+    for spec, outcome in lint_all(specs, linter, jobs, on_model, sandbox):
         if isinstance(outcome, ModelReport):
             reports.append(outcome)
             continue
@@ -350,11 +360,14 @@ def suggest(spec: ModelSpec, top: int = 3, verify: bool = True) -> Any:
     if is_onnx_target(spec.target):
         traced, module = build_graph(spec, timings), None
     else:
-        t0 = time.perf_counter()
-        module = load_module(spec)
-        t1 = time.perf_counter()
-        traced = trace_module(module, spec)
-        timings.update(load=t1 - t0, trace=time.perf_counter() - t1)
+        from rflint.sandbox import guarded
+
+        with guarded(spec.display_name):
+            t0 = time.perf_counter()
+            module = load_module(spec)
+            t1 = time.perf_counter()
+            traced = trace_module(module, spec)
+            timings.update(load=t1 - t0, trace=time.perf_counter() - t1)
     advice = advise(analyse(traced.graph), top=None)
     timings["advise"] = advice.seconds
     if verify and module is not None:
@@ -382,8 +395,11 @@ def erf(spec: ModelSpec, **options: Any) -> Any:
     resolve_device(options.get("device", "cpu"))  # a missing GPU is reported before the model is built
     if is_onnx_target(spec.target):
         raise UsageError("erf runs the model with torch: ONNX files are not supported", hint="pass the Python model instead")
-    module = load_module(spec)
-    traced = trace_module(module, spec)
+    from rflint.sandbox import guarded
+
+    with guarded(spec.display_name):
+        module = load_module(spec)
+        traced = trace_module(module, spec)
     return measure_erf(
         module,
         input_shape=traced.input_shape,

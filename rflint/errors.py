@@ -39,3 +39,31 @@ class ConfigError(RflintError):
 
 class UsageError(RflintError):
     """A command-line option is invalid."""
+
+
+class UserExitError(TargetError):
+    """The model's code tried to end the process (``sys.exit``, ``os._exit``, a fatal signal).
+
+    rflint is a gate: a model that ends the run must fail it, never pass it silently."""
+
+    hint = "remove the sys.exit() / os._exit() / exit() call from the model's import, factory or forward"
+
+
+class ModelTimeoutError(TargetError):
+    """Importing, building or tracing the model took longer than the time limit."""
+
+    hint = "find what hangs (a download, input(), a lock, an endless loop), or raise the limit: --timeout SECONDS (0: none)"
+
+
+class OutputError(RflintError):
+    """The model's forward returned nothing rflint can analyse (no tensor computed from the input)."""
+
+    hint = "forward() must return the output tensor(s) computed from its input (a tensor, or a tuple/list/dict holding one)"
+
+
+class ArgumentError(RflintError, ValueError, TypeError):
+    """A Python API call got an argument of the wrong type or value.
+
+    One type for every bad argument, so that callers catch one thing; it is a ``ValueError``
+    and a ``TypeError`` (what Python's own functions raise for each case) and a
+    :class:`RflintError` (the message names the argument, ``hint`` the fix)."""

@@ -294,8 +294,9 @@ def _import(modname: str, what: str, budget: int, search: SearchPath) -> ModuleT
 
 
 def _import_error(exc: BaseException | None, what: str, budget: int, search: SearchPath) -> BaseException:
-    """The error to raise for a failed import of ``what`` (KeyboardInterrupt passes through)."""
-    if exc is None or isinstance(exc, (KeyboardInterrupt, GeneratorExit)):
+    """The error to raise for a failed import of ``what`` (KeyboardInterrupt passes through, and
+    SystemExit, which :func:`rflint.sandbox.guarded` reports as the model ending the process)."""
+    if exc is None or isinstance(exc, (KeyboardInterrupt, GeneratorExit, SystemExit)):
         return exc or TargetError(f"importing {what} failed")
     if isinstance(exc, SyntaxError):
         shown = exc.filename or what
@@ -389,7 +390,7 @@ def _load_pickle(target: str, spec: str, trust: bool, budget: int) -> LoadedMode
             obj = _unpickle(path)
     except MemoryExceeded as exc:
         raise memory_error(f"loading {path}", budget) from exc
-    except (Exception, SystemExit) as exc:
+    except Exception as exc:  # SystemExit passes: rflint.sandbox.guarded reports it
         raise TargetError(f"loading {path} raised {describe(exc)}") from exc
     if isinstance(obj, dict):
         raise TargetError(f"{path} holds a state_dict (weights only), not a model", hint="point rflint at the code that builds the model")
@@ -430,7 +431,7 @@ def _build(target: str, make: Callable[[], Any], origin: Any, budget: int, label
             obj = make()
     except MemoryExceeded as exc:
         raise memory_error(f"building {label}", budget) from exc
-    except (Exception, SystemExit) as exc:
+    except Exception as exc:  # SystemExit passes: rflint.sandbox.guarded reports it
         meta_error = exc
     if meta_error is not None:
         try:
@@ -438,7 +439,7 @@ def _build(target: str, make: Callable[[], Any], origin: Any, budget: int, label
                 obj = make()
         except MemoryExceeded as exc:
             raise memory_error(f"building {label}", budget) from exc
-        except (Exception, SystemExit) as exc:
+        except Exception as exc:  # SystemExit passes: rflint.sandbox.guarded reports it
             raise TargetError(f"building {label} raised {describe(exc)}", hint="check the factory and --model-kwargs") from exc
     if not isinstance(obj, nn.Module):
         raise TargetError(
