@@ -112,7 +112,9 @@ def _status_text(status: object) -> str:
         with contextlib.suppress(ValueError):
             return f"killed by signal {signal.Signals(-status).name}"
         return f"killed by signal {-status}"
-    return f"exit status {0 if status is None else status}"
+    if status is None or isinstance(status, int):
+        return f"exit status {status or 0}"
+    return f"exit status 1, message {str(status)[:100]!r}"  # sys.exit("text") prints it and exits 1
 
 
 @contextlib.contextmanager
