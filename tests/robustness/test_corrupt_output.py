@@ -34,7 +34,7 @@ NOISY = textwrap.dedent(
             self.convs = nn.Sequential(*[nn.Conv2d(3, 3, 3, padding=1) for _ in range(12)])
 
         def forward(self, x):
-            print("forward print, shape", tuple(x.shape))
+            print("forward print")
             os.write(1, b"forward fd-1 write\\n")
             return self.convs(x)
 
@@ -87,7 +87,7 @@ def test_the_same_holds_for_several_models_in_worker_processes(noisy):
     assert result.returncode == 1, result.stderr
     findings = json.loads(result.stdout)
     assert {f["model"] for f in findings} >= {"noisy.py"}
-    assert "print" not in result.stdout and "write" not in result.stdout
+    assert not [text for text in (*WRITES, "atexit") if text in result.stdout]
 
 
 def test_an_atexit_handler_of_the_model_does_not_change_the_exit_code(tmp_path):
@@ -113,6 +113,9 @@ def test_a_factory_that_changes_directory_does_not_move_the_output_files(noisy):
 def test_the_python_api_keeps_stdout_and_the_working_directory(noisy, capfd, monkeypatch):
     import rflint
 
+    # in-process, the model's atexit handlers would run when pytest exits: left out here
+    source = (noisy / "noisy.py").read_text()
+    (noisy / "noisy.py").write_text("\n".join(line for line in source.splitlines() if "atexit.register" not in line))
     monkeypatch.chdir(noisy)
     report = rflint.analyze(str(noisy / "noisy.py"), input_size=8)
     out, err = capfd.readouterr()
