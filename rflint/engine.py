@@ -167,6 +167,20 @@ def lint(
     return report_for(traced, spec, rules, timings)
 
 
+def lint_isolated(specs: Sequence[ModelSpec], sandbox: Sandbox) -> list[ModelReport]:
+    """:func:`lint` for each spec, each model checked in a child process (:mod:`rflint.sandbox`:
+    what its code prints, exits or hangs cannot touch this process); the first failure is
+    raised, as a single-model command reports it."""
+    from rflint.workers import lint_all
+
+    reports = []
+    for _, outcome in lint_all(specs, lint, 1, None, sandbox):
+        if isinstance(outcome, BaseException):
+            raise outcome
+        reports.append(outcome)
+    return reports
+
+
 def lint_module(module: Any, spec: ModelSpec, rules: Iterable[Rule] = ALL_RULES) -> ModelReport:
     """Trace, analyse and check an already built ``nn.Module`` (the Python API's entry)."""
     from rflint.sandbox import guarded

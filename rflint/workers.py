@@ -18,6 +18,11 @@ Decisions:
 - **The main process is one of the N.** ``-j N`` starts N - 1 workers, which take models from
   the front of the list, while the main process checks models from the back until they meet:
   an interpreter and a torch import (seconds) fewer than N workers and an idle main process.
+- **With a sandbox (``rflint check``), no model code runs in the main process.** Every
+  miss but an ONNX file is checked in a child of :mod:`rflint.sandbox` (one model at a time,
+  ``-j N`` children at most, the serial run in one), which also ends a model that hangs or
+  kills its process without taking the other models with it. The main process then only
+  answers hits, reads ONNX files and puts the outcomes in order.
 - **What crosses the process boundary.** A spec goes out as :func:`rflint.serialize.to_data`
   (a spec from the config holds a ``MappingProxyType``, which does not pickle); a report comes
   back pickled by the worker (plain data if it would not pickle), and the main process puts its

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 from typer.testing import CliRunner
 
-from rflint import cache, engine
+from rflint import cache, sandbox
 from rflint.cli import app
 from rflint.spec import ModelSpec
 
@@ -57,15 +57,16 @@ def project(tmp_path, monkeypatch):
 
 @pytest.fixture()
 def lint_calls(monkeypatch):
-    """How often a model was really built and analysed (not answered from the cache)."""
+    """How often a model was really built and analysed (not answered from the cache): the
+    models `check` hands to a child process (rflint.sandbox), which only misses reach."""
     calls: list[str] = []
-    real = engine.lint
+    real = sandbox.run_isolated
 
-    def counting(spec, *args, **kwargs):
-        calls.append(Path(spec.target).name)  # configured targets are resolved against the config file
-        return real(spec, *args, **kwargs)
+    def counting(jobs, send, *args, **kwargs):
+        calls.extend(Path(send(job)["target"]).name for job in jobs)  # configured targets are absolute
+        return real(jobs, send, *args, **kwargs)
 
-    monkeypatch.setattr(engine, "lint", counting)
+    monkeypatch.setattr(sandbox, "run_isolated", counting)
     return calls
 
 
