@@ -61,6 +61,12 @@ class OutputError(RflintError):
     hint = "forward() must return the output tensor(s) computed from its input (a tensor, or a tuple/list/dict holding one)"
 
 
+class BrokenInstallError(RflintError):
+    """An installed package fails to import (:func:`rflint.dependencies.broken_install`),
+    found in a child process, where the traceback that names the package is, and sent to the
+    main process as this one-line error."""
+
+
 class ArgumentError(RflintError, ValueError, TypeError):
     """A Python API call got an argument of the wrong type or value.
 

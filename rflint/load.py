@@ -51,6 +51,7 @@ from rflint import imports, ir
 from rflint.errors import TargetError
 from rflint.guards import MemoryExceeded, default_memory_limit, memory_error, user_code
 from rflint.imports import describe
+from rflint.sandbox import exit_error
 from rflint.targets import (  # noqa: F401 - torch-free target parsing, re-exported
     ONNX_SUFFIXES,
     PICKLE_SUFFIXES,
@@ -124,6 +125,13 @@ def load_model(
     if not target:
         raise TargetError("empty model target", hint="pass e.g. path/to/model.py:build_model or torchvision:resnet18")
     budget = default_memory_limit() if memory_limit is None else memory_limit
+    try:
+        return _load(target, kwargs, trust_pickle, budget, pythonpath)
+    except SystemExit as exc:  # the model's import or factory tried to end the process
+        raise exit_error(target, exc.code) from None
+
+
+def _load(target: str, kwargs: dict, trust_pickle: bool, budget: int, pythonpath: Sequence[str]) -> LoadedModel:
     search = SearchPath.of(pythonpath)
     if target.startswith("torchvision:"):
         return _load_torchvision(target, target.partition(":")[2], kwargs, budget)
@@ -295,7 +303,7 @@ def _import(modname: str, what: str, budget: int, search: SearchPath) -> ModuleT
 
 def _import_error(exc: BaseException | None, what: str, budget: int, search: SearchPath) -> BaseException:
     """The error to raise for a failed import of ``what`` (KeyboardInterrupt passes through, and
-    SystemExit, which :func:`rflint.sandbox.guarded` reports as the model ending the process)."""
+    SystemExit, which :func:`load_model` reports as the model ending the process)."""
     if exc is None or isinstance(exc, (KeyboardInterrupt, GeneratorExit, SystemExit)):
         return exc or TargetError(f"importing {what} failed")
     if isinstance(exc, SyntaxError):
@@ -390,7 +398,7 @@ def _load_pickle(target: str, spec: str, trust: bool, budget: int) -> LoadedMode
             obj = _unpickle(path)
     except MemoryExceeded as exc:
         raise memory_error(f"loading {path}", budget) from exc
-    except Exception as exc:  # SystemExit passes: rflint.sandbox.guarded reports it
+    except Exception as exc:  # SystemExit passes: load_model reports it
         raise TargetError(f"loading {path} raised {describe(exc)}") from exc
     if isinstance(obj, dict):
         raise TargetError(f"{path} holds a state_dict (weights only), not a model", hint="point rflint at the code that builds the model")
@@ -431,7 +439,7 @@ def _build(target: str, make: Callable[[], Any], origin: Any, budget: int, label
             obj = make()
     except MemoryExceeded as exc:
         raise memory_error(f"building {label}", budget) from exc
-    except Exception as exc:  # SystemExit passes: rflint.sandbox.guarded reports it
+    except Exception as exc:  # SystemExit passes: load_model reports it
         meta_error = exc
     if meta_error is not None:
         try:
@@ -439,7 +447,7 @@ def _build(target: str, make: Callable[[], Any], origin: Any, budget: int, label
                 obj = make()
         except MemoryExceeded as exc:
             raise memory_error(f"building {label}", budget) from exc
-        except Exception as exc:  # SystemExit passes: rflint.sandbox.guarded reports it
+        except Exception as exc:  # SystemExit passes: load_model reports it
             raise TargetError(f"building {label} raised {describe(exc)}", hint="check the factory and --model-kwargs") from exc
     if not isinstance(obj, nn.Module):
         raise TargetError(

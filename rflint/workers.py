@@ -90,7 +90,13 @@ class _Error:
 
 
 def _portable(exc: BaseException) -> _Error:
+    from rflint.dependencies import broken_install
+    from rflint.errors import BrokenInstallError, RflintError
+
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    broken = None if isinstance(exc, RflintError) else broken_install(exc)
+    if broken is not None:  # the traceback names the package; it does not cross the boundary
+        exc = BrokenInstallError(*broken)
     sendable: BaseException | None
     try:
         back = pickle.loads(pickle.dumps(exc))
