@@ -9,6 +9,12 @@ The public API (imported lazily, so that ``rflint --version`` never imports torc
     rflint.analyze(model, input_size=224) -> rflint.Report
     rflint.register_op(cls, handler)              # receptive-field semantics of a custom module
     rflint.testing.assert_refined(model, input_size=32)
+
+A bad argument (``analyze(None)``, a model class instead of an instance, ``input_size="32"``
+or ``32.5``, a size that is not positive) raises :class:`rflint.ArgumentError`, one type for
+every such case: it names the argument and carries the fix in ``hint``, and it is a
+``ValueError``, a ``TypeError`` and a :class:`rflint.errors.RflintError` (what every other
+input problem raises), so ``except ValueError`` and ``except TypeError`` both catch it.
 """
 
 from __future__ import annotations
@@ -17,14 +23,19 @@ from typing import TYPE_CHECKING, Any
 
 from rflint._version import __version__
 
-__all__ = ["Report", "__version__", "analyze", "register_op"]
+__all__ = ["ArgumentError", "Report", "__version__", "analyze", "register_op"]
 
 if TYPE_CHECKING:
     from rflint.api import Report, analyze
     from rflint.ops.table import register_op
+    from rflint.errors import ArgumentError
 
 
 def __getattr__(name: str) -> Any:
+    if name == "ArgumentError":
+        from rflint.errors import ArgumentError
+
+        return ArgumentError
     if name in ("analyze", "Report"):
         from rflint import api
 

@@ -17,7 +17,7 @@ def main() -> None:
 
         app = load(sys.argv[1:])  # imports typer, rich and the invoked command's module
     except Exception as exc:  # noqa: BLE001 - a dependency of the CLI fails to import
-        from rflint.cli.dependencies import broken_install, error_line
+        from rflint.engine.dependencies import broken_install, error_line
 
         if "--verbose" in sys.argv or "-v" in sys.argv:
             import traceback

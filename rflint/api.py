@@ -15,6 +15,8 @@ from functools import cached_property
 from typing import Any
 
 from rflint.rf.algebra import display, layer_status
+from rflint import arguments as A
+from rflint.errors import ArgumentError, UsageError
 from rflint.ir import INF, Finding, LayerRF, Number, Severity
 from rflint.results import ModelReport
 from rflint.spec import ModelSpec
@@ -167,18 +169,30 @@ class Report:
 
 def _config(config: Any) -> Any:
     from rflint.project.config import Config, load_config
+    from pathlib import Path
 
     if config is None:
-        return Config(root=__import__("pathlib").Path.cwd())
+        return Config(root=Path.cwd())
     if isinstance(config, Config):
         return config
+    if not isinstance(config, (str, os.PathLike)):
+        raise ArgumentError(
+            f"config must be a rflint.project.config.Config, the path of a pyproject.toml / rflint.toml, or None, not {type(config).__name__}",
+            hint="pass e.g. config='pyproject.toml'",
+        )
+    if not Path(config).is_file():
+        raise ArgumentError(f"config: no such file {os.fspath(config)!r}", hint="pass the path of a pyproject.toml or rflint.toml")
     return load_config(os.fspath(config))
 
 
-def _size(value: int | Sequence[int] | None) -> tuple[int, ...] | None:
-    if value is None:
-        return None
-    return (int(value),) if isinstance(value, int) else tuple(int(v) for v in value)
+def _selected(cfg: Any, rules: Any) -> Any:
+    if rules is None:
+        return cfg
+    selectors = A.names_argument(rules, "rules", "rules=['RF101', 'RF102']")
+    try:
+        return cfg.with_selection(select=list(selectors))
+    except UsageError as exc:
+        raise ArgumentError(str(exc).replace("--select", "rules", 1), hint=exc.hint) from None
 
 
 def analyze(
@@ -211,19 +225,25 @@ def analyze(
         Report: the model's receptive fields, and the findings the configuration keeps.
 
     Raises:
+        rflint.ArgumentError: an argument has the wrong type or value (a class instead of a
+            model, ``input_size="32"`` or ``32.5``, a size that is not positive, an unknown
+            rule); the message names the argument, ``hint`` the fix. It is a ``ValueError``
+            and a ``TypeError`` too, and a :class:`rflint.errors.RflintError`.
         rflint.errors.RflintError: the model cannot be loaded, traced or run at that size.
     """
     from rflint.engine import pipeline as engine
 
-    cfg = _config(config)
-    if rules is not None:
-        cfg = cfg.with_selection(select=list(rules))
-    size, shape = _size(input_size), (tuple(int(s) for s in input_shape) if input_shape is not None else None)
+    model = A.model_argument(model)
+    size, shape = A.input_size_argument(input_size), A.input_shape_argument(input_shape)
+    name = A.optional_text_argument(name, "name")
+    leaves = A.names_argument(leaf_modules, "leaf_modules", "leaf_modules=['pkg.module.Block']")
+    factory_kwargs = A.kwargs_argument(kwargs, model_is_built=not isinstance(model, str))
+    cfg = _selected(_config(config), rules)
     if isinstance(model, str):
-        spec = ModelSpec(model, size, shape, name=name, kwargs=dict(kwargs or {}), leaf_modules=tuple(leaf_modules), ops=cfg.ops)
+        spec = ModelSpec(model, size, shape, name=name, kwargs=factory_kwargs, leaf_modules=leaves, ops=cfg.ops)
         model_report = engine.lint(spec)
     else:
         label = name or type(model).__name__
-        spec = ModelSpec(label, size, shape, name=label, leaf_modules=tuple(leaf_modules), ops=cfg.ops)
+        spec = ModelSpec(label, size, shape, name=label, leaf_modules=leaves, ops=cfg.ops)
         model_report = engine.lint_module(model, spec)
     return Report(model_report, engine.resolve_findings([model_report], cfg))

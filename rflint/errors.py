@@ -56,3 +56,37 @@ def unexpected(exc: BaseException) -> str:
     """One line for an exception that is not bad input (a bug, or a library's own failure)."""
     text = str(exc).strip().splitlines()
     return f"unexpected {type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+class UserExitError(TargetError):
+    """The model's code tried to end the process (``sys.exit``, ``os._exit``, a fatal signal).
+
+    rflint is a gate: a model that ends the run must fail it, never pass it silently."""
+
+    hint = "remove the sys.exit() / os._exit() / exit() call from the model's import, factory or forward"
+
+
+class ModelTimeoutError(TargetError):
+    """Importing, building or tracing the model took longer than the time limit."""
+
+    hint = "find what hangs (a download, input(), a lock, an endless loop), or raise the limit: --timeout SECONDS (0: none)"
+
+
+class OutputError(RflintError):
+    """The model's forward returned nothing rflint can analyse (no tensor computed from the input)."""
+
+    hint = "forward() must return the output tensor(s) computed from its input (a tensor, or a tuple/list/dict holding one)"
+
+
+class BrokenInstallError(RflintError):
+    """An installed package fails to import (:func:`rflint.engine.dependencies.broken_install`),
+    found in a child process, where the traceback that names the package is, and sent to the
+    main process as this one-line error."""
+
+
+class ArgumentError(RflintError, ValueError, TypeError):
+    """A Python API call got an argument of the wrong type or value.
+
+    One type for every bad argument, so that callers catch one thing; it is a ``ValueError``
+    and a ``TypeError`` (what Python's own functions raise for each case) and a
+    :class:`RflintError` (the message names the argument, ``hint`` the fix)."""

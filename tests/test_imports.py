@@ -21,7 +21,7 @@ TORCH_FREE = [
     "rflint.project.rule_docs",
     "rflint.sources.imports",
     "rflint.sources.guards",
-    "rflint.cli.dependencies",
+    "rflint.engine.dependencies",
     "rflint.cli.outputs",
     "rflint.cli",  # torch only inside the commands that build models
 ]

@@ -27,11 +27,14 @@ def suggest(spec: ModelSpec, top: int = 3, verify: bool = True) -> Any:
     if is_onnx_target(spec.target):
         traced, module = build_graph(spec, timings), None
     else:
-        t0 = time.perf_counter()
-        module = load_module(spec)
-        t1 = time.perf_counter()
-        traced = trace_module(module, spec)
-        timings.update(load=t1 - t0, trace=time.perf_counter() - t1)
+        from rflint.sources.guards import guarded
+
+        with guarded(spec.display_name):
+            t0 = time.perf_counter()
+            module = load_module(spec)
+            t1 = time.perf_counter()
+            traced = trace_module(module, spec)
+            timings.update(load=t1 - t0, trace=time.perf_counter() - t1)
     advice = advise(analyse(traced.graph), top=None)
     timings["advise"] = advice.seconds
     if verify and module is not None:

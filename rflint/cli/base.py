@@ -71,7 +71,7 @@ EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 def fail(exc: BaseException, verbose: bool) -> None:
     """One line on stderr naming the problem (and a hint), or the traceback with --verbose. A
     dependency that fails to import is named as such (a broken install, not a bug)."""
-    from rflint.cli.dependencies import broken_install, error_line  # importlib.metadata: only on failure
+    from rflint.engine.dependencies import broken_install, error_line  # importlib.metadata: only on failure
 
     if verbose:
         traceback.print_exception(exc, file=sys.stderr)

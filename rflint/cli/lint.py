@@ -7,6 +7,7 @@ every run, and strings would each be compiled and evaluated (a tenth of a cached
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -31,6 +32,7 @@ from rflint.cli.options import (
     NoCache,
     OutputFiles,
     TextFormat,
+    Timeout,
     TrustPickle,
     Verbose,
     cache_root,
@@ -42,9 +44,11 @@ from rflint.cli.options import (
     pick_format,
     resolve_models,
     split_selectors,
+    timeout_seconds,
 )
 from rflint.cli.outputs import Output, parse_outputs
 from rflint.report import OutputFormat
+from rflint.engine.sandbox import Sandbox
 from rflint.spec import ModelSpec
 
 if TYPE_CHECKING:
@@ -120,6 +124,7 @@ def check(
     strict: Annotated[bool, typer.Option("--strict", help="Fail on unknown ops (RF001 as an error): the fields after them are lower bounds.", rich_help_panel=CONFIG)] = False,
     no_cache: NoCache = False,
     jobs: Jobs = None,
+    timeout: Timeout = None,
     verbose: Verbose = False,
 ) -> None:
     """Lint models: report unproductive and critical layers (exit 1 on error-level findings)."""
@@ -139,10 +144,11 @@ def check(
         names = [f.value for f in OutputFormat]
         to_terminal = any(o.primary and o.to_stdout for o in parse_outputs(output_file, "", names)) and sys.stdout.isatty()
         fmt = pick_format(output_format, format_, OutputFormat.FULL if to_terminal else OutputFormat.CONCISE)
-        outputs = parse_outputs(output_file, fmt.value, names)
+        outputs = absolute_outputs(parse_outputs(output_file, fmt.value, names))
         formats = {o.fmt for o in outputs}
         linter = run_linter(config, no_cache)
         from rflint.advise.advisor import hint_for_rf103
+        sandbox = Sandbox(timeout_seconds(timeout, config.timeout))
         with progress_display(len(specs)) as on_model:
             result = engine.check(
                 specs,
@@ -155,6 +161,7 @@ def check(
                 on_failure=lambda spec, exc: fail(exc, verbose),
                 linter=linter,
                 jobs=job_count(jobs),
+                sandbox=sandbox,
             )
         say_notes(result.reports)
         prune_cache(linter)
@@ -179,6 +186,12 @@ def check(
         return final_exit_code(findings, bool(result.failures), exit_zero)
 
     raise typer.Exit(run_guarded(verbose, body))
+
+
+def absolute_outputs(outputs: Sequence[Output]) -> list[Output]:
+    """Output files resolved against the working directory the command started in, before any
+    model's code runs (defence in depth: that code runs in a child, see rflint.engine.sandbox)."""
+    return [o if o.to_stdout else replace(o, path=os.path.abspath(o.path)) for o in outputs]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -89,7 +89,7 @@ def _click() -> Any:
 
 def usage_error_line(exc: Any) -> str:
     """``rflint: error: unexpected argument '--foo' (hint: ...)`` for one click usage error."""
-    from rflint.cli.dependencies import error_line
+    from rflint.engine.dependencies import error_line
 
     errors = _click().exceptions
     command = exc.ctx.command_path if exc.ctx is not None else "rflint"
@@ -209,6 +209,21 @@ Jobs = Annotated[
     Optional[int],
     typer.Option("--jobs", "-j", help="Processes for several models (default: the number of CPUs, one per 4 models to check at most; 1: serial).", rich_help_panel=CACHE),
 ]
+
+Timeout = Annotated[
+    Optional[float],
+    typer.Option("--timeout", metavar="SECONDS", help="Fail a model whose import, factory or trace takes longer (default: the config's timeout, else 300; 0: no limit).", rich_help_panel=CACHE),
+]
+
+
+def timeout_seconds(option: float | None, configured: float) -> float | None:
+    """``--timeout``, else the config's ``timeout``; None for no limit (0)."""
+    import math
+
+    value = configured if option is None else option
+    if not (value >= 0 and math.isfinite(value)):
+        raise UsageError(f"--timeout must be a number of seconds >= 0, not {value:g}", hint="--timeout 0 sets no limit")
+    return value or None
 
 
 def job_count(jobs: int | None) -> int | None:

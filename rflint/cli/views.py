@@ -47,6 +47,7 @@ from rflint.cli.options import (
     resolve_models,
 )
 from rflint.cli.outputs import Output, parse_outputs
+from rflint.engine.sandbox import Sandbox
 
 # ---------------------------------------------------------------------------------------------
 # inspect and suggest
@@ -79,7 +80,7 @@ def inspect(
         outputs = parse_outputs(output_file, fmt.value, [f.value for f in TableFormat])
         config = load_command_config(config_file, isolated)
         opts = ModelOptions(input_size, input_shape, model_kwargs, tuple(leaf_module or ()), trust_pickle)
-        reports = [engine.lint(spec) for spec in resolve_models(targets or [], opts, config, "inspect")]
+        reports = engine.lint_isolated(resolve_models(targets or [], opts, config, "inspect"), Sandbox(config.timeout))
         say_notes(reports)
 
         def text(output: Output) -> str:
@@ -196,7 +197,7 @@ def graph(
         config = load_command_config(config_file, isolated)
         opts = ModelOptions(input_size, input_shape, model_kwargs, tuple(leaf_module or ()), trust_pickle)
         (spec,) = resolve_models([target] if target else [], opts, config, "graph", many=False)
-        analysis = engine.lint(spec).analysis
+        analysis = engine.lint_isolated([spec], Sandbox(config.timeout))[0].analysis
         draw = {"svg": lambda: viz_svg.render(analysis, collapse=not no_collapse), "html": lambda: viz_html.graph_document(analysis, collapse=not no_collapse)}
         emit(outputs, lambda o: draw[o.fmt](), announce=True)
         return EXIT_OK

@@ -25,6 +25,7 @@ from rflint.spec import ModelSpec
 
 if TYPE_CHECKING:
     from rflint.project.config import Config
+    from rflint.engine.sandbox import Sandbox
 
 
 # ---------------------------------------------------------------------------------------------
@@ -63,12 +64,15 @@ def build_graph(spec: ModelSpec, timings: dict[str, float] | None = None) -> Tra
         timings["trace"] = time.perf_counter() - t0
         return Traced(graph)
 
-    t0 = time.perf_counter()
-    module = load_module(spec)
-    timings["load"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    traced = trace_module(module, spec)
-    timings["trace"] = time.perf_counter() - t0
+    from rflint.sources.guards import guarded
+
+    with guarded(spec.display_name):  # the model's code: stdout, cwd and SystemExit contained
+        t0 = time.perf_counter()
+        module = load_module(spec)
+        timings["load"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        traced = trace_module(module, spec)
+        timings["trace"] = time.perf_counter() - t0
     return traced
 
 
@@ -162,11 +166,28 @@ def lint(
     return report_for(traced, spec, rules, timings)
 
 
+def lint_isolated(specs: Sequence[ModelSpec], sandbox: Sandbox) -> list[ModelReport]:
+    """:func:`lint` for each spec, each model checked in a child process (:mod:`rflint.engine.sandbox`:
+    what its code prints, exits or hangs cannot touch this process); the first failure is
+    raised, as a single-model command reports it."""
+    from rflint.engine.workers import lint_all
+
+    reports = []
+    for _, outcome in lint_all(specs, lint, 1, None, sandbox):
+        if isinstance(outcome, BaseException):
+            raise outcome
+        reports.append(outcome)
+    return reports
+
+
 def lint_module(module: Any, spec: ModelSpec, rules: Iterable[Rule] = ALL_RULES) -> ModelReport:
     """Trace, analyse and check an already built ``nn.Module`` (the Python API's entry)."""
+    from rflint.sources.guards import guarded
+
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    traced = trace_module(module, spec)
+    with guarded(spec.display_name):
+        traced = trace_module(module, spec)
     timings["trace"] = time.perf_counter() - t0
     return report_for(traced, spec, rules, timings)
 
@@ -305,6 +326,7 @@ def check(
     on_failure: Callable[[ModelSpec, BaseException], None] | None = None,
     linter: Callable[[ModelSpec], ModelReport] = lint,
     jobs: int | None = 1,
+    sandbox: Sandbox | None = None,
 ) -> CheckResult:
     """Check every model of ``specs`` and apply configuration, suppressions and the baseline.
 
@@ -314,13 +336,15 @@ def check(
     refinement advisor's best edit: worth its second per model only for the format that shows it). ``linter`` checks one model (:class:`rflint.engine.cache.CachedLinter`
     answers from the result cache); with ``jobs > 1`` (None: as many as the CPUs, for enough
     models) models run in that many processes (:mod:`rflint.engine.workers`), with the same outcome in
-    the same order as a serial run.
+    the same order as a serial run. With a ``sandbox`` (the command line's ``check``) every
+    model whose check runs its code is checked in a child process, under the sandbox's time
+    limit (:mod:`rflint.engine.sandbox`); ``linter`` must then pickle.
     """
     from rflint.engine.workers import lint_all
 
     reports: list[ModelReport] = []
     failures: list[Failure] = []
-    for spec, outcome in lint_all(specs, linter, jobs, on_model):
+    for spec, outcome in lint_all(specs, linter, jobs, on_model, sandbox):
         if isinstance(outcome, ModelReport):
             reports.append(outcome)
             continue
@@ -349,8 +373,11 @@ def erf(spec: ModelSpec, **options: Any) -> Any:
     resolve_device(options.get("device", "cpu"))  # a missing GPU is reported before the model is built
     if is_onnx_target(spec.target):
         raise UsageError("erf runs the model with torch: ONNX files are not supported", hint="pass the Python model instead")
-    module = load_module(spec)
-    traced = trace_module(module, spec)
+    from rflint.sources.guards import guarded
+
+    with guarded(spec.display_name):
+        module = load_module(spec)
+        traced = trace_module(module, spec)
     return measure_erf(
         module,
         input_shape=traced.input_shape,

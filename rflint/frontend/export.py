@@ -41,6 +41,7 @@ from rflint.ops import layout as L
 from rflint.frontend.common import make_layer, unique_qualname
 from rflint.frontend.definitions import definition_sources
 from rflint.ops.table import Lowered, OpCall, Operand, custom_handler, unknown
+from rflint.frontend.returns import require_input_dependent_output
 from rflint.frontend.torch_ops import CONSTANT_OPS, Args, normalise_function
 from rflint.ir import Graph, Kind, Layer
 
@@ -245,8 +246,11 @@ def _declared_layer(
     return lower_call(call), type(module).__name__
 
 
-def lower(ep: torch.export.ExportedProgram, input_shape: tuple[int, ...], ndim: int, root: nn.Module | None = None) -> list[Layer]:
-    """Lower every input-dependent node of the exported graph to a Layer."""
+def lower(
+    ep: torch.export.ExportedProgram, input_shape: tuple[int, ...], ndim: int, root: nn.Module | None = None, model_name: str = "model"
+) -> list[Layer]:
+    """Lower every input-dependent node of the exported graph to a Layer (an
+    :class:`~rflint.errors.OutputError` if model ``model_name`` returns none of them)."""
     data_input = _data_input(ep)
     layouts: dict[fx.Node, Any] = {}
     layers: list[Layer] = []
@@ -335,7 +339,17 @@ def lower(ep: torch.export.ExportedProgram, input_shape: tuple[int, ...], ndim: 
                 source=source_of(node),
             )
         )
+    require_input_dependent_output(ep.graph, layouts, _returned(ep), model_name)
     return layers
+
+
+def _returned(ep: torch.export.ExportedProgram) -> Any:
+    """The user-visible outputs of the exported graph (tensors as shapes), for a message."""
+    out = next((n for n in reversed(ep.graph.nodes) if n.op == "output"), None)
+    if out is None or not out.args:
+        return None
+    values = [meta(_val(a)) if isinstance(a, fx.Node) else a for a in tree_flatten(out.args[0])[0]]
+    return None if not values else values[0] if len(values) == 1 else tuple(values)
 
 
 def graph_from_export(
@@ -361,7 +375,7 @@ def graph_from_export(
     shape = input_shape_for(module, input_size, input_shape)
     ndim = len(shape) - 2
     ep = export_program(module, shape)
-    layers = lower(ep, shape, ndim, module)
+    layers = lower(ep, shape, ndim, module, name)
     defined = definition_sources(module, [layer.qualname for layer in layers if layer.module_type])
     layers = [replace(layer, definition=defined.get(layer.qualname)) for layer in layers]
     return Graph(tuple(layers), tuple(shape[2:]), name=name, tracer="export")

@@ -32,6 +32,7 @@ from rflint.frontend.common import make_layer, unique_qualname
 from rflint.frontend.definitions import definition_sources
 from rflint.frontend.geometry import input_shape_for
 from rflint.frontend.no_dynamo import without_dynamo
+from rflint.frontend.returns import require_input_dependent_output
 from rflint.frontend.nodes import (
     Outputs,
     TensorMeta,
@@ -176,8 +177,9 @@ def _qualname(node: fx.Node, op: str) -> str:
     return f"{scope}.{base}" if scope else base
 
 
-def lower(gm: fx.GraphModule, records: dict, input_shape: tuple[int, ...], ndim: int) -> list[Layer]:
-    """Lower every input-dependent node of the traced graph to a Layer."""
+def lower(gm: fx.GraphModule, records: dict, input_shape: tuple[int, ...], ndim: int, model_name: str = "model") -> list[Layer]:
+    """Lower every input-dependent node of the traced graph to a Layer (an
+    :class:`~rflint.errors.OutputError` if model ``model_name`` returns none of them)."""
     modules = dict(gm.named_modules())
     layouts: dict[fx.Node, Any] = {}
     layers: list[Layer] = []
@@ -226,6 +228,8 @@ def lower(gm: fx.GraphModule, records: dict, input_shape: tuple[int, ...], ndim:
                 source=source_of(node),
             )
         )
+    out = next((n for n in reversed(gm.graph.nodes) if n.op == "output"), None)
+    require_input_dependent_output(gm.graph, layouts, records.get(out, (None, None, None))[2] if out is not None else None, model_name)
     return layers
 
 
@@ -251,7 +255,7 @@ def trace_graph(
     ndim = len(shape) - 2
     gm = trace(module, leaf_modules)
     records = run(gm, shape)
-    layers = lower(gm, records, shape, ndim)
+    layers = lower(gm, records, shape, ndim, name)
     defined = definition_sources(module, [layer.qualname for layer in layers if layer.module_type])
     layers = [replace(layer, definition=defined.get(layer.qualname)) for layer in layers]
     return Graph(tuple(layers), tuple(shape[2:]), name=name, tracer="fx")

@@ -36,6 +36,11 @@ from rflint.ir import Finding, Severity
 #: targets that name a file (relative ones are taken from the config file's folder)
 FILE_SUFFIXES = (".py", ".pt2", ".onnx", ".pt", ".pth", ".ckpt")
 
+#: seconds a model's import, factory and trace may take (``--timeout``, ``timeout`` in the
+#: config; 0 for none): far beyond any real model (a 700-layer timm model takes a few
+#: seconds), short enough that a hanging pre-commit hook ends on its own
+DEFAULT_TIMEOUT = 300.0
+
 
 
 if TYPE_CHECKING:
@@ -98,6 +103,8 @@ class Config:
         return replace(self, severities=MappingProxyType({**self.severities, code: severity}))
     #: ``cache-dir``, resolved against the file's directory (None: the default place)
     cache_dir: Path | None = None
+    #: ``timeout``: seconds a model's import, factory and trace may take (0: no limit)
+    timeout: float = DEFAULT_TIMEOUT
     #: the validated table as written: the result cache keys on the parts that can change a
     #: model's raw report (:func:`rflint.engine.cache.config_fingerprint`)
     table: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
@@ -235,6 +242,7 @@ def parse_config(
         ),
         pythonpath=pythonpath,
         cache_dir=root / table["cache-dir"] if "cache-dir" in table else None,
+        timeout=float(table.get("timeout", Config.timeout)),
         table=MappingProxyType(dict(table)),
     )
 

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 from collections.abc import Iterator
+from typing import Any
 
-from rflint.errors import TargetError
+from rflint.errors import ModelTimeoutError, TargetError, UserExitError
 
 
 class MemoryExceeded(Exception):
@@ -96,3 +98,68 @@ def _address_space_cap(budget: int) -> Iterator[None]:
         yield
     finally:
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+# ---------------------------------------------------------------------------------------------
+# in-process containment: what the model's code may not do to the run (print to stdout, chdir, exit)
+
+
+def _flush(*streams: Any) -> None:
+    for stream in streams:
+        with contextlib.suppress(Exception):
+            stream.flush()
+
+
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Point file descriptor 1 and ``sys.stdout`` at stderr, and restore both after. What the
+    code buffered in ``sys.__stdout__`` is flushed while fd 1 still points at stderr."""
+    _flush(sys.stdout, sys.__stdout__)
+    try:
+        saved = os.dup(1)
+    except OSError:  # no file descriptor 1 (a closed stdout): Python-level redirection only
+        saved = None
+    if saved is not None:
+        os.dup2(2, 1)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        _flush(sys.stdout, sys.__stdout__, sys.stderr, sys.__stderr__)
+        if saved is not None:
+            os.dup2(saved, 1)
+            os.close(saved)
+
+
+def exit_error(name: str, status: object) -> UserExitError:
+    """The failure of model ``name`` whose code tried to end the process with ``status``."""
+    return UserExitError(f"{name}: the model's code exited the process ({_status_text(status)})")
+
+
+def timeout_error(name: str, limit: float) -> ModelTimeoutError:
+    return ModelTimeoutError(f"{name}: importing, building and tracing the model did not finish within {limit:g} s (--timeout)")
+
+
+def _status_text(status: object) -> str:
+    if isinstance(status, int) and status < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by signal {signal.Signals(-status).name}"
+        return f"killed by signal {-status}"
+    if status is None or isinstance(status, int):
+        return f"exit status {status or 0}"
+    return f"exit status 1, message {str(status)[:100]!r}"  # sys.exit("text") prints it and exits 1
+
+
+@contextlib.contextmanager
+def guarded(name: str) -> Iterator[None]:
+    """Run model ``name``'s code with stdout on stderr, the working directory restored after,
+    and ``SystemExit`` turned into :class:`UserExitError`."""
+    cwd = os.getcwd()
+    try:
+        with stdout_to_stderr():
+            yield
+    except SystemExit as exc:
+        raise exit_error(name, exc.code) from None
+    finally:
+        with contextlib.suppress(OSError):
+            os.chdir(cwd)

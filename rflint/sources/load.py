@@ -54,6 +54,7 @@ from rflint.errors import TargetError
 from rflint.sources.guards import MemoryExceeded, default_memory_limit, memory_error, user_code
 from rflint.sources.imports import describe
 from rflint.sources.zoo import zoo_of
+from rflint.sources.guards import exit_error
 from rflint.sources.targets import (  # noqa: F401 - torch-free target parsing, re-exported
     ONNX_SUFFIXES,
     PICKLE_SUFFIXES,
@@ -127,6 +128,13 @@ def load_model(
     if not target:
         raise TargetError("empty model target", hint="pass e.g. path/to/model.py:build_model or torchvision:resnet18")
     budget = default_memory_limit() if memory_limit is None else memory_limit
+    try:
+        return _load(target, kwargs, trust_pickle, budget, pythonpath)
+    except SystemExit as exc:  # the model's import or factory tried to end the process
+        raise exit_error(target, exc.code) from None
+
+
+def _load(target: str, kwargs: dict, trust_pickle: bool, budget: int, pythonpath: Sequence[str]) -> LoadedModel:
     search = SearchPath.of(pythonpath)
     found = zoo_of(target)
     if found is not None:
@@ -238,8 +246,9 @@ def _import(modname: str, what: str, budget: int, search: SearchPath) -> ModuleT
 
 
 def _import_error(exc: BaseException | None, what: str, budget: int, search: SearchPath) -> BaseException:
-    """The error to raise for a failed import of ``what`` (KeyboardInterrupt passes through)."""
-    if exc is None or isinstance(exc, (KeyboardInterrupt, GeneratorExit)):
+    """The error to raise for a failed import of ``what`` (KeyboardInterrupt passes through, and
+    SystemExit, which :func:`load_model` reports as the model ending the process)."""
+    if exc is None or isinstance(exc, (KeyboardInterrupt, GeneratorExit, SystemExit)):
         return exc or TargetError(f"importing {what} failed")
     if isinstance(exc, SyntaxError):
         shown = exc.filename or what
@@ -335,7 +344,7 @@ def _load_pickle(target: str, spec: str, trust: bool, budget: int) -> LoadedMode
         raise memory_error(f"loading {path}", budget) from exc
     except TargetError:
         raise
-    except (Exception, SystemExit) as exc:
+    except Exception as exc:  # SystemExit passes: load_model reports it
         raise TargetError(f"loading {path} raised {describe(exc)}") from exc
     if isinstance(obj, dict):
         raise TargetError(f"{path} holds a state_dict (weights only), not a model", hint="point rflint at the code that builds the model")
@@ -394,7 +403,7 @@ def _build(target: str, make: Callable[[], Any], origin: Any, budget: int, label
             obj = make()
     except MemoryExceeded as exc:
         raise memory_error(f"building {label}", budget) from exc
-    except (Exception, SystemExit) as exc:
+    except Exception as exc:  # SystemExit passes: load_model reports it
         meta_error = exc
     if meta_error is not None:
         try:
@@ -402,7 +411,7 @@ def _build(target: str, make: Callable[[], Any], origin: Any, budget: int, label
                 obj = make()
         except MemoryExceeded as exc:
             raise memory_error(f"building {label}", budget) from exc
-        except (Exception, SystemExit) as exc:
+        except Exception as exc:  # SystemExit passes: load_model reports it
             raise TargetError(f"building {label} raised {describe(exc)}", hint="check the factory and --model-kwargs") from exc
     if not isinstance(obj, nn.Module):
         raise TargetError(

@@ -13,8 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rflint.engine import cache
-
-from rflint.engine import pipeline as engine
+from rflint.sources import sandbox
 from rflint.cli import app
 from rflint.spec import ModelSpec
 
@@ -59,15 +58,16 @@ def project(tmp_path, monkeypatch):
 
 @pytest.fixture()
 def lint_calls(monkeypatch):
-    """How often a model was really built and analysed (not answered from the cache)."""
+    """How often a model was really built and analysed (not answered from the cache): the
+    models `check` hands to a child process (rflint.engine.sandbox), which only misses reach."""
     calls: list[str] = []
-    real = engine.lint
+    real = sandbox.run_isolated
 
-    def counting(spec, *args, **kwargs):
-        calls.append(Path(spec.target).name)  # configured targets are resolved against the config file
-        return real(spec, *args, **kwargs)
+    def counting(jobs, send, *args, **kwargs):
+        calls.extend(Path(send(job)["target"]).name for job in jobs)  # configured targets are absolute
+        return real(jobs, send, *args, **kwargs)
 
-    monkeypatch.setattr(engine, "lint", counting)
+    monkeypatch.setattr(sandbox, "run_isolated", counting)
     return calls
 
 

@@ -122,7 +122,7 @@ CASES = [
     Case("binary-junk-py", [str(BAD / "binary_junk.py"), *S32], ("binary_junk.py", "syntax error", "null bytes")),
     Case("missing-dependency", [str(BAD / "missing_dependency.py"), *S32], ("no module named 'rflint_nonexistent_dependency'", "sys.path tried", "pip install rflint_nonexistent_dependency")),
     Case("import-raises", [str(BAD / "import_raises.py"), *S32], ("importing", "RuntimeError: this module refuses to be imported")),
-    Case("sys-exit-on-import", [str(BAD / "sys_exit.py"), *S32], ("SystemExit: 3",)),
+    Case("sys-exit-on-import", [str(BAD / "sys_exit.py"), *S32], ("sys_exit.py: the model's code exited the process", "exit status 3")),
     Case("no-factory", [str(BAD / "no_factory.py"), *S32], ("defines none of build_model", "Backbone", "make_backbone")),
     Case("wrong-attribute", [f"{TINY}:buld_model", *S32], ("no attribute 'buld_model'", "did you mean 'build_model'")),
     Case("unknown-module", ["rflint_no_such_package.models:build", *S32], ("no module named 'rflint_no_such_package'", "sys.path tried",)),

@@ -319,7 +319,7 @@ def test_plain_targets_pass_through_unchanged():
         (str(ASSETS / "bad" / "no_factory.py"), r"defines none of build_model.*candidates: Backbone, make_backbone"),
         (str(ASSETS / "bad" / "not_callable.py"), r"is of type int"),
         (f"{ASSETS / 'bad' / 'not_module_class.py'}:Config", r"does not derive from torch.nn.Module"),
-        (str(ASSETS / "bad" / "sys_exit.py"), r"raised SystemExit: 3"),
+        (str(ASSETS / "bad" / "sys_exit.py"), r"sys_exit.py: the model.s code exited the process \(exit status 3\)"),
         (str(ASSETS / "bad" / "infinite_recursion.py"), r"raised RecursionError"),
     ],
 )
