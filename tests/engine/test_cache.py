@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rflint.engine import cache
-from rflint.sources import sandbox
+from rflint.engine import sandbox
 from rflint.cli import app
 from rflint.spec import ModelSpec
 
