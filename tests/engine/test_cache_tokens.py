@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 from typer.testing import CliRunner
 
-from rflint.engine import pipeline as engine
+from rflint.engine import sandbox
 
 from rflint.engine import fingerprints
 from rflint.cli import app
@@ -69,14 +69,16 @@ def project(tmp_path, monkeypatch):
 
 @pytest.fixture()
 def lint_calls(monkeypatch):
+    """How often a model was really built and analysed: the models `check` hands to a child
+    process (:mod:`rflint.engine.sandbox`), which only misses reach."""
     calls: list[str] = []
-    real = engine.lint
+    real = sandbox.run_isolated
 
-    def counting(spec, *args, **kwargs):
-        calls.append(Path(spec.target).name)
-        return real(spec, *args, **kwargs)
+    def counting(jobs, send, *args, **kwargs):
+        calls.extend(Path(send(job)["target"]).name for job in jobs)  # configured targets are absolute
+        return real(jobs, send, *args, **kwargs)
 
-    monkeypatch.setattr(engine, "lint", counting)
+    monkeypatch.setattr(sandbox, "run_isolated", counting)
     return calls
 
 
