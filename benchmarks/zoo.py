@@ -305,12 +305,15 @@ def jobs_sweep(targets: list[str], size: int, jobs: str, cold: bool = False) -> 
     print(f"\n`rflint check` on {len(targets)} models at {size} px, end to end, --no-cache")
     for label, n, extra in runs:
         cmd = [sys.executable, "-m", "rflint", "check", *targets, "-s", str(size), "--no-cache", "-j", str(n), "--output-format", "json"]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True, env={**env, **extra})
         walls[label] = time.perf_counter() - t0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)  # workers included
         outputs[label] = proc.stdout
-        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        print(f"  {label}: {walls[label]:6.1f} s wall (exit {proc.returncode}; largest process so far {rss:.0f} MiB)", flush=True)
+        rss = after.ru_maxrss / 1024
+        print(f"  {label}: {walls[label]:6.1f} s wall, {cpu:6.1f} s CPU in all processes (exit {proc.returncode}; largest process so far {rss:.0f} MiB)", flush=True)
     base = runs[0][0]
     for label, _, _ in runs[1:]:
         same = "identical output" if outputs[label] == outputs[base] else "OUTPUT DIFFERS"

@@ -9,7 +9,8 @@ Decisions:
 - **Cache hits stay in the main process.** A linter with a ``lookup`` method (the result cache)
   is asked first; only the misses go to workers. An explicit ``-j N`` starts up to N processes
   (never more than there are misses); the default, the number of CPUs, starts one per four
-  misses at most, since a process costs an interpreter and a torch import (2-4 s).
+  misses at most, since a process that cannot be forked warm costs an interpreter and a torch
+  import (2-4 s).
 - **Workers start warm** (:func:`warm_context`, for any child process that checks models). A
   fresh interpreter importing torch costs 2-4 s of CPU, as much as several models, and on two
   cores it is paid while the main process imports torch too. So the main process imports
@@ -42,6 +43,7 @@ Decisions:
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import pickle
@@ -92,7 +94,8 @@ def warm_context(extra: Sequence[str] = ()) -> Any:
         for name in modules:
             importlib.import_module(name)
         for stream in (sys.stdout, sys.stderr):  # a buffered line would be written twice
-            stream.flush()
+            with contextlib.suppress(AttributeError, ValueError, OSError):  # None or closed
+                stream.flush()
     context = multiprocessing.get_context(method)
     if method == "forkserver":
         context.set_forkserver_preload(modules)
