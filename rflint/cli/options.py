@@ -64,7 +64,7 @@ class Group(TyperGroup):
         except errors.ClickException as exc:
             _show(exc)
             sys.exit(exc.exit_code)
-        except errors.Abort:
+        except (typer.Abort, getattr(errors, "Abort", typer.Abort)):
             sys.stderr.write("rflint: aborted\n")
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)

@@ -12,6 +12,7 @@ goes to stdout unless a plain ``PATH`` took it.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,8 @@ from rflint.errors import UsageError
 from rflint.safe_write import write_atomic
 
 STDOUT = "-"
+#: files a report never replaces: sources, configuration and models (a mistyped ``-o``)
+PROTECTED_SUFFIXES = frozenset({".py", ".pyi", ".pyx", ".ipynb", ".toml", ".cfg", ".ini", ".onnx", ".pt", ".pt2", ".pth", ".ckpt", ".safetensors"})
 
 
 @dataclass(frozen=True)
@@ -67,11 +70,26 @@ def parse_outputs(
             outputs.append(Output(head.lower(), rest, primary=False))
         else:
             outputs.append(Output(suffixes.get(Path(value).suffix.lower(), primary), value, primary=True))
+    for output in outputs:
+        refuse_protected(output.path)  # before the run, not after it
     if stdout_default and not any(o.primary for o in outputs):
         outputs.insert(0, Output(primary))
     if sum(o.to_stdout for o in outputs) > 1:
         raise UsageError("only one output can go to stdout", hint="give the others a file: -o FORMAT:PATH")
     return outputs
+
+
+def refuse_protected(path: str) -> None:
+    """A report never replaces an existing source, config or model file (``-o model.py``).
+
+    Raises:
+        UsageError: naming the file.
+    """
+    if path != STDOUT and Path(path).suffix.lower() in PROTECTED_SUFFIXES and os.path.lexists(path):
+        raise UsageError(
+            f"refusing to overwrite {path} with a report: it is a source, config or model file",
+            hint="give --output-file another name, e.g. rflint-report.json",
+        )
 
 
 def write(output: Output, data: str | bytes, stdout) -> None:
@@ -83,6 +101,7 @@ def write(output: Output, data: str | bytes, stdout) -> None:
         else:
             stdout.write(data)
         return
+    refuse_protected(output.path)
     try:
         write_atomic(output.path, data)
     except OSError as exc:

@@ -356,11 +356,12 @@ class ResultCache:
         problem = root_problem(self.root)
         if problem:
             raise ConfigError(f"cache folder {self.root} {problem}")
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(parents=True, exist_ok=True)
         for name, text in (("CACHEDIR.TAG", _TAG), (".gitignore", _GITIGNORE)):
             marker = self.root / name
             if not marker.exists():
                 write_atomic(marker, text, make_parents=False)
+        self.folder.mkdir(exist_ok=True)
 
     def prune(self, now: float | None = None) -> int:
         """Remove entries, leftover temporary files and whole version folders not used for
@@ -418,8 +419,8 @@ def root_problem(root: Path, project_root: Path | None = None) -> str:
             return ""
         if not root.is_dir():
             return "is not a folder"
-        if is_cache_dir(root) or not any(root.iterdir()):
-            return ""
+        if is_cache_dir(root) or all(_rflint_name(p) for p in root.iterdir()):
+            return ""  # tagged, or empty, or being created by another rflint process right now
     except (OSError, RuntimeError) as exc:  # a symlink loop, a folder that cannot be listed
         return f"cannot be used ({getattr(exc, 'strerror', None) or exc})"
     return "is a folder with other files and no CACHEDIR.TAG written by rflint"
@@ -447,11 +448,22 @@ def is_cache_dir(path: Path) -> bool:
         return False
 
 
+def _rflint_name(path: Path) -> bool:
+    """Whether an entry at the top of a cache folder has a name rflint gives it (the markers,
+    their temporary files while they are written, a version folder)."""
+    name = path.name
+    if name in ("CACHEDIR.TAG", ".gitignore"):
+        return True
+    if name.startswith((".CACHEDIR.TAG.", ".gitignore.")) and name.endswith(".tmp"):
+        return True
+    return name.startswith(f"v{ENTRY_FORMAT}-") and path.is_dir()
+
+
 def _written_by_rflint(path: Path, root: Path) -> bool:
     """Whether ``path`` (a file under the cache folder ``root``) is one rflint writes: the
     markers at the top, entries, validation markers and temporary files in version folders."""
     if path.parent == root:
-        return path.name in ("CACHEDIR.TAG", ".gitignore")
+        return _rflint_name(path)
     if path.parent.parent != root or not path.parent.name.startswith("v"):
         return False
     name = path.name

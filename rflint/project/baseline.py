@@ -159,6 +159,8 @@ def loads(text: str, source: str = "<baseline>") -> Baseline:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise ConfigError(f"{source}: baseline is not valid JSON: {e.msg} (line {e.lineno})") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: not an rflint baseline (nested too deeply)", hint="regenerate it with --write-baseline") from None
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(SCHEMA).iter_errors(data))
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "top level"

@@ -258,7 +258,9 @@ def _full_model(m: ModelDiff, diff: Diff, max_layers: int) -> list[Any]:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    from rflint.report.escape import text as visible
+
+    return visible(text.replace("\n", " ")).replace("|", "\\|")
 
 
 def render_markdown(diff: Diff, ctx: RenderContext, max_layers: int = 10) -> str:

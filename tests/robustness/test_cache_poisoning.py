@@ -169,3 +169,14 @@ def test_two_checks_on_one_cache_at_the_same_time_both_answer_correctly(project)
             assert json.loads(stdout) == json.loads(reference.stdout)
     assert len(entries()) == 2
     assert not list(Path(os.environ["RFLINT_CACHE_DIR"]).glob("v*/*.tmp"))  # no temporary left behind
+
+
+def test_a_cache_folder_another_run_is_creating_is_accepted(tmp_path):
+    """Between ``mkdir`` and the rename of CACHEDIR.TAG another process sees the folder with
+    only rflint's temporary marker in it: that is rflint's folder, not a foreign one."""
+    root = tmp_path / ".rflint_cache"
+    root.mkdir()
+    (root / ".CACHEDIR.TAG.123.abcd.tmp").write_text("Signature")
+    assert cache.root_problem(root, tmp_path) == ""
+    (root / "notes.txt").write_text("mine")
+    assert "no CACHEDIR.TAG" in cache.root_problem(root, tmp_path)

@@ -204,3 +204,19 @@ def test_output_file_is_written_whole(project):
     assert result.exit_code == 1
     assert json.loads((project / "out" / "report.json").read_text())
     assert not [p for p in (project / "out").iterdir() if p.name != "report.json"]  # no temporary left
+
+
+@pytest.mark.parametrize("output", ["net.py", "json:net.py", "sarif:pyproject.toml"])
+def test_an_output_file_never_replaces_a_source_or_config_file(project, output):
+    write_project(project)
+    before = snapshot(project)
+    line = one_error_line(runner.invoke(app, ["check", "--no-cache", "-o", output]))
+    assert "refusing to overwrite" in line
+    assert snapshot(project) == before
+
+
+@pytest.mark.parametrize("text", ["[" * 100000 + "]" * 100000, '{"version": 1, "models": ' * 5000])
+def test_a_deeply_nested_baseline_is_one_line(project, text):
+    write_project(project)
+    (project / "base.json").write_text(text)
+    assert "base.json" in one_error_line(runner.invoke(app, ["check", "--no-cache", "--baseline", "base.json"]))
