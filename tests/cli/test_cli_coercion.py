@@ -70,7 +70,7 @@ class Shade(str, Enum):
 
 
 def _app(cls: type | None = None) -> typer.Typer:
-    from rflint.options import Command
+    from rflint.cli.options import Command
 
     app = typer.Typer()
 
