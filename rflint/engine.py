@@ -41,6 +41,8 @@ class Traced:
     tracer_reason: str = ""
     notes: tuple[str, ...] = ()
     input_shape: tuple[int, ...] | None = None  # batch and channels included
+    #: where the model's factory or class is defined, when that is the user's code
+    source: Source | None = None
 
 
 def load_module(spec: ModelSpec) -> Any:
@@ -65,13 +67,28 @@ def build_graph(spec: ModelSpec, timings: dict[str, float] | None = None) -> Tra
         timings["trace"] = time.perf_counter() - t0
         return Traced(graph)
 
+    from rflint.load import load_model  # torch is imported only when needed
+
     t0 = time.perf_counter()
-    module = load_module(spec)
+    loaded = load_model(spec.target, kwargs=dict(spec.kwargs), trust_pickle=spec.trust_pickle, pythonpath=spec.pythonpath)
     timings["load"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    traced = trace_module(module, spec)
+    traced = trace_module(loaded.module, spec)
     timings["trace"] = time.perf_counter() - t0
-    return traced
+    return attributed(traced, loaded, spec)
+
+
+def attributed(traced: Traced, loaded: Any, spec: ModelSpec) -> Traced:
+    """Each layer at the user's line that built it (:mod:`rflint.frontend.attribution`), and
+    the model at its factory's line when the factory is the user's code."""
+    from rflint.frontend.attribution import Project, attribute
+    from rflint.load import SearchPath
+
+    factory = loaded.source
+    project = Project.of(SearchPath.of(spec.pythonpath).root, factory.file if factory else None)
+    layers = tuple(attribute(traced.graph.layers, loaded.chains, project))
+    source = factory if factory is not None and project.contains(factory.file) else None
+    return replace(traced, graph=replace(traced.graph, layers=layers), source=source)
 
 
 def trace_module(module: Any, spec: ModelSpec) -> Traced:
@@ -149,7 +166,7 @@ def report_for(traced: Traced, spec: ModelSpec, rules: Iterable[Rule] = ALL_RULE
     t0 = time.perf_counter()
     findings = run_checks(analysis, rules)
     timings["rules"] = time.perf_counter() - t0
-    return ModelReport(spec, analysis, findings, timings, traced.tracer_reason, traced.notes)
+    return ModelReport(spec, analysis, findings, timings, traced.tracer_reason, traced.notes, traced.source)
 
 
 def lint(
@@ -165,9 +182,11 @@ def lint(
 
 def lint_module(module: Any, spec: ModelSpec, rules: Iterable[Rule] = ALL_RULES) -> ModelReport:
     """Trace, analyse and check an already built ``nn.Module`` (the Python API's entry)."""
+    from rflint.suppressions import model_source
+
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    traced = trace_module(module, spec)
+    traced = replace(trace_module(module, spec), source=model_source(spec))
     timings["trace"] = time.perf_counter() - t0
     return report_for(traced, spec, rules, timings)
 
@@ -224,17 +243,18 @@ def resolve_findings(reports: Sequence[ModelReport], config: Config) -> list[Fin
     """The findings to report for a run, in report order: configuration (selection, severities,
     layer overrides), model-level locations, suppression comments, then RF100.
 
-    Model-level findings (RF103) get the line of the model's factory, or else the line of the
-    model's ``target = ...`` in the config file (GitHub code scanning rejects a SARIF file with
-    any result that has no file location).
+    Model-level findings (RF103) get the line of the model's factory (found when the model was
+    built, and cached with the report, so that a hit says what the miss said), or else the line
+    of the model's ``target = ...`` in the config file (GitHub code scanning rejects a SARIF
+    file with any result that has no file location).
     """
     from rflint.config import apply_config
-    from rflint.suppressions import apply_suppressions, config_entry_source, model_source, unused_suppressions
+    from rflint.suppressions import apply_suppressions, config_entry_source, unused_suppressions
 
     configured: list[Finding] = []
     extra: dict[str, list[Source]] = {}
     for report in reports:
-        factory = model_source(report.spec) or config_entry_source(config.path, report.spec)
+        factory = report.source or config_entry_source(config.path, report.spec)
         if factory is not None:
             extra[report.spec.display_name] = [factory]
         for f in apply_config(report.findings, config, report.spec):

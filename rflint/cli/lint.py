@@ -149,7 +149,7 @@ def check(
                 force=force,
                 hints=OutputFormat.FULL.value in formats,
                 on_model=on_model,
-                on_failure=lambda spec, exc: fail(exc, verbose),
+                on_failure=lambda spec, exc: fail(exc, verbose, spec.display_name),
                 linter=linter,
                 jobs=job_count(jobs),
             )
