@@ -127,7 +127,7 @@ def lint_all(
     than there are models to check); None: the CPUs, but one process per
     :data:`MODELS_PER_PROCESS` models to check at most."""
     lookup = getattr(linter, "lookup", None)
-    done: dict[int, ModelReport] = {}
+    done: dict[int, ModelReport | BaseException] = {}
     if (jobs is None or jobs > 1) and lookup is not None:
         for i, spec in enumerate(specs):
             hit = lookup(spec)
@@ -151,7 +151,7 @@ def _in_workers(
     specs: Sequence[ModelSpec],
     linter: Linter,
     workers: int,
-    done: dict[int, ModelReport],
+    done: dict[int, ModelReport | BaseException],
     on_model: Callable[[ModelSpec], None] | None,
 ) -> Iterator[tuple[ModelSpec, ModelReport | BaseException]]:
     """``workers - 1`` worker processes take models from the front of the list (one running

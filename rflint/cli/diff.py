@@ -115,6 +115,7 @@ def diff(
     def body() -> int:
         from rflint import engine
         from rflint.diff_worker import Request
+        from rflint.diff import Status as ModelStatus
         from rflint.report import diff as view
 
         if max_layers < 0:
@@ -135,10 +136,15 @@ def diff(
         for warning in result.warnings:
             note(f"warning: {warning}")
         whole = {side for f in result.failures for side in f.side.split(" and ")}  # a revision that failed as a whole
-        problems = [(f, "") for f in result.failures] + [(f, f"{m.model}: ") for m in result.models for f in m.failures if f.side not in whole]
-        for failure, model_name in problems:  # the log says why the exit code is 2, whatever the format
+        problems = [(f, "", "error") for f in result.failures] + [
+            (f, f"{m.model}: ", "warning" if m.status is ModelStatus.STILL_FAILING else "error")
+            for m in result.models
+            for f in m.failures
+            if f.side not in whole
+        ]
+        for failure, model_name, level in problems:  # the log says why the exit code is 2, whatever the format
             hint = f" (hint: {failure.hint})" if failure.hint else ""
-            note(f"error: {model_name}{failure.side}: {failure.message}{hint}")
+            note(f"{level}: {model_name}{failure.side}: {failure.message}{hint}")
 
         def text(output: Output) -> str:
             if output.fmt == DiffFormat.JSON.value:
