@@ -97,32 +97,38 @@ def trace_module(module: Any, spec: ModelSpec) -> Traced:
 
     The input geometry is resolved once here (:mod:`rflint.frontend.geometry`): the given
     shape, else the channels the model states, else the first layer reading the input, else the
-    common channel counts, tried in that order until one runs; a shape that was guessed is
+    common channel counts, tried in that order until one runs (a wrong guess fails as a shape
+    or as a trace error: either moves on to the next); a shape that was guessed is
     noted in ``Traced.notes``.
 
     The fallback also runs when the fx graph fails on the meta input: fx can bake a wrong
     branch or a wrapped function into the graph (timm's Hiera) where export, which runs the
     real Python code, succeeds. If export fails too, a shape error is reported as fx saw it
-    (the input really is too small), anything else with both tracers' messages.
+    (the input really is too small), a forward that raised on the input as export saw it (the
+    line that raised: fx's complaint about the control flow around it is beside the point),
+    anything else with both tracers' messages.
     """
     from rflint.frontend.fx import trace_graph
     from rflint.frontend.geometry import candidates, describe
     from rflint.frontend.torch_ops import declared_ops
 
     with declared_ops(spec.ops):
-        tried: list[tuple[Any, ShapeError]] = []
+        tried: list[tuple[Any, ShapeError | TraceError]] = []
         for geometry in candidates(module, spec.input_size, spec.input_shape):
             try:
                 traced = _trace_with_fallback(module, replace(spec, input_shape=geometry.shape), trace_graph)
-            except ShapeError as exc:
+            except (ShapeError, TraceError) as exc:  # a wrong channel guess can fail either way
                 tried.append((geometry, exc))
                 continue
             notes = ()
             if tried or geometry.weak:
                 notes = (f"analysed at input shape {geometry.shape} ({geometry.source}); pass --input-shape to choose",)
             return replace(traced, input_shape=geometry.shape, notes=traced.notes + notes)
-    if len(tried) == 1:
-        raise tried[0][1]
+    if len(tried) == 1 or all(isinstance(exc, TraceError) for _, exc in tried):
+        raise tried[0][1]  # a tracer limitation: the best guess's error says it
+    if len({str(exc) for _, exc in tried}) == 1:  # the same refusal whatever the channels
+        shapes = ", ".join(str(g.shape) for g, _ in tried)
+        raise ShapeError(f"{tried[0][1]} (on every input shape tried: {shapes})", hint=tried[0][1].hint)
     raise ShapeError(
         f"the model runs on none of the input shapes tried: {describe(tried)}",
         hint="pass --input-shape with the shape forward() expects (batch and channels included)",
@@ -141,6 +147,8 @@ def _trace_with_fallback(module: Any, spec: ModelSpec, trace_graph: Callable[...
         except (TraceError, ShapeError) as export_error:
             if isinstance(fx_error, ShapeError):
                 raise fx_error from export_error
+            if isinstance(export_error, ShapeError):  # the real code ran and refused the input
+                raise export_error from fx_error
             raise TraceError(f"{fx_error}; {export_error}") from export_error
         return Traced(graph, tracer_reason=_reason(fx_error))
 
