@@ -6,16 +6,22 @@ by builder functions of another package (``lib/blocks.py``), a model built from 
 Receptive fields (3x3 convolutions, stride 1, padding 1; hand-derived): ``blocks`` stacks
 ``body`` (4 convs: fields 3, 5, 7, 9) and ``head`` (2 convs: 11, 13). At 8 px the input of
 ``body.3`` already sees 7 < 8, so ``body.3`` is the last productive one; ``head.0`` reads a
-field of 9 >= 8 (RF101) and ``head.1`` reads 11 >= 8 (RF101). The YAML models stack one 3x3
-convolution per ``conv`` row: ``yolo-s`` 2 rows (fields 3, 5), ``yolo-m`` 3 rows (3, 5, 7),
-both at 16 px: not refined (RF103: I_min <= 16 is not reached... see the tests for the
-numbers they pin).
+field of 9 >= 8 (RF101) and ``head.1`` reads 11 >= 8 (RF101); I_min is the largest field, 13
+(RF103). The YAML models stack one 3x3 convolution per ``conv`` row, at 4 px: ``yolo-s`` has
+two (fields 3, 5: ``model.2`` critical, I_min 5), ``yolo-m`` three (3, 5, 7: ``model.1``
+critical, ``model.2`` unproductive, I_min 7); both RF103s sit on the one factory line.
+``broken``'s forward raises on any input below 100 px.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
+
+import rflint
 
 PYPROJECT = """\
 [tool.rflint]
@@ -151,3 +157,12 @@ def line_of(root: Path, file: str, text: str) -> int:
         if text in line:
             return i
     raise AssertionError(f"{text!r} not in {file}")
+
+
+def run_rflint(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m rflint ARGS`` in ``root``, in a fresh interpreter as the console script
+    runs (a hit must not depend on modules an earlier model left in ``sys.modules``)."""
+    package_root = str(Path(rflint.__file__).resolve().parents[1])
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("RFLINT_") and k not in ("COLUMNS", "FORCE_COLOR")}
+    clean.update(PYTHONPATH=package_root, NO_COLOR="1", **(env or {}))
+    return subprocess.run([sys.executable, "-m", "rflint", *args], cwd=root, env=clean, capture_output=True, text=True, timeout=600)
