@@ -159,10 +159,30 @@ def line_of(root: Path, file: str, text: str) -> int:
     raise AssertionError(f"{text!r} not in {file}")
 
 
+#: the console script's entry, and a note of whether torch was imported (a hit must not)
+HARNESS = """\
+import os, sys
+if sys.path and sys.path[0] in ("", os.getcwd()):  # a console script's sys.path[0] is its bin folder
+    sys.path.pop(0)
+sys.argv = ["rflint", *sys.argv[1:]]
+from rflint.cli import main
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+flag = os.environ.get("TORCH_FLAG_FILE")
+if flag:
+    with open(flag, "w") as f:
+        f.write("torch imported" if "torch" in sys.modules else "torch not imported")
+sys.exit(code)
+"""
+
+
 def run_rflint(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """``python -m rflint ARGS`` in ``root``, in a fresh interpreter as the console script
-    runs (a hit must not depend on modules an earlier model left in ``sys.modules``)."""
+    """``rflint ARGS`` in ``root``, in a fresh interpreter as the console script runs it (a hit
+    must not depend on modules an earlier model left in ``sys.modules``). With
+    ``env={"TORCH_FLAG_FILE": path}`` the file says whether torch was imported."""
     package_root = str(Path(rflint.__file__).resolve().parents[1])
     clean = {k: v for k, v in os.environ.items() if not k.startswith("RFLINT_") and k not in ("COLUMNS", "FORCE_COLOR")}
     clean.update(PYTHONPATH=package_root, NO_COLOR="1", **(env or {}))
-    return subprocess.run([sys.executable, "-m", "rflint", *args], cwd=root, env=clean, capture_output=True, text=True, timeout=600)
+    return subprocess.run([sys.executable, "-c", HARNESS, *args], cwd=root, env=clean, capture_output=True, text=True, timeout=600)
