@@ -273,6 +273,8 @@ def _model_diff(name: str, base: RevisionResult, head: RevisionResult) -> ModelD
     }
     sizes = Change(before.analysis.graph.input_size if before else None, after.analysis.graph.input_size if after else None)
     refined = (_refined(before), _refined(after))
+    if len(failures) == 2 and failures[0].message == failures[1].message:  # the same problem: say it once
+        failures = (replace(failures[0], side="base and head"),)
     if failures:
         status = Status.STILL_FAILING if _failed_at_both(failures) else Status.FAILED
         return ModelDiff(name, status, sizes, **numbers, refined=refined, failures=failures)

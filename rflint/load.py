@@ -80,7 +80,7 @@ class LoadedModel:
     on_meta: bool
     #: per submodule qualname, the call chain that constructed it (innermost frame first),
     #: for :func:`rflint.frontend.attribution.attribute`
-    chains: Mapping[str, tuple[tuple[str, int], ...]] = field(default_factory=dict)
+    chains: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- target parsing

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from torch import nn
 
-from rflint.frontend.attribution import Project, recording, user_frame
+from rflint.frontend.attribution import Frame, Project, recording, user_frame
 from rflint.ir import Source
 
 from research_repo import line_of, run_rflint, write_repo
@@ -144,12 +144,12 @@ def test_the_models_own_folder_wins_over_the_rest_of_the_project_and_libraries_n
     assert project.tier(str(tmp_path / ".venv/lib/site-packages/monai/net.py")) is None
     assert project.tier(nn.__file__) is None
     assert project.tier("/elsewhere/code.py") is None
-    chain = [(str(tmp_path / "lib/blocks.py"), 5), (str(tmp_path / "lib/blocks.py"), 11), (str(tmp_path / "models/net.py"), 9), (str(tmp_path / "train.py"), 3)]
+    chain = [Frame(str(tmp_path / f), lineno=n) for f, n in (("lib/blocks.py", 5), ("lib/blocks.py", 11), ("models/net.py", 9), ("train.py", 3))]
     won, built = user_frame(chain, project)
     assert (won.file, won.line, built.file, built.line) == (str(tmp_path / "models/net.py"), 9, str(tmp_path / "lib/blocks.py"), 5)
     assert user_frame(chain[:2], project)[0].line == 5  # no model frame: the project's innermost
     assert user_frame(chain[2:], project)[1] is None  # built right there: no related location
-    assert user_frame([(nn.__file__, 1)], project) is None
+    assert user_frame([Frame(nn.__file__, lineno=1)], project) is None
 
 
 def _stage(depth):
@@ -171,10 +171,10 @@ def test_the_recorded_chain_starts_at_the_line_that_constructed_the_layer_not_it
     source = Path(__file__).read_text().splitlines()
     conv_line = next(i for i, line in enumerate(source, 1) if "the line each layer's chain starts at" in line)
     stage_line = next(i for i, line in enumerate(source, 1) if "self.stage = _stage(2)" in line)
-    first = chains[net.stage[1]]
+    first = [(f.file, f.line) for f in chains[net.stage[1]]]
     assert first[0] == (__file__, conv_line)
     assert (__file__, stage_line) in first
-    assert chains[net][0][0] == __file__  # the net itself: built by this test, not in torch
+    assert chains[net][0].file == __file__  # the net itself: built by this test, not in torch
     assert nn.Module.__init__.__module__ == "torch.nn.modules.module"  # the patch is undone
 
 

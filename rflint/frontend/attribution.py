@@ -44,7 +44,32 @@ from rflint.ir import Layer, Source
 
 #: frames kept per construction (the innermost ones; a model is never built deeper than this)
 MAX_FRAMES = 48
-Frame = tuple[str, int]  # (absolute file, line)
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One frame of a construction chain. The line is computed only when asked for, from the
+    code object and its last instruction: ``frame.f_lineno`` scans the code's line table on
+    every call, and every module of a model records a chain (a tenth of a millisecond per frame
+    on big modules, more than building them)."""
+
+    file: str
+    code: Any = None
+    lasti: int = -1
+    lineno: int = 0
+
+    @property
+    def line(self) -> int:
+        return self.lineno or _line_of(self.code, self.lasti)
+
+
+@lru_cache(maxsize=4096)
+def _line_of(code: Any, lasti: int) -> int:
+    for start, end, line in code.co_lines():
+        if start <= lasti < end and line is not None:
+            return line
+    return code.co_firstlineno
+_RFLINT_DIR = os.path.join(str(Path(__file__).resolve().parents[1]), "")
 
 
 @lru_cache(maxsize=1)
@@ -125,12 +150,14 @@ def recording() -> Iterator[weakref.WeakKeyDictionary[Any, tuple[Frame, ...]]]:
 
 def _chain(module: Any, frame: Any) -> tuple[Frame, ...]:
     """The frames above ``frame`` that are not the module's own construction (its classes'
-    ``__init__`` running on it)."""
+    ``__init__`` running on it), up to rflint's own frame that called the user's factory."""
     out: list[Frame] = []
     while frame is not None and len(out) < MAX_FRAMES:
         code = frame.f_code
+        if code.co_filename.startswith(_RFLINT_DIR):
+            break
         if not (out == [] and _is_own_init(module, frame, code)):
-            out.append((code.co_filename, frame.f_lineno))
+            out.append(Frame(code.co_filename, code, frame.f_lasti))
         frame = frame.f_back
     return tuple(out)
 
@@ -159,20 +186,21 @@ def user_frame(chain: Sequence[Frame], project: Project) -> tuple[Source, Source
     """(the frame that wins, the frame that built the layer if it is another one), or None
     when no frame of the chain is the user's code."""
     best: tuple[int, int] | None = None
-    for i, (file, _) in enumerate(chain):
-        tier = project.tier(file)
+    for i, frame in enumerate(chain):
+        tier = project.tier(frame.file)
         if tier is not None and (best is None or tier < best[0]):
             best = (tier, i)
             if tier == 0:
                 break
     if best is None:
         return None
-    file, line = chain[best[1]]
-    won = Source(os.path.abspath(file), line, _column(file, line))
-    if best[1] == 0:
-        return won, None
-    built_file, built_line = chain[0]
-    return won, Source(os.path.abspath(built_file), built_line, _column(built_file, built_line))
+    won = _source(chain[best[1]])
+    return (won, None) if best[1] == 0 else (won, _source(chain[0]))
+
+
+def _source(frame: Frame) -> Source:
+    line = frame.line
+    return Source(os.path.abspath(frame.file), line, _column(frame.file, line))
 
 
 def _column(file: str, line: int) -> int:
