@@ -45,18 +45,20 @@ EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
 def fail(exc: BaseException, verbose: bool, model: str = "") -> None:
     """One line on stderr naming the problem (and a hint), or the traceback with --verbose. A
-    dependency that fails to import is named as such (a broken install, not a bug). ``model``:
-    the model the error is about, named first (a run checks several)."""
+    dependency that fails to import is named as such (a broken install, not a bug, and not the
+    model's: no model is named). ``model``: the model the error is about, named first (a run
+    checks several)."""
     if verbose:
         traceback.print_exception(exc, file=sys.stderr)
+    broken = None if isinstance(exc, RflintError) else broken_install(exc)
     if isinstance(exc, RflintError):
         message, hint = str(exc), exc.hint
     else:
-        message, hint = broken_install(exc) or (
+        message, hint = broken or (
             f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": "),
             "this may be a bug in rflint; rerun with --verbose for the traceback",
         )
-    if model and not message.startswith(f"{model}: "):
+    if model and broken is None and not message.startswith(f"{model}: "):
         message = f"{model}: {message}"
     stderr.print(error_line(message, hint), markup=False, highlight=False, soft_wrap=True)
 
