@@ -67,26 +67,29 @@ def build_graph(spec: ModelSpec, timings: dict[str, float] | None = None) -> Tra
         timings["trace"] = time.perf_counter() - t0
         return Traced(graph)
 
+    from rflint.frontend.attribution import chains_by_name, recording
     from rflint.load import load_model  # torch is imported only when needed
 
     t0 = time.perf_counter()
-    loaded = load_model(spec.target, kwargs=dict(spec.kwargs), trust_pickle=spec.trust_pickle, pythonpath=spec.pythonpath)
+    with recording() as built:  # import time too: a target may be a module-level instance
+        loaded = load_model(spec.target, kwargs=dict(spec.kwargs), trust_pickle=spec.trust_pickle, pythonpath=spec.pythonpath)
+    chains = chains_by_name(loaded.module, built)
     timings["load"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     traced = trace_module(loaded.module, spec)
     timings["trace"] = time.perf_counter() - t0
-    return attributed(traced, loaded, spec)
+    return attributed(traced, loaded.source, chains, spec)
 
 
-def attributed(traced: Traced, loaded: Any, spec: ModelSpec) -> Traced:
-    """Each layer at the user's line that built it (:mod:`rflint.frontend.attribution`), and
-    the model at its factory's line when the factory is the user's code."""
+def attributed(traced: Traced, factory: Source | None, chains: Mapping[str, Any], spec: ModelSpec) -> Traced:
+    """Each layer at the user's line that built it (``chains``: the construction call chain of
+    each submodule, :mod:`rflint.frontend.attribution`), and the model at its factory's line
+    when the factory is the user's code."""
     from rflint.frontend.attribution import Project, attribute
     from rflint.load import SearchPath
 
-    factory = loaded.source
     project = Project.of(SearchPath.of(spec.pythonpath).root, factory.file if factory else None)
-    layers = tuple(attribute(traced.graph.layers, loaded.chains, project))
+    layers = tuple(attribute(traced.graph.layers, chains, project))
     source = factory if factory is not None and project.contains(factory.file) else None
     return replace(traced, graph=replace(traced.graph, layers=layers), source=source)
 

@@ -38,8 +38,8 @@ import itertools
 import os
 import re
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -78,9 +78,6 @@ class LoadedModel:
     target: str
     source: ir.Source | None
     on_meta: bool
-    #: per submodule qualname, the call chain that constructed it (innermost frame first),
-    #: for :func:`rflint.frontend.attribution.attribute`
-    chains: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- target parsing
@@ -122,16 +119,6 @@ def load_model(
     Raises:
         TargetError: with a one-line message for every way the target can be wrong.
     """
-    from rflint.frontend.attribution import chains_by_name, recording
-
-    with recording() as chains:  # import time too: a target may be a module-level instance
-        loaded = _load_model(target, kwargs=kwargs, trust_pickle=trust_pickle, memory_limit=memory_limit, pythonpath=pythonpath)
-    return replace(loaded, chains=chains_by_name(loaded.module, chains))
-
-
-def _load_model(
-    target: str, *, kwargs: dict | None, trust_pickle: bool, memory_limit: int | None, pythonpath: Sequence[str]
-) -> LoadedModel:
     kwargs = dict(kwargs or {})
     target = target.strip()
     if not target:

@@ -18,9 +18,11 @@ frame inside the project (:func:`attribute`), keeping the frame that actually co
 2. the rest of the *project*: files under the project root (the configuration file's folder,
    else the working directory);
 
-and never a *library* file: the standard library, ``sys.prefix`` / ``sys.base_prefix``, any
+and never a *library* file: the interpreter's standard library and install folders, any
 ``site-packages`` / ``dist-packages`` folder, torch and rflint itself, even when such a folder
-sits inside the project (a virtual environment in the repository). The innermost frame of the
+sits inside the project (a virtual environment in the repository). ``sys.prefix`` as a whole is
+not a library root: with a system Python it is ``/usr``, and a repository in ``/usr/src/app``
+is the user's code. The innermost frame of the
 first tier that has one wins: a layer built by ``lib/blocks.py`` for ``models/net.py`` is
 reported at the ``models/net.py`` line that called the builder, and at the builder's line only
 when no frame of the model's own folder is on the chain.
@@ -77,7 +79,6 @@ def library_roots() -> tuple[str, ...]:
     """Folders whose files are library code (see the module docstring), each ending in a separator."""
     paths = sysconfig.get_paths()
     roots = {paths.get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
-    roots |= {sys.prefix, sys.base_prefix, sys.exec_prefix}
     roots.add(str(Path(__file__).resolve().parents[1]))  # rflint
     with contextlib.suppress(ImportError):
         import torch
