@@ -66,9 +66,9 @@ def test_a_layer_built_by_a_builder_in_another_package_is_at_the_models_line(rep
         assert found["RF101", layer]["built_at"] == [{"filename": "lib/blocks.py", "row": conv, "column": 5}]
 
 
-def test_sarif_keeps_the_builders_line_as_a_related_location_and_full_says_built_at(repo, tmp_path):
+def test_sarif_full_and_github_keep_the_builders_line_as_a_related_location(repo, tmp_path):
     out = tmp_path / "out"
-    result = run_rflint(repo, "check", "--no-cache", "blocks", "-o", f"sarif:{out}/r.sarif", "-o", f"full:{out}/r.txt")
+    result = run_rflint(repo, "check", "--no-cache", "blocks", "-o", f"sarif:{out}/r.sarif", "-o", f"full:{out}/r.txt", "-o", f"github:{out}/r.gh")
     assert result.returncode == 1, result.stderr
     conv = line_of(repo, "lib/blocks.py", "return nn.Conv2d")
     results = json.loads((out / "r.sarif").read_text())["runs"][0]["results"]
@@ -77,6 +77,7 @@ def test_sarif_keeps_the_builders_line_as_a_related_location_and_full_says_built
     related = rf101[0]["relatedLocations"][0]["physicalLocation"]
     assert (related["artifactLocation"]["uri"], related["region"]["startLine"]) == ("lib/blocks.py", conv)
     assert f"  = built at lib/blocks.py:{conv}\n" in (out / "r.txt").read_text()
+    assert f"%0A  built at: lib/blocks.py:{conv}" in (out / "r.gh").read_text()  # escaped newline
 
 
 def test_noqa_on_the_users_line_silences_that_layers_findings_only(tmp_path):
