@@ -121,6 +121,8 @@ def trace_module(module: Any, spec: ModelSpec) -> Traced:
             try:
                 traced = _trace_with_fallback(module, replace(spec, input_shape=geometry.shape), trace_graph)
             except (ShapeError, TraceError) as exc:  # a wrong channel guess can fail either way
+                if _same_limitation(tried, exc):
+                    break  # the tracer fails alike whatever the channels: no use trying more
                 tried.append((geometry, exc))
                 continue
             notes = ()
@@ -136,6 +138,12 @@ def trace_module(module: Any, spec: ModelSpec) -> Traced:
         f"the model runs on none of the input shapes tried: {describe(tried)}",
         hint="pass --input-shape with the shape forward() expects (batch and channels included)",
     )
+
+
+def _same_limitation(tried: Sequence[tuple[Any, BaseException]], exc: BaseException) -> bool:
+    """A trace error worded as the previous one: a limitation of the tracer, not of the
+    guessed shape (a wrong channel count names its numbers, so its message differs)."""
+    return isinstance(exc, TraceError) and bool(tried) and isinstance(tried[-1][1], TraceError) and str(tried[-1][1]) == str(exc)
 
 
 def _trace_with_fallback(module: Any, spec: ModelSpec, trace_graph: Callable[..., Graph]) -> Traced:
