@@ -10,6 +10,8 @@ class RflintError(Exception):
     """Base class: a problem with the user's input, not a bug in rflint."""
 
     hint: str = ""
+    #: the outcome depends on the machine (a memory cap), not on the input: never cached
+    transient: bool = False
 
     def __init__(self, message: str, hint: str = "") -> None:
         super().__init__(message)

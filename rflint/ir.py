@@ -119,6 +119,9 @@ class Layer:
     source: Source | None = None  # where the layer is used (call site in forward)
     definition: Source | None = None  # where the layer is defined (``self.conv = ...``)
     note: str = ""  # e.g. why an op is unknown
+    #: where a helper outside the user's line constructed the layer (library or builder code),
+    #: when ``definition`` is the user's line that asked for it (:mod:`rflint.frontend.attribution`)
+    built_at: Source | None = None
 
     @property
     def k_eff(self) -> tuple[int, ...]:
@@ -277,3 +280,6 @@ class Finding:
     input_size: tuple[int, ...] = ()
     receptive_field: dict[str, object] = field(default_factory=dict)
     hint: str = ""
+    #: further places the finding involves: where a helper built the layer (SARIF
+    #: ``relatedLocations``, ``= built at`` in ``full``)
+    related: tuple[Source, ...] = ()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from rflint.ir import Analysis, Finding
+from rflint.ir import Analysis, Finding, Source
 from rflint.spec import ModelSpec
 
 
@@ -28,6 +28,8 @@ class ModelReport:
     timings: Mapping[str, float] = field(default_factory=dict)
     tracer_reason: str = ""
     notes: tuple[str, ...] = ()
+    #: where the model's factory or class is defined (model-level findings point there)
+    source: Source | None = None
 
 
 @dataclass(frozen=True)

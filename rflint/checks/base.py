@@ -63,4 +63,5 @@ def layer_finding(rule: Rule, analysis: Analysis, lrf: LayerRF, message: str, hi
         input_size=analysis.graph.input_size,
         receptive_field=rf_fields(lrf),
         hint=hint,
+        related=(layer.built_at,) if layer.built_at is not None else (),
     )

@@ -68,22 +68,24 @@ EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 # error handling
 
 
-def fail(exc: BaseException, verbose: bool) -> None:
+def fail(exc: BaseException, verbose: bool, model: str = "") -> None:
     """One line on stderr naming the problem (and a hint), or the traceback with --verbose. A
-    dependency that fails to import is named as such (a broken install, not a bug)."""
+    dependency that fails to import is named as such (a broken install, not a bug, and not the
+    model's: no model is named). ``model``: the model the error is about, named first (a run
+    checks several)."""
     from rflint.engine.dependencies import broken_install, error_line  # importlib.metadata: only on failure
 
     if verbose:
         traceback.print_exception(exc, file=sys.stderr)
+    broken = None if isinstance(exc, RflintError) else broken_install(exc)
     if isinstance(exc, RflintError):
         message, hint = str(exc), exc.hint
     elif isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
         message, hint = f"{exc.filename}: {exc.strerror}", "check the path and its permissions"  # the file system said no
     else:
-        message, hint = broken_install(exc) or (
-            unexpected(exc),
-            "this may be a bug in rflint; rerun with --verbose for the traceback",
-        )
+        message, hint = broken or (unexpected(exc), "this may be a bug in rflint; rerun with --verbose for the traceback")
+    if model and broken is None and not message.startswith(f"{model}: "):
+        message = f"{model}: {message}"
     stderr.print(error_line(escape.text(message), escape.text(hint)), markup=False, highlight=False, soft_wrap=True)
 
 

@@ -114,6 +114,7 @@ def diff(
         from rflint.diff import diff as run_diff
         from rflint.diff.worker import Request
         from rflint.views import diff as view
+        from rflint.diff.compare import Status as ModelStatus
 
         if max_layers < 0:
             raise UsageError("--max-layers must be 0 (all) or more")
@@ -133,10 +134,15 @@ def diff(
         for warning in result.warnings:
             note(f"warning: {warning}")
         whole = {side for f in result.failures for side in f.side.split(" and ")}  # a revision that failed as a whole
-        problems = [(f, "") for f in result.failures] + [(f, f"{m.model}: ") for m in result.models for f in m.failures if f.side not in whole]
-        for failure, model_name in problems:  # the log says why the exit code is 2, whatever the format
+        problems = [(f, "", "error") for f in result.failures] + [
+            (f, f"{m.model}: ", "warning" if m.status is ModelStatus.STILL_FAILING else "error")
+            for m in result.models
+            for f in m.failures
+            if f.side not in whole
+        ]
+        for failure, model_name, level in problems:  # the log says why the exit code is 2, whatever the format
             hint = f" (hint: {failure.hint})" if failure.hint else ""
-            note(f"error: {model_name}{failure.side}: {failure.message}{hint}")
+            note(f"{level}: {model_name}{failure.side}: {failure.message}{hint}")
 
         def text(output: Output) -> str:
             if output.fmt == DiffFormat.JSON.value:

@@ -158,7 +158,7 @@ def check(
                 force=force,
                 hints=hint_for_rf103 if OutputFormat.FULL.value in formats else None,
                 on_model=on_model,
-                on_failure=lambda spec, exc: fail(exc, verbose),
+                on_failure=lambda spec, exc: fail(exc, verbose, spec.display_name),
                 linter=linter,
                 jobs=job_count(jobs),
                 sandbox=sandbox,

@@ -5,8 +5,9 @@ Stdlib only, pure: it compares two revisions' :class:`~rflint.results.CheckResul
 Matching rules, chosen so that a diff reads like a review and not like a line diff:
 
 - **Models** are matched by display name (the configured ``name``, else the target). A model
-  present at one revision only is *added* or *removed*; one that failed at either revision is
-  *failed* and carries the reason.
+  present at one revision only is *added* or *removed*; one that failed at one revision is
+  *failed* and carries the reason; one that failed at both is *still failing*: a pre-existing
+  failure, reported with its reasons but not an error of the change.
 - **Layers** are matched by qualname and op (a name now held by another op is a replaced
   layer: removed and added). A layer that exists only at the base and one that exists
   only at HEAD are a *rename* when the match is unambiguous, in two passes:
@@ -159,6 +160,8 @@ class Status(str, Enum):
     ADDED = "added"
     REMOVED = "removed"
     FAILED = "failed"
+    #: failed at the base and at HEAD: pre-existing, not the change's doing (reported, not fatal)
+    STILL_FAILING = "still failing"
 
 
 @dataclass(frozen=True)
@@ -207,7 +210,7 @@ class Diff:
 
     @property
     def changed(self) -> bool:
-        return self.failed or any(m.status is not Status.UNCHANGED for m in self.models)
+        return self.failed or any(m.status not in (Status.UNCHANGED, Status.STILL_FAILING) for m in self.models)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -244,6 +247,13 @@ def _nothing_to_compare(base: RevisionResult, head: RevisionResult, names: Seque
     return out
 
 
+def _failed_at_both(failures: Sequence[SideFailure]) -> bool:
+    """A model that could not be analysed at the base either: the change did not break it, so
+    the diff judges the other models instead of failing on this one forever."""
+    sides = {side for f in failures for side in f.side.split(" and ")}
+    return {"base", "head"} <= sides
+
+
 def _failed_everywhere(m: ModelDiff, side: str) -> ModelDiff:
     reason = SideFailure(side, f"the {side} revision could not be analysed (the error is reported once, for the revision)")
     return ModelDiff(m.model, Status.FAILED, m.input_size, m.i_min, m.i_min_unproductive, m.i_max, m.refined, failures=(reason,))
@@ -263,8 +273,11 @@ def _model_diff(name: str, base: RevisionResult, head: RevisionResult) -> ModelD
     }
     sizes = Change(before.analysis.graph.input_size if before else None, after.analysis.graph.input_size if after else None)
     refined = (_refined(before), _refined(after))
+    if len(failures) == 2 and failures[0].message == failures[1].message:  # the same problem: say it once
+        failures = (replace(failures[0], side="base and head"),)
     if failures:
-        return ModelDiff(name, Status.FAILED, sizes, **numbers, refined=refined, failures=failures)
+        status = Status.STILL_FAILING if _failed_at_both(failures) else Status.FAILED
+        return ModelDiff(name, status, sizes, **numbers, refined=refined, failures=failures)
     if before is None or after is None:
         status = Status.ADDED if before is None else Status.REMOVED
         side = head if before is None else base

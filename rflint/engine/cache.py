@@ -41,6 +41,14 @@ model imported them first: a module imported by an earlier model of the same pro
 shared, and leaving it out could turn an edit into a wrong hit, so a process checking several
 models over-approximates (an edit may invalidate a neighbour) rather than under-approximates.
 
+**Failures** are cached like reports, under the same key and dependencies: a model that
+cannot be checked (a :class:`~rflint.errors.RflintError`: it cannot be imported, built, traced
+or run at its input shape) must not pay torch and the rebuild on every commit. A hit raises the
+same error class with the same message and hint, so the run prints what the miss printed. An
+import that failed on a missing module also records, as absent, every file that would provide
+it on the project's folders, so creating that file is a miss. Errors that depend on the
+machine (the memory cap) or on rflint itself (an unexpected exception) are never cached.
+
 **On disk**: ``.rflint_cache/`` next to the configuration file (else in the working
 directory), or ``cache-dir`` in the config, or ``$RFLINT_CACHE_DIR`` (which wins). It holds a
 ``CACHEDIR.TAG`` and a ``.gitignore`` of ``*`` (as ruff's), and one folder per cache format
@@ -71,6 +79,7 @@ from typing import Any
 from rflint._version import __version__
 from rflint.engine.fingerprints import FileState, Unmovable, changed_files, file_records, file_state, relocate
 from rflint.errors import ConfigError
+from rflint.errors import RflintError, ShapeError, TargetError, TraceError, UsageError
 from rflint.results import ModelReport
 from rflint.safe_write import write_atomic
 from rflint.serialize import from_data, to_data
@@ -93,6 +102,8 @@ _TAG = (
 _GITIGNORE = "# Automatically created by rflint.\n*\n"
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the rflint package
 _SYSTEM_DIRS = ("/proc/", "/sys/", "/dev/")
+#: the failures a cache entry may hold, by class name
+_ERRORS: dict[str, type[RflintError]] = {c.__name__: c for c in (TargetError, TraceError, ShapeError, UsageError)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -286,13 +297,13 @@ class ResultCache:
         key = hashlib.sha256(f"{self.context}\n{spec_fingerprint(spec)}".encode()).hexdigest()[:40]
         return self.folder / f"{key}.json"
 
-    def lookup(self, spec: ModelSpec) -> ModelReport | None:
-        """The cached raw report of ``spec``, or None (no entry, a changed dependency, or an
-        entry rflint cannot use: not JSON, truncated, binary, or JSON of the wrong structure,
-        which the strict decoder of :mod:`rflint.serialize` refuses). A miss is checked again
-        and its entry rewritten, so a poisoned entry costs one run, never every run. An edit
-        that changed no code is a hit: the report's positions follow it and the entry is
-        rewritten with the new bytes."""
+    def lookup(self, spec: ModelSpec) -> ModelReport | RflintError | None:
+        """The cached raw report of ``spec``, the error it failed with, or None (no entry, a
+        changed dependency, or an entry rflint cannot use: not JSON, truncated, binary, or JSON
+        of the wrong structure, which the strict decoder of :mod:`rflint.serialize` refuses). A
+        miss is checked again and its entry rewritten, so a poisoned entry costs one run, never
+        every run. An edit that changed no code is a hit: the report's positions follow it and
+        the entry is rewritten with the new bytes."""
         t0 = time.perf_counter()
         path = self.entry_path(spec)
         try:
@@ -302,6 +313,9 @@ class ResultCache:
             changed = changed_files(data["files"])
             if changed is None:
                 return None
+            if data.get("failure") is not None:
+                # a failure's message may name a line: replayed only while no file moved
+                return None if changed else replayed_failure(data["failure"])
             report = from_data(ModelReport, data["report"])
             if not isinstance(report, ModelReport):
                 return None
@@ -328,14 +342,22 @@ class ResultCache:
         self._write(spec, report, {**file_records(report, {p: states[p] for p in changed}), **kept}, data.get("built"))
         return report
 
-    def store(self, spec: ModelSpec, report: ModelReport, files: Mapping[str, FileState]) -> bool:
-        """Write the entry atomically; False (and nothing written) when the directory cannot
-        be written or the report cannot be serialised."""
-        return self._write(spec, report, file_records(report, files), time.time())
+    def store(self, spec: ModelSpec, outcome: ModelReport | RflintError, files: Mapping[str, FileState | None]) -> bool:
+        """Write the entry (a report or a failure) atomically; False (and nothing written) when
+        the directory cannot be written or the report cannot be serialised. A file given as
+        None is recorded as absent: its appearance is a miss."""
+        report = outcome if isinstance(outcome, ModelReport) else None
+        present = {p: s for p, s in files.items() if s is not None}
+        records = {**file_records(report, present), **{p: {"sha": None, "content": None} for p, s in files.items() if s is None}}
+        return self._write(spec, outcome, records, time.time())
 
-    def _write(self, spec: ModelSpec, report: ModelReport, records: Mapping[str, Any], built: float | None) -> bool:
+    def _write(self, spec: ModelSpec, outcome: ModelReport | RflintError, records: Mapping[str, Any], built: float | None) -> bool:
         try:
-            entry = {"format": ENTRY_FORMAT, "target": spec.target, "built": built, "files": dict(records), "report": to_data(report)}
+            entry: dict[str, Any] = {"format": ENTRY_FORMAT, "target": spec.target, "built": built, "files": dict(records)}
+            if isinstance(outcome, RflintError):
+                entry.update(report=None, failure=failure_data(outcome))
+            else:
+                entry["report"] = to_data(outcome)
             text = json.dumps(entry, separators=(",", ":"))
         except (TypeError, ValueError):
             return False
@@ -537,14 +559,74 @@ class CachedLinter:
     cache: ResultCache
     linter: Callable[[ModelSpec], ModelReport] = field(repr=False)
 
-    def lookup(self, spec: ModelSpec) -> ModelReport | None:
+    def lookup(self, spec: ModelSpec) -> ModelReport | RflintError | None:
         return self.cache.lookup(spec)
 
     def __call__(self, spec: ModelSpec) -> ModelReport:
-        report = self.lookup(spec)
-        if report is not None:
-            return report
+        outcome = self.lookup(spec)
+        if isinstance(outcome, RflintError):
+            raise outcome
+        if outcome is not None:
+            return outcome
+        failure: RflintError | None = None
         with recorded_dependencies(spec) as files:
-            report = self.linter(spec)
-        self.cache.store(spec, report, files)
-        return report
+            try:
+                report = self.linter(spec)
+            except RflintError as exc:
+                failure = exc
+        if failure is None:
+            self.cache.store(spec, report, files)
+            return report
+        if is_cacheable(failure):
+            self.cache.store(spec, failure, {**files, **absent_modules(failure, spec)})
+        raise failure
+
+
+# ---------------------------------------------------------------------------------------------
+# failures
+
+
+def is_cacheable(exc: RflintError) -> bool:
+    """Errors the key and the dependencies determine (not the machine's memory cap)."""
+    return type(exc) in _ERRORS.values() and not getattr(exc, "transient", False)
+
+
+def failure_data(exc: RflintError) -> dict[str, str]:
+    return {"kind": type(exc).__name__, "message": str(exc), "hint": exc.hint}
+
+
+def replayed_failure(data: Mapping[str, str]) -> RflintError:
+    """The error a cached failure stands for: same class, message and hint."""
+    return _ERRORS[data["kind"]](data["message"], data.get("hint", ""))
+
+
+def absent_modules(exc: BaseException, spec: ModelSpec) -> dict[str, None]:
+    """For an import that failed on a missing module ``a.b``: every file that would provide it
+    (``a.py``, ``a/__init__.py``, ``a/b.py``, ``a/b/__init__.py``) in the project's folders (the
+    configured pythonpath, the working directory, the target's folder and those above it up to
+    the project root), recorded as absent (``None``): creating one of them is a miss."""
+    missing = _missing_module(exc)
+    if missing is None:
+        return {}
+    folders = [Path(p) for p in spec.pythonpath] + [Path.cwd()]
+    own = target_file(spec)
+    if own is not None:
+        folders += list(Path(own).parents)[:8]
+    parts = missing.split(".")
+    out: dict[str, None] = {}
+    for folder in dict.fromkeys(f.resolve() for f in folders):
+        for i in range(1, len(parts) + 1):
+            base = folder.joinpath(*parts[:i])
+            for path in (base.with_suffix(".py"), base / "__init__.py"):
+                if not path.exists():
+                    out[str(path)] = None
+    return out
+
+
+def _missing_module(exc: BaseException | None) -> str | None:
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, ModuleNotFoundError) and exc.name:
+            return exc.name
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return None

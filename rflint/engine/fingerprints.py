@@ -156,13 +156,12 @@ def file_state(path: str, sha: str | None = None) -> FileState | None:
     return FileState(sha, content_digest(path, data), tokens)
 
 
-def file_records(report: ModelReport, files: Mapping[str, FileState]) -> dict[str, dict[str, Any]]:
+def file_records(report: ModelReport | None, files: Mapping[str, FileState]) -> dict[str, dict[str, Any]]:
     """The entry's ``files``: per dependency its hashes and, for a Python file, the token under
-    each source position the report holds in it (without one, only its bytes count)."""
+    each source position the report holds in it (without one, only its bytes count; without a
+    report, a failure's entry, there are no positions)."""
     positions: dict[str, set[tuple[int, int]]] = {}
-    for source in sources_in(report.analysis):
-        positions.setdefault(os.path.abspath(source.file), set()).add((source.line, source.col))
-    for source in sources_in(report.findings):
+    for source in (*sources_in(report.analysis), *sources_in(report.findings)) if report is not None else ():
         positions.setdefault(os.path.abspath(source.file), set()).add((source.line, source.col))
     records: dict[str, dict[str, Any]] = {}
     for path, state in files.items():
@@ -182,6 +181,10 @@ def changed_files(records: Mapping[str, Mapping[str, Any]]) -> dict[str, FileSta
     if one changed its meaning or cannot be read (a miss)."""
     changed: dict[str, FileState] = {}
     for path, record in records.items():
+        if record.get("sha") is None:  # recorded as absent (a module an import looked for)
+            if os.path.lexists(path):
+                return None
+            continue
         if not os.path.isfile(path):  # deleted, or now a FIFO or a device: never read those
             return None
         sha = file_digest(path)

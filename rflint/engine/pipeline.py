@@ -40,6 +40,8 @@ class Traced:
     tracer_reason: str = ""
     notes: tuple[str, ...] = ()
     input_shape: tuple[int, ...] | None = None  # batch and channels included
+    #: where the model's factory or class is defined, when that is the user's code
+    source: Source | None = None
 
 
 def load_module(spec: ModelSpec) -> Any:
@@ -64,16 +66,33 @@ def build_graph(spec: ModelSpec, timings: dict[str, float] | None = None) -> Tra
         timings["trace"] = time.perf_counter() - t0
         return Traced(graph)
 
+    from rflint.frontend.attribution import chains_by_name, recording
     from rflint.sources.guards import guarded
+    from rflint.sources.load import load_model  # torch is imported only when needed
 
     with guarded(spec.display_name):  # the model's code: stdout, cwd and SystemExit contained
         t0 = time.perf_counter()
-        module = load_module(spec)
+        with recording() as built:  # import time too: a target may be a module-level instance
+            loaded = load_model(spec.target, kwargs=dict(spec.kwargs), trust_pickle=spec.trust_pickle, pythonpath=spec.pythonpath)
+        chains = chains_by_name(loaded.module, built)
         timings["load"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        traced = trace_module(module, spec)
+        traced = trace_module(loaded.module, spec)
         timings["trace"] = time.perf_counter() - t0
-    return traced
+    return attributed(traced, loaded.source, chains, spec)
+
+
+def attributed(traced: Traced, factory: Source | None, chains: Mapping[str, Any], spec: ModelSpec) -> Traced:
+    """Each layer at the user's line that built it (``chains``: the construction call chain of
+    each submodule, :mod:`rflint.frontend.attribution`), and the model at its factory's line
+    when the factory is the user's code."""
+    from rflint.frontend.attribution import Project, attribute
+    from rflint.sources.load import SearchPath
+
+    project = Project.of(SearchPath.of(spec.pythonpath).root, factory.file if factory else None)
+    layers = tuple(attribute(traced.graph.layers, chains, project))
+    source = factory if factory is not None and project.contains(factory.file) else None
+    return replace(traced, graph=replace(traced.graph, layers=layers), source=source)
 
 
 def trace_module(module: Any, spec: ModelSpec) -> Traced:
@@ -82,13 +101,16 @@ def trace_module(module: Any, spec: ModelSpec) -> Traced:
 
     The input geometry is resolved once here (:mod:`rflint.frontend.geometry`): the given
     shape, else the channels the model states, else the first layer reading the input, else the
-    common channel counts, tried in that order until one runs; a shape that was guessed is
+    common channel counts, tried in that order until one runs (a wrong guess fails as a shape
+    or as a trace error: either moves on to the next); a shape that was guessed is
     noted in ``Traced.notes``.
 
     The fallback also runs when the fx graph fails on the meta input: fx can bake a wrong
     branch or a wrapped function into the graph (timm's Hiera) where export, which runs the
     real Python code, succeeds. If export fails too, a shape error is reported as fx saw it
-    (the input really is too small), anything else with both tracers' messages.
+    (the input really is too small), a forward that raised on the input as export saw it (the
+    line that raised: fx's complaint about the control flow around it is beside the point),
+    anything else with both tracers' messages.
     """
     from rflint.frontend.fx import trace_graph
     from rflint.frontend.geometry import candidates, describe
@@ -96,23 +118,34 @@ def trace_module(module: Any, spec: ModelSpec) -> Traced:
     from rflint.sources.imports import on_sys_path
 
     with on_sys_path(spec.pythonpath), declared_ops(spec.ops):  # ops import as the model did
-        tried: list[tuple[Any, ShapeError]] = []
+        tried: list[tuple[Any, ShapeError | TraceError]] = []
         for geometry in candidates(module, spec.input_size, spec.input_shape):
             try:
                 traced = _trace_with_fallback(module, replace(spec, input_shape=geometry.shape), trace_graph)
-            except ShapeError as exc:
+            except (ShapeError, TraceError) as exc:  # a wrong channel guess can fail either way
+                if _same_limitation(tried, exc):
+                    break  # the tracer fails alike whatever the channels: no use trying more
                 tried.append((geometry, exc))
                 continue
             notes = ()
             if tried or geometry.weak:
                 notes = (f"analysed at input shape {geometry.shape} ({geometry.source}); pass --input-shape to choose",)
             return replace(traced, input_shape=geometry.shape, notes=traced.notes + notes)
-    if len(tried) == 1:
-        raise tried[0][1]
+    if len(tried) == 1 or all(isinstance(exc, TraceError) for _, exc in tried):
+        raise tried[0][1]  # a tracer limitation: the best guess's error says it
+    if len({str(exc) for _, exc in tried}) == 1:  # the same refusal whatever the channels
+        shapes = ", ".join(str(g.shape) for g, _ in tried)
+        raise ShapeError(f"{tried[0][1]} (on every input shape tried: {shapes})", hint=tried[0][1].hint)
     raise ShapeError(
         f"the model runs on none of the input shapes tried: {describe(tried)}",
         hint="pass --input-shape with the shape forward() expects (batch and channels included)",
     )
+
+
+def _same_limitation(tried: Sequence[tuple[Any, BaseException]], exc: BaseException) -> bool:
+    """A trace error worded as the previous one: a limitation of the tracer, not of the
+    guessed shape (a wrong channel count names its numbers, so its message differs)."""
+    return isinstance(exc, TraceError) and bool(tried) and isinstance(tried[-1][1], TraceError) and str(tried[-1][1]) == str(exc)
 
 
 def _trace_with_fallback(module: Any, spec: ModelSpec, trace_graph: Callable[..., Graph]) -> Traced:
@@ -127,6 +160,8 @@ def _trace_with_fallback(module: Any, spec: ModelSpec, trace_graph: Callable[...
         except (TraceError, ShapeError) as export_error:
             if isinstance(fx_error, ShapeError):
                 raise fx_error from export_error
+            if isinstance(export_error, ShapeError):  # the real code ran and refused the input
+                raise export_error from fx_error
             raise TraceError(f"{fx_error}; {export_error}") from export_error
         return Traced(graph, tracer_reason=_reason(fx_error))
 
@@ -152,7 +187,7 @@ def report_for(traced: Traced, spec: ModelSpec, rules: Iterable[Rule] = ALL_RULE
     t0 = time.perf_counter()
     findings = run_checks(analysis, rules)
     timings["rules"] = time.perf_counter() - t0
-    return ModelReport(spec, analysis, findings, timings, traced.tracer_reason, traced.notes)
+    return ModelReport(spec, analysis, findings, timings, traced.tracer_reason, traced.notes, traced.source)
 
 
 def lint(
@@ -182,12 +217,13 @@ def lint_isolated(specs: Sequence[ModelSpec], sandbox: Sandbox) -> list[ModelRep
 
 def lint_module(module: Any, spec: ModelSpec, rules: Iterable[Rule] = ALL_RULES) -> ModelReport:
     """Trace, analyse and check an already built ``nn.Module`` (the Python API's entry)."""
+    from rflint.project.locations import model_source
     from rflint.sources.guards import guarded
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     with guarded(spec.display_name):
-        traced = trace_module(module, spec)
+        traced = replace(trace_module(module, spec), source=model_source(spec))
     timings["trace"] = time.perf_counter() - t0
     return report_for(traced, spec, rules, timings)
 
@@ -245,18 +281,19 @@ def resolve_findings(reports: Sequence[ModelReport], config: Config) -> list[Fin
     """The findings to report for a run, in report order: configuration (selection, severities,
     layer overrides), model-level locations, suppression comments, then RF100.
 
-    Model-level findings (RF103) get the line of the model's factory, or else the line of the
-    model's ``target = ...`` in the config file (GitHub code scanning rejects a SARIF file with
-    any result that has no file location).
+    Model-level findings (RF103) get the line of the model's factory (found when the model was
+    built, and cached with the report, so that a hit says what the miss said), or else the line
+    of the model's ``target = ...`` in the config file (GitHub code scanning rejects a SARIF
+    file with any result that has no file location).
     """
     from rflint.project.config import apply_config
-    from rflint.project.locations import config_entry_source, model_source
+    from rflint.project.locations import config_entry_source
     from rflint.project.suppressions import apply_suppressions, unused_suppressions
 
     configured: list[Finding] = []
     extra: dict[str, list[Source]] = {}
     for report in reports:
-        factory = model_source(report.spec) or config_entry_source(config.path, report.spec)
+        factory = report.source or config_entry_source(config.path, report.spec)
         if factory is not None:
             extra[report.spec.display_name] = [factory]
         for f in apply_config(report.findings, config, report.spec):

@@ -220,7 +220,7 @@ def lint_all(
         yield from _isolated(specs, linter, jobs, on_model, sandbox)
         return
     lookup = getattr(linter, "lookup", None)
-    done: dict[int, ModelReport] = {}
+    done: dict[int, ModelReport | BaseException] = {}
     if (jobs is None or jobs > 1) and lookup is not None:
         for i, spec in enumerate(specs):
             hit = lookup(spec)
@@ -290,7 +290,7 @@ def _in_workers(
     specs: Sequence[ModelSpec],
     linter: Linter,
     workers: int,
-    done: dict[int, ModelReport],
+    done: dict[int, ModelReport | BaseException],
     on_model: Callable[[ModelSpec], None] | None,
 ) -> Iterator[tuple[ModelSpec, ModelReport | BaseException]]:
     """``workers - 1`` worker processes take models from the front of the list (one running

@@ -20,6 +20,7 @@ rule becomes ``Kind.UNKNOWN`` (rule RF001), never a silent 1x1.
 from __future__ import annotations
 
 import contextlib
+import os
 import io
 import logging
 import operator
@@ -32,7 +33,7 @@ import torch
 from torch import fx, nn
 from torch.utils._pytree import tree_flatten, tree_map
 
-from rflint.errors import TraceError
+from rflint.errors import ShapeError, TraceError
 from rflint.frontend.geometry import input_shape_for
 from rflint.frontend.nodes import Outputs, TensorMeta, device_of, lower_call, meta, output_shapes, produces_tensor, source_of, tensor_operands
 from rflint.frontend.nodes import op_name as fx_op_name
@@ -58,7 +59,43 @@ def export_program(module: nn.Module, input_shape: Sequence[int]) -> torch.expor
         with torch.no_grad(), _quiet():
             return torch.export.export(module, (example,), strict=False)
     except Exception as exc:  # UserError, GuardOnDataDependentSymNode, RuntimeError, ...
+        raised = forward_raised(exc)
+        if raised is not None:  # not a tracer limitation: the model refuses this input
+            raise ShapeError(
+                f"the model's forward raised at {raised}: {type(exc).__name__}: {_one_line(exc)}",
+                hint="check --input-size / --input-shape against what the model's forward expects",
+            ) from exc
         raise TraceError(f"torch.export could not trace the model: {type(exc).__name__}: {_one_line(exc)}") from exc
+
+
+def forward_raised(exc: BaseException) -> str | None:
+    """``FILE:LINE`` when the user's own code raised ``exc`` (a ``raise`` or ``assert`` in the
+    model's forward: the innermost frame of its traceback is not library code, and the error is
+    not one of torch's), else None: torch or its tracer raised it, a tracer limitation.
+
+    export runs the model's real Python code on fake tensors, so a forward that refuses an
+    input (``if x.shape[-1] < 100: raise ValueError(...)``) raises here as it would on a real
+    tensor; calling that "data-dependent control flow" would send the user after a leaf module."""
+    from rflint.frontend.attribution import is_library_file
+
+    if type(exc).__module__.split(".")[0] == "torch":
+        return None
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return None
+    file = tb.tb_frame.f_code.co_filename
+    if is_library_file(file):
+        return None
+    return f"{_shown(file)}:{tb.tb_lineno}"
+
+
+def _shown(file: str) -> str:
+    """A path as the user types it: relative to the working directory when it is inside."""
+    path = os.path.abspath(file)
+    here = os.path.join(os.getcwd(), "")
+    return os.path.relpath(path) if path.startswith(here) else path
 
 
 @contextlib.contextmanager

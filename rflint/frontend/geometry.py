@@ -5,7 +5,8 @@ channels, and the number of spatial axes, are taken from the model where it says
 ``example_input`` / ``input_shape`` attribute, timm's ``pretrained_cfg["input_size"]``, the
 3 channels of every torchvision image model, an ``in_channels`` / ``in_chans`` attribute; then
 from the first layer that reads the input unchanged; and when all of that fails to run, the
-common channel counts (3, then 1). The engine tries these in order, and an error names every
+common channel counts (3, then 1). An ``in_channels`` attribute that disagrees with the first
+convolution is tried after it: ``_make_layer`` helpers reuse the attribute as a running count. The engine tries these in order, and an error names every
 shape tried: a space-to-depth stem (TResNet: 48 channels into its first convolution, 3 into the
 model) must not end the analysis on a wrong guess.
 """
@@ -72,6 +73,14 @@ def _declared_channels(module: nn.Module) -> tuple[int, tuple[int, ...] | None, 
     return None
 
 
+def _doubtful(stated: tuple[int, tuple[int, ...] | None, str], first: nn.Module | None) -> bool:
+    """An ``in_channels``-style attribute that disagrees with the first convolution: many
+    models use ``self.in_channels`` as the running channel count of ``_make_layer`` (ResNet,
+    ShuffleNetV2 copies end at 464), so after construction it says nothing about the input.
+    The first convolution is then tried first, the attribute second."""
+    return stated[2].startswith("the model's ") and first is not None and first.in_channels != stated[0]
+
+
 def _is_torchvision_model(module: nn.Module) -> bool:
     """A whole torchvision model (``ResNet``, ``FCN``, ``VideoResNet``), not one of its blocks."""
     cls = type(module)
@@ -132,6 +141,8 @@ def candidates(module: nn.Module, input_size: Sequence[int] | None, input_shape:
 
     if declared is not None:
         add(declared[0][1], declared[1])
+    if stated is not None and _doubtful(stated, first):  # a counter the constructor moved on
+        add(first.in_channels, f"the first convolution ({type(first).__name__})")  # type: ignore[union-attr]
     if stated is not None:
         add(stated[0], stated[2])
     reader = _first_reader(module) if stated is None else None
@@ -146,7 +157,14 @@ def candidates(module: nn.Module, input_size: Sequence[int] | None, input_shape:
 
 def describe(tried: Sequence[tuple[Geometry, BaseException]]) -> str:
     """``(1, 48, 224, 224) [the first convolution]: RuntimeError ...; (1, 3, ...) ...``."""
-    return "; ".join(f"{g.shape} [{g.source}]: {str(e).split(': ', 1)[-1][:160]}" for g, e in tried)
+    return "; ".join(f"{g.shape} [{g.source}]: {_reason(e)[:160]}" for g, e in tried)
+
+
+def _reason(exc: BaseException) -> str:
+    """The error without the shape it names (the list says the shape); other messages whole
+    (``the model's forward raised at FILE:LINE: ...`` keeps its line)."""
+    text = str(exc)
+    return text.split(": ", 1)[-1] if text.startswith("the model does not run on input shape") else text
 
 
 def validate(shape: tuple[int, ...]) -> tuple[int, ...]:

@@ -254,6 +254,7 @@ def finding_dict(finding: Finding, ctx: RenderContext) -> dict[str, object]:
         "receptive_field": dict(finding.receptive_field),
         "hint": finding.hint,
         "fingerprint": fingerprint(finding),
+        "built_at": [{"filename": display_path(r.file, ctx), "row": r.line, "column": r.col} for r in finding.related],
         **_tracer_fields(finding.model, ctx),
     }
 

@@ -4,7 +4,9 @@ location, the source line with a caret, the receptive-field numbers and a ``help
 Findings that share a source line are grouped under one snippet: a model whose layers all sit
 in one ``nn.Sequential`` (VGG's ``x = self.features(x)``) shows that line once, with one
 headline and one line of numbers per layer. Long lines wrap with a hanging indent at
-``ctx.width``; source lines never wrap. Rendered with rich into a string; ``ctx.color`` decides
+``ctx.width``; source lines never wrap. A layer a helper built (library code, a builder
+elsewhere in the project) sits at the user's line, and ``= built at FILE:LINE`` names the
+helper's line. Rendered with rich into a string; ``ctx.color`` decides
 ANSI colour, and rich's environment lookups are switched off (``_environ={}``) so the output
 depends on the arguments alone.
 """
@@ -107,6 +109,8 @@ def _group(group: Sequence[Finding], ctx: RenderContext) -> Text:
                 who = f.layer or "model"
                 who = f"{f.model} :: {who}" if len(models) > 1 else who
                 _append_wrapped(out, GUTTER, f"{who}: {numbers}", ctx.width)
+    for built in dict.fromkeys(r for f in group for r in f.related):
+        _append_wrapped(out, GUTTER, f"built at {display_path(built.file, ctx)}:{built.line}", ctx.width)
     for hint in dict.fromkeys(f.hint for f in group if f.hint):
         lines = _wrapped(hint, len(GUTTER) + len("help: "), ctx.width)
         out.append(GUTTER, style="blue")

@@ -37,6 +37,8 @@ def annotation(finding: Finding, ctx: RenderContext) -> str:
         ]
     where = f"{finding.model}::{finding.layer}" if finding.layer else finding.model
     message = f"{finding.code} {finding.message}\n  model: {where}"
+    for built in finding.related:  # the helper that constructed the layer (library or builder code)
+        message += f"\n  built at: {display_path(built.file, ctx)}:{built.line}"
     if finding.hint:
         message += f"\n  help: {finding.hint}"
     head = ",".join(f"{k}={escape_property(v)}" for k, v in props)

@@ -6,6 +6,8 @@
   survives line moves and edits elsewhere in the file (GitHub deduplicates by it).
 - locations are repo-relative URIs with ``uriBaseId: %SRCROOT%``; files outside the root get an
   absolute ``file://`` URI. A model-level finding without a source has only a logical location.
+- a layer built by a helper (library code, a builder elsewhere in the project) is located at
+  the user's line that asked for it, and the helper's line is a ``relatedLocations`` entry.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from urllib.parse import quote
 
 from rflint.checks import Rule
 from rflint.results import ModelReport
-from rflint.ir import Finding, Severity
+from rflint.ir import Finding, Severity, Source
 from rflint.report.common import RenderContext, display_path, fingerprint, is_relative
 from rflint.project.rule_docs import HOMEPAGE, rule_url
 
@@ -46,16 +48,24 @@ def _location(finding: Finding, ctx: RenderContext) -> dict[str, object]:
     }
     location: dict[str, object] = {"logicalLocations": [logical]}
     if finding.source is not None:
-        s = finding.source
-        if is_relative(s.file, ctx):
-            artifact = {"uri": quote(display_path(s.file, ctx)), "uriBaseId": "%SRCROOT%"}
-        else:
-            artifact = {"uri": Path(s.file).as_uri()}
-        location["physicalLocation"] = {
-            "artifactLocation": artifact,
-            "region": {"startLine": s.line, "startColumn": s.col},
-        }
+        location["physicalLocation"] = _physical(finding.source, ctx)
     return location
+
+
+def _physical(s: Source, ctx: RenderContext) -> dict[str, object]:
+    if is_relative(s.file, ctx):
+        artifact = {"uri": quote(display_path(s.file, ctx)), "uriBaseId": "%SRCROOT%"}
+    else:
+        artifact = {"uri": Path(s.file).as_uri()}
+    return {"artifactLocation": artifact, "region": {"startLine": s.line, "startColumn": s.col}}
+
+
+def _related(finding: Finding, ctx: RenderContext) -> list[dict[str, object]]:
+    """Where a helper (library or builder code) constructed the layer the finding is about."""
+    return [
+        {"id": i, "physicalLocation": _physical(r, ctx), "message": {"text": "the layer is built here"}}
+        for i, r in enumerate(finding.related)
+    ]
 
 
 def _result(finding: Finding, index: dict[str, int], ctx: RenderContext) -> dict[str, object]:
@@ -73,6 +83,8 @@ def _result(finding: Finding, index: dict[str, int], ctx: RenderContext) -> dict
             **({"tracer": ctx.facts[finding.model].tracer} if finding.model in ctx.facts else {}),
         },
     }
+    if finding.related:
+        result["relatedLocations"] = _related(finding, ctx)
     if finding.code in index:
         result["ruleIndex"] = index[finding.code]
     return result

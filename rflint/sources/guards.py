@@ -39,10 +39,12 @@ def default_memory_limit() -> int:
 
 
 def memory_error(what: str, budget: int) -> TargetError:
-    return TargetError(
+    error = TargetError(
         f"{what} tried to allocate more than the {budget / 2**30:.1f} GiB memory limit",
         hint="make the model constructible on the meta device (no explicit device='cpu' tensors), or build it smaller",
     )
+    error.transient = True  # the limit is the machine's: the result cache must not keep it
+    return error
 
 
 def _is_oom(exc: BaseException) -> bool:

@@ -188,15 +188,7 @@ def import_failure(exc: BaseException, what: str, root: Path | None, tried: Sequ
     at = f" (imported at {origin})" if origin else ""
     shown_path = ", ".join(dict.fromkeys(show_entry(e, root) for e in tried if not _is_stdlib(e))) or "(empty)"
     if isinstance(exc, ModuleNotFoundError) and exc.name:
-        top = exc.name.split(".")[0]
-        folder = find_in_project(top, root) if root is not None else None
-        if folder is not None:
-            rel = show_entry(str(folder), root)
-            hint = f'add pythonpath = ["{rel}"] to [tool.rflint] in pyproject.toml ({top} is in {rel}/)'
-        elif what == exc.name or what.startswith(exc.name + "."):
-            hint = "install the package, or add the folder that contains it to [tool.rflint] pythonpath"
-        else:
-            hint = f"install {top} in the environment rflint runs in (pip install {top})"
+        hint = _missing_module_hint(exc.name, what, root, at)
         return TargetError(f"importing {what} failed: no module named {exc.name!r}{at}; sys.path tried: {shown_path}", hint=hint)
     if isinstance(exc, ImportError):
         if "relative import" in str(exc):
@@ -207,6 +199,33 @@ def import_failure(exc: BaseException, what: str, root: Path | None, tried: Sequ
     return TargetError(
         f"importing {what} raised {describe(exc)}{at}",
         hint="the model code must import cleanly; run it with python to see the full error, or pass --verbose",
+    )
+
+
+def _missing_module_hint(name: str, what: str, root: Path | None, at: str) -> str:
+    """The fix for ``no module named name``. Only a module found nowhere is a missing install,
+    and even then its distribution's name is not the module's (``cv2`` is opencv-python, a
+    repository's ``lib`` is nothing on PyPI), so no ``pip install NAME`` is made up:
+
+    - a submodule of a package that was imported (``lib.missing``, ``lib`` found): the file is
+      missing from the package or the import has a typo;
+    - a top-level package found in the project but not on ``sys.path``: the pythonpath to add;
+    - found nowhere: the distribution to install, or the folder to add.
+    """
+    top, _, rest = name.partition(".")
+    if rest and top in sys.modules:
+        where = getattr(sys.modules[top], "__path__", None)
+        shown = show_entry(str(list(where)[0]), root) if where else top
+        return f"{top} ({shown}) has no module {rest}: add the file, or fix the import{at}"
+    folder = find_in_project(top, root) if root is not None else None
+    if folder is not None:
+        rel = show_entry(str(folder), root)
+        return f'add pythonpath = ["{rel}"] to [tool.rflint] in pyproject.toml ({top} is in {rel}/)'
+    if what == name or what.startswith(name + "."):
+        return "install the package, or add the folder that contains it to [tool.rflint] pythonpath"
+    return (
+        f"{top} is neither in the project nor installed: install the distribution that provides it"
+        " in the environment rflint runs in, or add the folder that contains it to [tool.rflint] pythonpath"
     )
 
 

@@ -87,6 +87,8 @@ def headline(m: ModelDiff, arrow: str = "->") -> str:
     """One sentence: what the change did to this model."""
     if m.status is Status.FAILED:
         return "could not be analysed at " + " and ".join(dict.fromkeys(f.side for f in m.failures))
+    if m.status is Status.STILL_FAILING:
+        return "fails at both revisions (pre-existing, not compared)"
     size = values_text(m.input_size.after if m.input_size.after is not None else m.input_size.before)
     if m.status is Status.ADDED:
         return f"added (I_min {values_text(m.i_min.after)} at {size} px)"
@@ -138,12 +140,12 @@ def summary(diff: Diff) -> str:
     counts = {status: sum(1 for m in diff.models if m.status is status) for status in Status}
     if diff.failures and not diff.models:
         return f"Could not compare the revisions ({_plural(len(diff.failures), 'error')})."
-    if not diff.changed:
+    if not diff.changed and not counts[Status.STILL_FAILING]:
         return f"No change: {_plural(len(diff.models), 'model')} compared, same receptive fields, layers and findings."
     parts = []
     if diff.new_errors:
         parts.append(f"{_plural(diff.new_errors, 'new error-level finding')}")
-    for status in (Status.CHANGED, Status.ADDED, Status.REMOVED, Status.FAILED, Status.UNCHANGED):
+    for status in (Status.CHANGED, Status.ADDED, Status.REMOVED, Status.FAILED, Status.STILL_FAILING, Status.UNCHANGED):
         if counts[status]:
             parts.append(f"{_plural(counts[status], 'model')} {status.value}")
     if diff.failures:

@@ -20,7 +20,7 @@ def invoke(*args: str, env: dict[str, str] | None = None):
 def test_vgg16_at_32px_exits_1_and_lists_the_ten_unproductive_layers():
     result = invoke("check", "torchvision:vgg16", "--input-size", "32", "--output-format", "concise")
     assert result.exit_code == 1, result.output
-    flagged = [line.split("RF101 ")[1].split(" ")[0] for line in result.stdout.splitlines() if " RF101 " in line]
+    flagged = [line.split("RF101 ")[1].split("] ", 1)[1].split(" ")[0] for line in result.stdout.splitlines() if " RF101 " in line]
     # brief B.2: VGG16 @32 has 10 unproductive layers, the first features.14 (input r_min exactly 32)
     assert flagged[0] == "features.14"
     assert len(flagged) == 10
@@ -37,7 +37,7 @@ def test_example_cifar_resnet_fails_and_its_refined_version_passes():
     bad = invoke("check", f"{EXAMPLES / 'cifar_resnet.py'}:build_model", "--input-size", "32", "--output-format", "concise")
     assert bad.exit_code == 1, bad.output
     assert {"layers.2.1.conv2", "layers.3.0.conv2", "layers.3.1.conv2"} <= {
-        line.split("RF101 ")[1].split(" ")[0] for line in bad.stdout.splitlines() if " RF101 " in line
+        line.split("RF101 ")[1].split("] ", 1)[1].split(" ")[0] for line in bad.stdout.splitlines() if " RF101 " in line
     }
     # the finding points at the example file and a line inside it
     assert "cifar_resnet.py:" in bad.stdout

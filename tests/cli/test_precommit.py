@@ -147,7 +147,7 @@ def test_published_hook_rejects_an_unproductive_layer_and_accepts_the_fix(tmp_pa
     output = bad.stdout + bad.stderr
     assert bad.returncode != 0, output
     assert re.search(r"rflint\.+Failed", output)
-    assert "src/acme/models/net.py:20:1: RF101 refine.2.0 (Conv2d 3x3) is unproductive: its input already sees the whole input (input receptive field 37 >= input size 32)" in output
+    assert "src/acme/models/net.py:15:9: RF101 [acme-net] refine.2.0 (Conv2d 3x3) is unproductive: its input already sees the whole input (input receptive field 37 >= input size 32)" in output
     assert "NumPy" not in output and "Warning" not in output  # the hook environment has what torch needs
     assert run("git", "log", "--oneline").stdout.count("\n") == 1  # the bad commit was rejected
 

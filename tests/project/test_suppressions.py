@@ -261,6 +261,7 @@ def test_resolve_findings_applies_config_suppressions_and_rf100(source_file):
         report.analysis,
         (_finding("RF101", "a"), _finding("RF102", "d"), Finding("RF103", "input-below-minimum-resolution", Severity.WARN, "m", model="net", layer="")),
         {},
+        source=model_source(report.spec),  # the factory's line, found when the model is built
     )
     out = resolve_findings([report], Config())
     # kept: RF102 on d (its comment names E501 and RF101 only); the RF103 is silenced on the

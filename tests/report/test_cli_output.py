@@ -94,7 +94,7 @@ def test_bare_check_runs_every_configured_model_and_the_default_is_concise(proje
     result = invoke("check")
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
-    assert any(line.startswith("cli_net.py:") and " RF101 features.8 (Conv2d 3x3) is unproductive" in line for line in lines)
+    assert any(line.startswith("cli_net.py:") and " RF101 [net] features.8 (Conv2d 3x3) is unproductive" in line for line in lines)
     assert lines[-1] == "Found 3 findings (1 error, 1 warning, 1 info)."
 
 

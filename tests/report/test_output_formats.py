@@ -61,7 +61,7 @@ def test_every_format_lists_findings_by_file_line_and_column(reports, findings, 
 
 def test_concise_lines_are_path_line_col_code_message(reports, findings, ctx):
     lines = render("concise", reports, findings, ctx).splitlines()
-    assert lines[2] == "models/net.py:14:13: RF101 features.3 is unproductive: input receptive field 8 >= input size 8"
+    assert lines[2] == "models/net.py:14:13: RF101 [net] features.3 is unproductive: input receptive field 8 >= input size 8"
     assert lines[4] == "torchvision:resnet18: RF103 input size 64 is not above I_min 12"  # no location: the model
     assert lines[-1] == "Found 5 findings (1 error, 3 warnings, 1 info)."
 
