@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from rflint.checks import ALL_RULES, Rule
 from rflint.spec import ModelSpec
 from rflint.errors import ConfigError, UsageError
+from rflint.kwargs import form_error
 from rflint.ir import Finding, Severity
 
 #: targets that name a file (relative ones are taken from the config file's folder)
@@ -97,6 +98,9 @@ class Config:
         return replace(self, severities=MappingProxyType({**self.severities, code: severity}))
     #: ``cache-dir``, resolved against the file's directory (None: the default place)
     cache_dir: Path | None = None
+    #: ``baseline``: the baseline file ``check`` applies when no ``--baseline`` is given,
+    #: resolved against the file's directory
+    baseline: Path | None = None
     #: the validated table as written: the result cache keys on the parts that can change a
     #: model's raw report (:func:`rflint.cache.config_fingerprint`)
     table: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
@@ -206,6 +210,7 @@ def parse_config(
         if memo is not None:
             memo.remember(source, table)
     root = source.resolve().parent
+    _check_kwargs(table, source, prefix)
     pythonpath = _pythonpath(table.get("pythonpath", ()), root, source, prefix)
     search_path = tuple(dict.fromkeys(str(p) for p in (*pythonpath, root)))
     ops = MappingProxyType({name: MappingProxyType(dict(spec)) for name, spec in table.get("ops", {}).items()})
@@ -229,8 +234,18 @@ def parse_config(
         ),
         pythonpath=pythonpath,
         cache_dir=root / table["cache-dir"] if "cache-dir" in table else None,
+        baseline=root / table["baseline"] if "baseline" in table else None,
         table=MappingProxyType(dict(table)),
     )
+
+
+def _check_kwargs(table: Mapping[str, Any], source: Path, prefix: str) -> None:
+    """Class references in ``[[tool.rflint.models]] kwargs`` (``{ class = "torch.nn.Conv3d" }``)
+    are checked for their form here, and imported only when the model is built."""
+    for i, entry in enumerate(table.get("models", ())):
+        problem = form_error(entry.get("kwargs", {}), _key_path(prefix, ["models", i, "kwargs"]))
+        if problem:
+            raise ConfigError(f"{source}: {problem}")
 
 
 def _pythonpath(entries: Sequence[str], root: Path, source: Path, prefix: str) -> tuple[Path, ...]:

@@ -48,6 +48,7 @@ import torch
 from torch import nn
 
 from rflint import imports, ir
+from rflint import kwargs as object_kwargs
 from rflint.errors import TargetError
 from rflint.guards import MemoryExceeded, default_memory_limit, memory_error, user_code
 from rflint.imports import describe
@@ -107,7 +108,8 @@ def load_model(
 
     Args:
         target: one of the forms in the module docstring.
-        kwargs: keyword arguments for the factory or class (``--model-kwargs``).
+        kwargs: keyword arguments for the factory or class (``--model-kwargs``); a table
+            ``{"class": "torch.nn.Conv3d"}`` stands for that class (:mod:`rflint.kwargs`).
         trust_pickle: allow unpickling ``.pt``/``.pth``/``.pt2``/TorchScript files.
         memory_limit: bytes user code may allocate while it runs (default: half the RAM).
         pythonpath: folders on ``sys.path`` while the model is imported and built
@@ -125,6 +127,8 @@ def load_model(
         raise TargetError("empty model target", hint="pass e.g. path/to/model.py:build_model or torchvision:resnet18")
     budget = default_memory_limit() if memory_limit is None else memory_limit
     search = SearchPath.of(pythonpath)
+    with imports.on_sys_path(search.folders):  # a referenced class may live in the project
+        kwargs = object_kwargs.resolve(kwargs)
     if target.startswith("torchvision:"):
         return _load_torchvision(target, target.partition(":")[2], kwargs, budget)
     if target.startswith("timm:"):

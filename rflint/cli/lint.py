@@ -140,11 +140,12 @@ def check(
         outputs = parse_outputs(output_file, fmt.value, names)
         formats = {o.fmt for o in outputs}
         linter = run_linter(config, no_cache)
+        applied = configured_baseline(baseline, write_baseline, config)
         with progress_display(len(specs)) as on_model:
             result = engine.check(
                 specs,
                 config,
-                baseline=baseline,
+                baseline=applied,
                 write_baseline=write_baseline,
                 force=force,
                 hints=OutputFormat.FULL.value in formats,
@@ -157,13 +158,13 @@ def check(
         prune_cache(linter)
         findings = list(result.findings)
         stdout_summary = any(o.to_stdout and o.fmt in SUMMARY_FORMATS and not (statistics and o.primary) for o in outputs)
-        report_baseline(result.baseline, baseline or write_baseline, stdout_summary)
+        report_baseline(result.baseline, applied or write_baseline, stdout_summary)
         extra = {
             "rule_docs": pages() if OutputFormat.SARIF.value in formats else {},
             "snippets": source_lines(findings) if OutputFormat.FULL.value in formats else {},
             "failed": len(result.failures),
             "baseline": result.baseline,
-            "baseline_path": str(baseline or write_baseline or ""),
+            "baseline_path": str(applied or write_baseline or ""),
         }
 
         def text(output: Output) -> str:
@@ -180,6 +181,17 @@ def check(
 
 # ---------------------------------------------------------------------------------------------
 # the result cache
+
+
+def configured_baseline(flag: Path | None, write: Path | None, config: Config) -> Path | None:
+    """``--baseline FILE``, else the config's ``baseline`` key; none while ``--write-baseline``
+    records a new one (it reads only the file it writes, or ``--baseline``)."""
+    if flag is not None or write is not None or config.baseline is None:
+        return flag
+    try:  # shown as the user writes it from here
+        return config.baseline.relative_to(Path.cwd())
+    except ValueError:
+        return config.baseline
 
 
 def run_linter(config: Config, no_cache: bool) -> Callable[[ModelSpec], Any]:
