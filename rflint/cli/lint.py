@@ -169,7 +169,8 @@ def check(
 
         def text(output: Output) -> str:
             if statistics and output.primary:
-                return render_statistics(findings, as_json=output.fmt in ("json", "json-lines"))
+                failed = [f.spec.display_name for f in result.failures]
+                return render_statistics(findings, as_json=output.fmt in ("json", "json-lines"), failed=failed)
             ctx = render_context(config.root, output, color if output.fmt == "full" else Color.NEVER, **extra)
             return render(output.fmt, result.reports, findings, ctx)
 
