@@ -127,8 +127,6 @@ def load_model(
         raise TargetError("empty model target", hint="pass e.g. path/to/model.py:build_model or torchvision:resnet18")
     budget = default_memory_limit() if memory_limit is None else memory_limit
     search = SearchPath.of(pythonpath)
-    with imports.on_sys_path(search.folders):  # a referenced class may live in the project
-        kwargs = object_kwargs.resolve(kwargs)
     if target.startswith("torchvision:"):
         return _load_torchvision(target, target.partition(":")[2], kwargs, budget)
     if target.startswith("timm:"):
@@ -214,6 +212,7 @@ def _load_torchvision(target: str, name: str, kwargs: dict, budget: int) -> Load
     defaults: dict[str, Any] = {"weights": None}
     if "weights_backbone" in inspect.signature(builder).parameters:
         defaults["weights_backbone"] = None
+    kwargs = object_kwargs.resolve(kwargs)
     return _build(target, lambda: builder(**{**defaults, **kwargs}), builder, budget)
 
 
@@ -223,6 +222,7 @@ def _load_timm(target: str, name: str, kwargs: dict, budget: int) -> LoadedModel
     if not timm.is_model(arch):
         raise _unknown_name("timm", name, list(timm.list_models()))
     entry = timm.models.model_entrypoint(arch)
+    kwargs = object_kwargs.resolve(kwargs)
     return _build(target, lambda: timm.create_model(name, pretrained=False, **kwargs), entry, budget)
 
 
@@ -360,6 +360,10 @@ def _get_attr(module: ModuleType, dotted: str, where: str) -> Any:
 
 
 def _instantiate(target: str, obj: Any, name: str, kwargs: dict, budget: int) -> LoadedModel:
+    """Build ``obj`` (a class or factory) with ``kwargs``, whose class references are imported
+    here: after the model's own modules, so that a class of the project is the very object
+    the model's code sees (the project's path is still on ``sys.path``)."""
+    kwargs = object_kwargs.resolve(kwargs)
     if isinstance(obj, nn.Module):
         if kwargs:
             raise TargetError(f"{name} is an already-built module; --model-kwargs cannot be applied", hint="point at the factory or class instead")
@@ -483,7 +487,7 @@ def build_callable(obj: Any, kwargs: dict | None = None, label: str | None = Non
     schedule's ``torch.linspace(0, rate, n)[i].item()``), then moved to meta."""
     name = label or getattr(obj, "__qualname__", type(obj).__name__)
     budget = default_memory_limit() if memory_limit is None else memory_limit
-    return _instantiate(name, obj, name, object_kwargs.resolve(dict(kwargs or {})), budget)
+    return _instantiate(name, obj, name, dict(kwargs or {}), budget)
 
 
 def meta_copy(module: nn.Module) -> nn.Module:

@@ -58,6 +58,15 @@ FILES = {
 
             def forward(self, x):
                 return self.stages(x)
+
+
+        def checked(conv_op, **kwargs):
+            # insists on the project's own class object (nnU-Net compares ops with `is`)
+            from blocks import custom
+
+            if conv_op is not custom.Wrapped.Conv:
+                raise TypeError("conv_op is a stale copy of blocks.custom.Wrapped.Conv")
+            return Plain(conv_op=conv_op, norm_op=nn.InstanceNorm3d, **kwargs)
         """,
 }
 
@@ -191,3 +200,19 @@ def test_the_configured_baseline_hides_recorded_findings_and_the_flag_overrides_
 def test_the_baseline_key_must_be_a_string(tmp_path, monkeypatch):
     result = run(project(tmp_path, extra="baseline = 3"), monkeypatch, "check")
     assert result.exit_code == 2 and "tool.rflint.baseline: must be of type string" in result.output, result.output
+
+
+def test_a_project_class_is_the_object_the_model_s_code_imports_in_every_model_of_a_run(tmp_path, monkeypatch):
+    root = project(tmp_path)
+    entry = """
+[[tool.rflint.models]]
+target = "nets.unet:checked"
+name = "{name}"
+input-shape = [1, 1, 16, 16, 16]
+kwargs = {{ conv_op = {{ class = "blocks.custom:Wrapped.Conv" }} }}
+"""
+    with (root / "pyproject.toml").open("a", encoding="utf-8") as f:
+        f.write(entry.format(name="first") + entry.format(name="second"))
+    result = run(root, monkeypatch, "check", "--no-cache", "--jobs", "1", "--output-format", "json")
+    assert result.exit_code == 1 and "stale copy" not in result.output, result.output
+    assert {f["model"] for f in json.loads(result.stdout)} >= {"first", "second"}
