@@ -226,3 +226,17 @@ def test_a_residual_add_per_block_is_not_grouped():
     model = nn.Sequential(nn.Conv2d(3, 4, 1), Block(), Block())
     rows = view.layer_rows(inspected(model, 16)["report"], False, RenderContext())
     assert view.group_merges(rows) == rows
+
+
+def test_an_onnx_export_of_the_decoders_counts_the_same(tmp_path):
+    import warnings
+
+    from rflint.frontend.onnx import graph_from_onnx
+
+    model = Decoders().eval()
+    path = tmp_path / "decoders.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.randn(1, 8, 9, 9),), str(path), dynamo=False)
+    macs, params = graph_cost(graph_from_onnx(str(path)))
+    assert (macs, params) == (flop_macs(model, (1, 8, 9, 9)), sum(p.numel() for p in model.parameters()))
