@@ -269,6 +269,7 @@ def _lint_object(model: Any, given: ModelSpec) -> ModelReport:
 
     from rflint import engine, load
     from rflint.errors import RflintError, TargetError
+    from rflint.meta_copy import meta_copy
 
     if isinstance(model, nn.Module):
         if given.kwargs:
@@ -283,7 +284,7 @@ def _lint_object(model: Any, given: ModelSpec) -> ModelReport:
         )
     label = given.name or getattr(model, "__name__", None) or type(model).__name__
     spec = replace(given, target=label, name=label)
-    meta = load.meta_copy(module)
+    meta = meta_copy(module)
     try:
         return engine.lint_module(meta, spec)
     except RflintError:

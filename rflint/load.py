@@ -490,27 +490,6 @@ def build_callable(obj: Any, kwargs: dict | None = None, label: str | None = Non
     return _instantiate(name, obj, name, dict(kwargs or {}), budget)
 
 
-def meta_copy(module: nn.Module) -> nn.Module:
-    """A copy of ``module`` whose parameters and buffers live on the meta device, so that the
-    shape run never computes a real convolution (a 3-D U-Net at 96^3: a minute on the CPU).
-    The caller's module is left as it is: the copy shares nothing with it but plain attributes
-    (tensors that are neither parameters nor buffers are copied as they are, as ``.to`` leaves
-    them). A module that cannot be deep-copied is returned itself."""
-    if _all_meta(module):
-        return module
-    import copy
-
-    memo: dict[int, Any] = {}
-    for tensor in itertools.chain(module.parameters(), module.buffers()):
-        if not tensor.is_meta and id(tensor) not in memo:
-            meta = torch.empty_like(tensor, device="meta")
-            memo[id(tensor)] = nn.Parameter(meta, requires_grad=tensor.requires_grad) if isinstance(tensor, nn.Parameter) else meta
-    try:
-        return copy.deepcopy(module, memo)
-    except Exception:  # noqa: BLE001 - user objects (locks, generators): trace the original
-        return module
-
-
 def _to_meta(module: nn.Module) -> nn.Module:
     """A module built in the meta context may still hold CPU tensors (``torch.from_numpy``,
     explicit ``device="cpu"``); move them so that tracing sees one device."""
