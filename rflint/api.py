@@ -209,16 +209,21 @@ def analyze(
     """Analyse a model's receptive fields at one input size.
 
     Args:
-        model: a built ``torch.nn.Module`` (it is traced on its own device; build it under
-            ``torch.device("meta")`` to skip allocating weights), or a target string as on the
-            command line (``"torchvision:resnet18"``, ``"models.py:Net"``, ``"model.onnx"``).
-        input_size: spatial size, one int for every axis or one per axis (``(224, 160)``).
+        model: what ``rflint check`` accepts (a target string: ``"torchvision:resnet18"``,
+            ``"models.py:Net"``, ``"pkg.models:build"``, ``"model.onnx"``, or the name or
+            target of a ``[[tool.rflint.models]]`` entry of ``config``); a model class or
+            factory (built as the command line builds one: on the meta device, else on the
+            CPU, with ``kwargs``); or a built ``nn.Module``, whose copy on the meta device is
+            traced (the module itself is left as it is).
+        input_size: spatial size, one int for every axis or one per axis (``(224, 160)``);
+            for a configured model it replaces the entry's, as ``--input-size`` does.
         input_shape: the full input shape, batch and channels included; wins over input_size.
         config: a :class:`rflint.project.config.Config`, the path of a ``pyproject.toml`` /
             ``rflint.toml``, or None for the defaults (no file is read).
         rules: rule selectors (codes, prefixes, names) to run instead of the config's.
         name: the model's display name in findings.
-        kwargs: keyword arguments for a target's factory.
+        kwargs: keyword arguments for a target's factory or a class (added to a configured
+            entry's, as ``--model-kwargs``); ``{"class": "torch.nn.Conv3d"}`` names a class.
         leaf_modules: dotted class paths not to trace through.
 
     Returns:
@@ -237,13 +242,67 @@ def analyze(
     size, shape = A.input_size_argument(input_size), A.input_shape_argument(input_shape)
     name = A.optional_text_argument(name, "name")
     leaves = A.names_argument(leaf_modules, "leaf_modules", "leaf_modules=['pkg.module.Block']")
-    factory_kwargs = A.kwargs_argument(kwargs, model_is_built=not isinstance(model, str))
+    factory_kwargs = A.kwargs_argument(kwargs, model_is_built=A.is_built(model))
     cfg = _selected(_config(config), rules)
+    given = ModelSpec("", size, shape, name=name, kwargs=factory_kwargs, leaf_modules=leaves, ops=cfg.ops)
     if isinstance(model, str):
-        spec = ModelSpec(model, size, shape, name=name, kwargs=factory_kwargs, leaf_modules=leaves, ops=cfg.ops)
-        model_report = engine.lint(spec)
+        model_report = engine.lint(_target_spec(model, given, cfg))
     else:
-        label = name or type(model).__name__
-        spec = ModelSpec(label, size, shape, name=label, leaf_modules=leaves, ops=cfg.ops)
-        model_report = engine.lint_module(model, spec)
+        model_report = _lint_object(model, given)
     return Report(model_report, engine.resolve_findings([model_report], cfg))
+
+
+def _target_spec(target: str, given: ModelSpec, cfg: Any) -> ModelSpec:
+    """The spec ``rflint check TARGET`` would run: a configured entry (with what was given on
+    top, as the command line's options) or a plain target."""
+    from dataclasses import replace
+
+    from rflint.engine import pipeline as engine
+    from rflint.errors import UsageError
+
+    geometry = given.input_size is not None or given.input_shape is not None
+
+    def plain(t: str) -> ModelSpec:
+        return replace(given, target=t, pythonpath=cfg.search_path)
+
+    def over(entry: ModelSpec) -> ModelSpec:
+        kept = {"input_size": given.input_size, "input_shape": given.input_shape} if geometry else {}
+        return replace(
+            entry,
+            **kept,
+            name=given.name or entry.name,
+            kwargs={**entry.kwargs, **given.kwargs},
+            leaf_modules=tuple(dict.fromkeys((*entry.leaf_modules, *given.leaf_modules))),
+        )
+
+    specs = engine.resolve_specs([target], cfg, plain, geometry, overrides=over)
+    if len(specs) != 1:
+        raise UsageError(f"analyze works on one model, but {target!r} selects {len(specs)}", hint="name one of them")
+    return specs[0]
+
+
+def _lint_object(model: Any, given: ModelSpec) -> ModelReport:
+    """A built module (traced as a meta-device copy) or a class / factory (built first)."""
+    from dataclasses import replace
+
+    from torch import nn
+
+    from rflint.engine import pipeline as engine
+    from rflint.errors import RflintError
+    from rflint.sources import load
+    from rflint.sources.meta_copy import meta_copy
+
+    if isinstance(model, nn.Module):
+        module = model
+    else:
+        A.factory_call_argument(model, given.kwargs)
+        module = load.build_callable(model, dict(given.kwargs)).module
+    label = given.name or getattr(model, "__name__", None) or type(model).__name__
+    spec = replace(given, target=label, name=label)
+    meta = meta_copy(module)
+    try:
+        return engine.lint_module(meta, spec)
+    except RflintError:
+        if meta is module:
+            raise
+        return engine.lint_module(module, spec)  # what only real values can run (a data-dependent forward)

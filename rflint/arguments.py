@@ -28,25 +28,51 @@ def _kind(value: Any) -> str:
 
 
 def model_argument(model: Any) -> str | Any:
-    """A target string (a path-like becomes its string) or an ``nn.Module`` instance."""
+    """A target string (a path-like becomes its string), an ``nn.Module`` instance, or a model
+    class or factory to build (as ``rflint check pkg.mod:Net`` builds one)."""
     if isinstance(model, os.PathLike):
         model = os.fspath(model)
     if isinstance(model, str):
         if not model.strip():
             raise ArgumentError("model is an empty string", hint="pass an nn.Module or a target such as 'torchvision:resnet18'")
         return model
-    nn = getattr(sys.modules.get("torch"), "nn", None)
-    module_type = getattr(nn, "Module", None)
-    if module_type is not None and inspect.isclass(model) and issubclass(model, module_type):
+    module_type = _module_type()
+    if module_type is not None and isinstance(model, module_type):
+        return model
+    if inspect.isclass(model) and not (module_type is not None and issubclass(model, module_type)):
+        raise ArgumentError(f"model is the class {model.__name__}, which is not an nn.Module class", hint="pass an nn.Module, its class, a factory, or a target string")
+    if not callable(model):
         raise ArgumentError(
-            f"model is the class {model.__name__}, not a model", hint=f"build it first: analyze({model.__name__}(...), ...)"
-        )
-    if module_type is None or not isinstance(model, module_type):
-        raise ArgumentError(
-            f"model must be a torch.nn.Module or a target string, not {_kind(model)}",
+            f"model must be a torch.nn.Module, a model class or factory, or a target string, not {_kind(model)}",
             hint="pass the built model, or a target such as 'model.py:build_model' or 'torchvision:resnet18'",
         )
     return model
+
+
+def is_built(model: Any) -> bool:
+    """``model`` is a module already built (it takes no factory kwargs)."""
+    module_type = _module_type()
+    return module_type is not None and isinstance(model, module_type)
+
+
+def factory_call_argument(model: Any, kwargs: Mapping[str, object]) -> None:
+    """A class or factory can be called with ``kwargs``: ``analyze(nn.Conv2d)`` names the
+    arguments it lacks, instead of failing inside the build."""
+    try:
+        signature = inspect.signature(model)
+    except (TypeError, ValueError):  # a builtin without a signature: let the call decide
+        return
+    try:
+        signature.bind(**kwargs)
+    except TypeError as exc:
+        label = getattr(model, "__name__", type(model).__name__)
+        raise ArgumentError(f"model {label} cannot be built with kwargs={dict(kwargs)!r}: {exc}", hint=f"pass its arguments as kwargs={{...}}, or a built {label}(...)") from None
+
+
+def _module_type() -> type | None:
+    """``torch.nn.Module`` if torch is imported (an nn.Module exists only then)."""
+    nn = getattr(sys.modules.get("torch"), "nn", None)
+    return getattr(nn, "Module", None)
 
 
 def _size(value: Any, argument: str, example: str) -> int:

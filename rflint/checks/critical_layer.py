@@ -6,21 +6,46 @@ from collections.abc import Iterator
 
 from rflint.rf.algebra import critical_axes, is_critical, op_summary
 from rflint.checks.base import Rule, layer_finding, per_axis
-from rflint.ir import Analysis, Finding, Severity
+from rflint.ir import Analysis, Finding, LayerRF, Severity
+
+
+def critical_runs(analysis: Analysis) -> list[list[LayerRF]]:
+    """The critical layers in runs: consecutive field-growing layers (in graph order) that are
+    all critical. Parallel branches of one block (RepLKNet's 31x31 and 5x5 kernels, block after
+    block behind identity shortcuts) cross the border together; one finding per run names the
+    border once instead of once per branch. Any field-growing layer that is not critical (ok
+    or unproductive) ends a run; pointwise layers, merges and norms do not."""
+    size = analysis.graph.input_size
+    runs: list[list[LayerRF]] = []
+    current: list[LayerRF] = []
+    for lrf in analysis.layers:
+        if not lrf.layer.grows_field:
+            continue
+        if is_critical(lrf, size):
+            current.append(lrf)
+        elif current:
+            runs.append(current)
+            current = []
+    if current:
+        runs.append(current)
+    return runs
 
 
 def check(analysis: Analysis) -> Iterator[Finding]:
     size = analysis.graph.input_size
-    for lrf in analysis.layers:
-        if is_critical(lrf, size):
-            yield layer_finding(
-                RULE,
-                analysis,
-                lrf,
-                f"{lrf.layer.qualname} ({op_summary(lrf.layer)}) is critical: its own receptive field passes the "
-                f"input size{per_axis(critical_axes(lrf, size), lrf.r_min, '>', size, 'receptive field')}",
-                hint="layers after this one may add no new context",
-            )
+    for run in critical_runs(analysis):
+        lrf = run[0]
+        what = f"{lrf.layer.qualname} ({op_summary(lrf.layer)}) is critical"
+        if len(run) > 1:
+            what = f"{lrf.layer.qualname} ({op_summary(lrf.layer)}) is the first of {len(run)} critical layers in a row (up to {run[-1].layer.qualname})"
+        yield layer_finding(
+            RULE,
+            analysis,
+            lrf,
+            f"{what}: its own receptive field passes the "
+            f"input size{per_axis(critical_axes(lrf, size), lrf.r_min, '>', size, 'receptive field')}",
+            hint="layers after this one may add no new context",
+        )
 
 
 RULE = Rule(

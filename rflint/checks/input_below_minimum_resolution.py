@@ -11,20 +11,22 @@ from rflint.ir import Analysis, Finding, Severity
 
 
 def margins(i_min: tuple, size: tuple[int, ...]) -> str:
-    """Per axis in words: which axes fall short of being refined, by how much; which are fine."""
+    """Per axis in words: which axes fall short of being refined, by how many pixels; which
+    are fine, with how many to spare. One wording in every dimensionality: refined means
+    ``I_min < size``, so an axis is ``I_min - size + 1`` px short (``I_min 32 >= 32 (1 px
+    short)``: 33 px would do) and has ``size - I_min - 1`` px to spare."""
     names = axis_names(len(size))
-    unit = " px" if len(size) == 2 else ""
     short = [a for a in range(len(size)) if i_min[a] >= size[a]]
     fine = [a for a in range(len(size)) if i_min[a] < size[a]]
 
     def group(axes: list[int], word: str) -> str:
         labels = " and ".join(names[a] for a in axes)
-        gaps = {display(abs(i_min[a] - size[a])) for a in axes}
+        gaps = {display(i_min[a] - size[a] + 1 if word == "short" else size[a] - i_min[a] - 1) for a in axes}
         values = {(display(i_min[a]), size[a]) for a in axes}
         if len(values) == 1:
             (m, s), gap = values.pop(), gaps.pop()
             labels = "" if len(axes) == len(size) else f"{labels}: "
-            return f"{labels}I_min {m} {'>=' if word == 'short' else '<'} {s} ({gap}{unit} {'short' if word == 'short' else 'to spare'})"
+            return f"{labels}I_min {m} {'>=' if word == 'short' else '<'} {s} ({gap} px {'short' if word == 'short' else 'to spare'})"
         return "; ".join(group([a], word) for a in axes)
 
     text = group(short, "short")

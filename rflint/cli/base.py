@@ -117,15 +117,20 @@ def use_color(choice: Color, stream: Any) -> bool:
     return bool(getattr(stream, "isatty", lambda: False)())
 
 
-def render_context(root: Path | str, output: Output, color: Color, wide: bool = False, **extra: Any) -> Any:
+#: the width of a text that is never cut: a pipe or a file gets each table at its natural width
+UNBOUNDED_WIDTH = 100_000
+
+
+def render_context(root: Path | str, output: Output, color: Color, wide: bool = False, unbounded: bool = False, **extra: Any) -> Any:
     """The render context for one output: colour and width follow the terminal when the output
-    is a terminal; a file gets colour only with ``--color always``, and a width of 100 (200 for
-    ``wide`` tables, which would otherwise fold every cell)."""
+    is a terminal (``COLUMNS`` wins, as rich reads it); a file gets colour only with
+    ``--color always``, and a width of 100 (200 for ``wide`` tables, which would otherwise fold
+    every cell; no limit for ``unbounded`` ones, which a log or ``grep`` must get whole)."""
     from rflint.report.common import RenderContext
 
     stream = sys.stdout if output.to_stdout else None
     tty = bool(stream is not None and stream.isatty())
-    width = stderr.width if tty else (200 if wide else 100)
+    width = stderr.width if tty else (UNBOUNDED_WIDTH if unbounded else 200 if wide else 100)
     return RenderContext(root=str(root), color=use_color(color, stream), width=width, **extra)
 
 

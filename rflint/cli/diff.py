@@ -147,7 +147,7 @@ def diff(
         def text(output: Output) -> str:
             if output.fmt == DiffFormat.JSON.value:
                 return view.render_json(result)
-            ctx = render_context(Path.cwd(), output, color if output.fmt == "full" else Color.NEVER)
+            ctx = render_context(Path.cwd(), output, color if output.fmt == "full" else Color.NEVER, unbounded=True)
             render = view.render_full if output.fmt == DiffFormat.FULL.value else view.render_markdown
             return render(result, ctx, max_layers)
 

@@ -149,11 +149,12 @@ def check(
         linter = run_linter(config, no_cache)
         from rflint.advise.advisor import hint_for_rf103
         sandbox = Sandbox(timeout_seconds(timeout, config.timeout))
+        applied = configured_baseline(baseline, write_baseline, config)
         with progress_display(len(specs)) as on_model:
             result = engine.check(
                 specs,
                 config,
-                baseline=baseline,
+                baseline=applied,
                 write_baseline=write_baseline,
                 force=force,
                 hints=hint_for_rf103 if OutputFormat.FULL.value in formats else None,
@@ -167,18 +168,19 @@ def check(
         prune_cache(linter)
         findings = list(result.findings)
         stdout_summary = any(o.to_stdout and o.fmt in SUMMARY_FORMATS and not (statistics and o.primary) for o in outputs)
-        report_baseline(result.baseline, baseline or write_baseline, stdout_summary)
+        report_baseline(result.baseline, applied or write_baseline, stdout_summary)
         extra = {
             "rule_docs": pages() if OutputFormat.SARIF.value in formats else {},
             "snippets": source_lines(findings) if OutputFormat.FULL.value in formats else {},
             "failed": len(result.failures),
             "baseline": result.baseline,
-            "baseline_path": str(baseline or write_baseline or ""),
+            "baseline_path": str(applied or write_baseline or ""),
         }
 
         def text(output: Output) -> str:
             if statistics and output.primary:
-                return render_statistics(findings, as_json=output.fmt in ("json", "json-lines"))
+                failed = [f.spec.display_name for f in result.failures]
+                return render_statistics(findings, as_json=output.fmt in ("json", "json-lines"), failed=failed)
             ctx = render_context(config.root, output, color if output.fmt == "full" else Color.NEVER, **extra)
             return render(output.fmt, result.reports, findings, ctx)
 
@@ -196,6 +198,17 @@ def absolute_outputs(outputs: Sequence[Output]) -> list[Output]:
 
 # ---------------------------------------------------------------------------------------------
 # the result cache
+
+
+def configured_baseline(flag: Path | None, write: Path | None, config: "Config") -> Path | None:
+    """``--baseline FILE``, else the config's ``baseline`` key; none while ``--write-baseline``
+    records a new one (it reads only the file it writes, or ``--baseline``)."""
+    if flag is not None or write is not None or config.baseline is None:
+        return flag
+    try:  # shown as the user writes it from here
+        return config.baseline.relative_to(Path.cwd())
+    except ValueError:
+        return config.baseline
 
 
 def run_linter(config: "Config", no_cache: bool) -> Callable[[ModelSpec], Any]:

@@ -137,6 +137,11 @@ def parse_kwargs(text: str | None) -> dict[str, Any]:
         raise UsageError(f"--model-kwargs is not valid JSON: {exc.msg} at column {exc.colno}") from None
     if not isinstance(value, dict):
         raise UsageError('--model-kwargs must be a JSON object, e.g. \'{"num_classes": 10}\'')
+    from rflint.kwargs import form_error
+
+    problem = form_error(value, "--model-kwargs")
+    if problem:
+        raise UsageError(problem, hint='a class is written {"conv_op": {"class": "torch.nn.Conv3d"}}')
     return value
 
 

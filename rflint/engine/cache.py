@@ -90,7 +90,7 @@ ENTRY_FORMAT = 2
 DEFAULT_DIR = ".rflint_cache"
 #: configuration keys applied after the cache, and ``models`` (each entry's spec is keyed)
 POST_CACHE_KEYS = frozenset(
-    {"select", "extend-select", "ignore", "rules", "overrides", "models", "cache-dir", "output-format", "output-file", "timeout"}
+    {"select", "extend-select", "ignore", "rules", "overrides", "models", "cache-dir", "baseline", "output-format", "output-file", "timeout"}
 )
 #: entries (and rflint versions) not used for this long are removed
 MAX_AGE = 7 * 24 * 3600

@@ -30,10 +30,13 @@ class Args:
     kwargs: dict
 
     def get(self, i: int, name: str, default: Any = None) -> Any:
-        if name in self.kwargs and self.kwargs[name] is not None:
-            return self.kwargs[name]
-        if len(self.args) > i and self.args[i] is not None:
-            return self.args[i]
+        """The argument at position ``i`` or keyword ``name``; ``default`` when it is missing,
+        None or an empty list. aten schemas write "not given" as ``[]`` (``avg_pool2d``'s
+        ``stride=[]`` means the kernel size, ``amax``'s ``dim=[]`` every dim), and torch.export
+        binds every defaulted argument, so an empty list must read as the default."""
+        for value in (self.kwargs.get(name), self.args[i] if len(self.args) > i else None):
+            if value is not None and not (isinstance(value, (list, tuple)) and not value):
+                return value
         return default
 
     def has_operand(self, i: int, name: str) -> bool:
@@ -165,7 +168,7 @@ def _pad(a: Args, name: str) -> Normalised:
     x = a.get(0, "input", a.get(0, "self"))
     pad = a.get(1, "pad", a.get(1, "padding"))
     mode = a.get(2, "mode", "constant") if name == "pad" else ("circular" if "circular" in name else "constant")
-    return "pad", {"pads": _torch_pads(list(pad), len(_shape(x))), "mode": mode}, None
+    return "pad", {"pads": _torch_pads(list(pad or ()), len(_shape(x))), "mode": mode}, None
 
 
 def _getitem(a: Args, name: str) -> Normalised:

@@ -160,15 +160,16 @@ def conv_transpose(call: OpCall) -> Lowered:
         return unknown(call, f"transposed convolution with padding {padding!r}")
     lead = tuple(int(p) for p in per_dim(padding, n))
     per_axis = [transposed_taps(k, s, p, d) for k, s, p, d in zip(kernel, stride, lead, dilation)]
-    reads = [max(max(h - l + 1, 0) for l, h in zip(t.lo, t.hi)) for t in per_axis]
+    # kernel and dilation as written (the taps above carry the field): parameters and MACs
+    # count the whole kernel, and ``inspect`` shows what the code says
     return window(
         call,
         lambda i, _size: per_axis[i],
         n,
         Kind.UPSAMPLE if any(s > 1 for s in stride) else Kind.WINDOW,
-        kernel=axis_values(call, reads, n, 1),
+        kernel=axis_values(call, kernel, n, 1),
         stride=axis_values(call, [Fraction(1, s) for s in stride], n, Fraction(1)),
-        dilation=axis_values(call, [1] * n, n, 1),
+        dilation=axis_values(call, dilation, n, 1),
         in_channels=call.params.get("in_channels"),
         out_channels=call.params.get("out_channels"),
         groups=int(call.param("groups", 1)),

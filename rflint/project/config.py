@@ -31,6 +31,7 @@ from rflint.checks import ALL_RULES, Rule
 from rflint.project.config_checks import check_model_names, check_ops
 from rflint.spec import ModelSpec
 from rflint.errors import ConfigError, UsageError
+from rflint.kwargs import form_error
 from rflint.ir import Finding, Severity
 
 #: targets that name a file (relative ones are taken from the config file's folder)
@@ -105,6 +106,9 @@ class Config:
     cache_dir: Path | None = None
     #: ``timeout``: seconds a model's import, factory and trace may take (0: no limit)
     timeout: float = DEFAULT_TIMEOUT
+    #: ``baseline``: the baseline file ``check`` applies when no ``--baseline`` is given,
+    #: resolved against the file's directory
+    baseline: Path | None = None
     #: the validated table as written: the result cache keys on the parts that can change a
     #: model's raw report (:func:`rflint.engine.cache.config_fingerprint`)
     table: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
@@ -217,6 +221,7 @@ def parse_config(
         raise ConfigError(f"{source}: {prefix or 'the file'} must be a table, not {type(table).__name__}", hint="write [tool.rflint] in pyproject.toml")
     check_ops(table.get("ops", {}), str(source), prefix)
     root = source.resolve().parent
+    _check_kwargs(table, source, prefix)
     pythonpath = _pythonpath(table.get("pythonpath", ()), root, source, prefix)
     search_path = tuple(dict.fromkeys(str(p) for p in (*pythonpath, root)))
     ops = MappingProxyType({name: MappingProxyType(dict(spec)) for name, spec in table.get("ops", {}).items()})
@@ -243,8 +248,18 @@ def parse_config(
         pythonpath=pythonpath,
         cache_dir=root / table["cache-dir"] if "cache-dir" in table else None,
         timeout=float(table.get("timeout", Config.timeout)),
+        baseline=root / table["baseline"] if "baseline" in table else None,
         table=MappingProxyType(dict(table)),
     )
+
+
+def _check_kwargs(table: Mapping[str, Any], source: Path, prefix: str) -> None:
+    """Class references in ``[[tool.rflint.models]] kwargs`` (``{ class = "torch.nn.Conv3d" }``)
+    are checked for their form here, and imported only when the model is built."""
+    for i, entry in enumerate(table.get("models", ())):
+        problem = form_error(entry.get("kwargs", {}), _key_path(prefix, ["models", i, "kwargs"]))
+        if problem:
+            raise ConfigError(f"{source}: {problem}")
 
 
 def _pythonpath(entries: Sequence[str], root: Path, source: Path, prefix: str) -> tuple[Path, ...]:

@@ -202,11 +202,18 @@ def is_conv_or_linear(layer: Layer) -> bool:
     return ("conv" in op or "linear" in op) and layer.in_channels is not None and layer.out_channels is not None
 
 
-def layer_cost(layer: Layer, out_size: Size = None) -> tuple[int, int]:
+def is_transposed(layer: Layer) -> bool:
+    """A transposed convolution (``ConvTranspose2d``, ``conv_transpose3d``, ONNX ``ConvTranspose``)."""
+    return "transpose" in layer.op.lower() and "conv" in layer.op.lower()
+
+
+def layer_cost(layer: Layer, out_size: Size = None, in_size: Size = None) -> tuple[int, int]:
     """``(MACs, parameters)`` of one conv or linear layer (bias not counted); 0 for others.
 
     A layer that is global on an axis (a linear layer over a flattened feature map) runs once
-    along that axis."""
+    along that axis. A transposed convolution multiplies every *input* position by its whole
+    kernel (as fvcore and torch's FlopCounterMode count it): ``in_size`` when the caller knows
+    it, else the output size times the stride (``1 / factor``), rounded up."""
     if not is_conv_or_linear(layer):
         return 0, 0
     out_size = out_size if out_size is not None else layer.out_size
@@ -214,7 +221,13 @@ def layer_cost(layer: Layer, out_size: Size = None) -> tuple[int, int]:
     groups = max(1, layer.groups)
     params = k * (layer.in_channels // groups) * layer.out_channels
     positions = 1
-    if out_size:
+    if out_size and is_transposed(layer):
+        stride = layer.stride or (Fraction(1),) * len(out_size)
+        reads = in_size if in_size is not None and len(in_size) == len(out_size) else tuple(
+            math.ceil(o * Fraction(s)) for o, s in zip(out_size, stride)
+        )
+        positions = math.prod(reads)
+    elif out_size:
         glob = layer.global_axes if layer.kind is Kind.GLOBAL and layer.global_axes else (False,) * len(out_size)
         positions = math.prod(n for n, g in zip(out_size, glob) if not g)
     return positions * params, params
@@ -225,8 +238,16 @@ def graph_cost(graph: Graph, sizes: dict[str, Size] | None = None) -> tuple[int,
     counted once and its MACs at every use. ``sizes`` overrides the layers' ``out_size``."""
     macs = 0
     params: dict[str, int] = {}
+    by_name = graph.by_name()
+
+    def size_of(layer: Layer | None) -> Size:
+        if layer is None:
+            return None
+        return sizes.get(layer.name, layer.out_size) if sizes is not None else layer.out_size
+
     for layer in graph.layers:
-        m, p = layer_cost(layer, sizes.get(layer.name, layer.out_size) if sizes is not None else layer.out_size)
+        source = by_name.get(layer.inputs[0]) if layer.inputs else None
+        m, p = layer_cost(layer, size_of(layer), size_of(source) if is_transposed(layer) else None)
         macs += m
         key = layer.qualname if layer.module_type else layer.name
         params[key] = max(params.get(key, 0), p)

@@ -50,6 +50,7 @@ from torch import nn
 from rflint import ir
 
 from rflint.sources import imports
+from rflint import kwargs as object_kwargs
 from rflint.errors import TargetError
 from rflint.sources.guards import MemoryExceeded, default_memory_limit, memory_error, user_code
 from rflint.sources.imports import describe
@@ -111,7 +112,8 @@ def load_model(
 
     Args:
         target: one of the forms in the module docstring.
-        kwargs: keyword arguments for the factory or class (``--model-kwargs``).
+        kwargs: keyword arguments for the factory or class (``--model-kwargs``); a table
+            ``{"class": "torch.nn.Conv3d"}`` stands for that class (:mod:`rflint.kwargs`).
         trust_pickle: allow unpickling ``.pt``/``.pth``/``.pt2``/TorchScript files.
         memory_limit: bytes user code may allocate while it runs (default: half the RAM).
         pythonpath: folders on ``sys.path`` while the model is imported and built
@@ -139,7 +141,7 @@ def _load(target: str, kwargs: dict, trust_pickle: bool, budget: int, pythonpath
     found = zoo_of(target)
     if found is not None:
         zoo, name = found
-        make, entry = zoo.resolve(name, kwargs)
+        make, entry = zoo.resolve(name, object_kwargs.resolve(kwargs))
         return _build(target, make, entry, budget)
     if is_onnx_target(target):
         raise TargetError(
@@ -309,6 +311,10 @@ def _get_attr(module: ModuleType, dotted: str, where: str) -> Any:
 
 
 def _instantiate(target: str, obj: Any, name: str, kwargs: dict, budget: int) -> LoadedModel:
+    """Build ``obj`` (a class or factory) with ``kwargs``, whose class references are imported
+    here: after the model's own modules, so that a class of the project is the very object
+    the model's code sees (the project's path is still on ``sys.path``)."""
+    kwargs = object_kwargs.resolve(kwargs)
     if isinstance(obj, nn.Module):
         if kwargs:
             raise TargetError(f"{name} is an already-built module; --model-kwargs cannot be applied", hint="point at the factory or class instead")
@@ -444,6 +450,15 @@ def _skip_init() -> Iterator[None]:
     finally:
         for n, fn in saved.items():
             setattr(init, n, fn)
+
+
+def build_callable(obj: Any, kwargs: dict | None = None, label: str | None = None, memory_limit: int | None = None) -> LoadedModel:
+    """Build a model from a class or factory the caller holds (the Python API), exactly as a
+    target's factory is built: on the meta device, on the CPU when that fails (a drop-path
+    schedule's ``torch.linspace(0, rate, n)[i].item()``), then moved to meta."""
+    name = label or getattr(obj, "__qualname__", type(obj).__name__)
+    budget = default_memory_limit() if memory_limit is None else memory_limit
+    return _instantiate(name, obj, name, dict(kwargs or {}), budget)
 
 
 def _to_meta(module: nn.Module) -> nn.Module:

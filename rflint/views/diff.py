@@ -218,7 +218,7 @@ def _full_model(m: ModelDiff, diff: Diff, max_layers: int) -> list[Any]:
         out.append(f"  {failure.side}: {failure.message}" + (f" (hint: {failure.hint})" if failure.hint else ""))
     table = Table(box=None, padding=(0, 2, 0, 2), show_edge=False)
     for name, justify in (("", "left"), ("before", "right"), ("after", "right"), ("delta", "right")):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for key, label in ROWS:
         change: Change = getattr(m, key)
         table.add_row(*map(Text, (label, values_text(change.before), values_text(change.after), delta_text(change))))
@@ -244,7 +244,7 @@ def _full_model(m: ModelDiff, diff: Diff, max_layers: int) -> list[Any]:
         out.append(f"  receptive field changed in {_plural(len(m.layers_changed), 'layer')}, largest first ((+n): n more layers after it, same change):")
         layers = Table(box=None, padding=(0, 2, 0, 4), show_edge=False)
         for name in ("layer", "op", "r_min", "r_max", "jump"):
-            layers.add_column(name, no_wrap=True)
+            layers.add_column(name, overflow="fold")  # a narrow terminal wraps a cell, never cuts it
         for first, n in groups:
             cells = (_layer_label(first, n), first.op, change_text(first.r_min), change_text(first.r_max), change_text(first.jump))
             layers.add_row(*map(Text, cells))

@@ -15,10 +15,9 @@ from typing import Any
 
 from rich.table import Table
 
-from rflint.rf.sizes import layer_cost
 from rflint.rf.algebra import display, layer_status
-from rflint.ir import INF
-from rflint.ir import Kind
+from rflint.rf.sizes import is_transposed, layer_cost
+from rflint.ir import INF, Graph, Kind, Layer
 from rflint.report.common import RenderContext, axes_text, display_path, render_rich
 from rflint.results import ModelReport
 
@@ -36,14 +35,14 @@ def layer_rows(report: ModelReport, show_all: bool, ctx: RenderContext) -> list[
         layer = lrf.layer
         if not show_all and layer.kind not in SHOWN_KINDS:
             continue
-        macs, params = layer_cost(layer)
+        macs, params = cost(layer, analysis.graph)
         rows.append(
             {
                 "layer": layer.qualname,
                 "op": layer.op,
                 "kind": layer.kind.value,
                 "kernel": list(layer.kernel),
-                "stride": [display(s) for s in layer.stride],
+                "stride": [display(s) for s in written_stride(layer)],
                 "dilation": list(layer.dilation),
                 "r_min": [display(x) for x in lrf.r_min],
                 "r_max": [display(x) for x in lrf.r_max],
@@ -73,10 +72,24 @@ def totals(report: ModelReport) -> tuple[int, int]:
     counts its parameters once."""
     macs, params = 0, {}
     for lrf in report.analysis.layers:
-        m, p = layer_cost(lrf.layer)
+        m, p = cost(lrf.layer, report.analysis.graph)
         macs += m
         params[lrf.layer.qualname] = p
     return macs, sum(params.values())
+
+
+def cost(layer: Layer, graph: Graph) -> tuple[int, int]:
+    """:func:`rflint.rf.sizes.layer_cost`, with a transposed conv's input size from its input."""
+    source = graph.by_name().get(layer.inputs[0]) if is_transposed(layer) and layer.inputs else None
+    return layer_cost(layer, layer.out_size, source.out_size if source is not None else None)
+
+
+def written_stride(layer: Layer) -> tuple[Fraction | int, ...]:
+    """The stride as the model's code writes it: a transposed conv's ``stride=2`` is ``1 / 2``
+    input units per output unit in the IR, and ``2`` in ``ConvTranspose2d(..., stride=2)``."""
+    if is_transposed(layer):
+        return tuple(1 / Fraction(s) for s in layer.stride)
+    return layer.stride
 
 
 def count_text(n: int) -> str:
@@ -119,6 +132,8 @@ def render_json(reports: Sequence[ModelReport], show_all: bool, ctx: RenderConte
 def table_parts(report: ModelReport, show_all: bool, ctx: RenderContext | None = None) -> list[Any]:
     """The rich renderables of one model's table and summary lines."""
     rows = layer_rows(report, show_all, ctx or RenderContext())
+    if not show_all:
+        rows = group_merges(rows)
     s = summary(report)
     table = Table(title=f"{s['model']} @ {axes_text(s['input_size'])} (traced with {s['tracer']})")
     for col in ("layer", "op", "k / s / d", "r_min", "r_max", "jump", "pad", "feature map", "out ch", "params", "MACs", "status"):
@@ -162,6 +177,51 @@ def table_parts(report: ModelReport, show_all: bool, ctx: RenderContext | None =
     if any(r["uncertain"] for r in rows):
         out.append("? = an op of unknown receptive-field effect lies before this layer: its numbers are lower bounds")
     return out
+
+
+#: the columns a group of rows shares exactly (so the one row shown says what each would)
+_SHARED = ("r_min", "r_max", "r_narrow", "jump", "effective_padding", "feature_map", "status", "uncertain", "global_context")
+
+
+def group_merges(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Consecutive merge rows of one module with the same fields, as one row named by the module.
+
+    A norm written out by hand (ConvNeXt's channels-first LayerNorm: ``(x - u) / sqrt(s + eps)``)
+    is two subtractions and a division, each a merge of ``x`` with its channel statistics, all
+    with the field of ``x``: three rows per norm that say nothing the first does not. The row
+    kept is the last of the run (the module's output) with ``op`` listing the ops, so every
+    number shown stays the number of a real layer; ``--all`` and JSON keep every row."""
+    out: list[dict[str, Any]] = []
+    run: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        if len(run) > 1:
+            ops = ", ".join(dict.fromkeys(r["op"] for r in run))
+            out.append({**run[-1], "layer": _parent(run[-1]["layer"]), "op": f"{len(run)} ops: {ops}"})
+        else:
+            out.extend(run)
+        run.clear()
+
+    for row in rows:
+        joins = (
+            row["kind"] == Kind.MERGE.value
+            and _parent(row["layer"])
+            and run
+            and _parent(run[0]["layer"]) == _parent(row["layer"])
+            and all(run[0][k] == row[k] for k in _SHARED)
+        )
+        if not joins:
+            flush()
+        if row["kind"] == Kind.MERGE.value and _parent(row["layer"]):
+            run.append(row)
+        else:
+            out.append(row)
+    flush()
+    return out
+
+
+def _parent(qualname: str) -> str:
+    return qualname.rpartition(".")[0]
 
 
 def _widest(row: dict[str, Any]) -> str:

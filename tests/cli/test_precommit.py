@@ -182,15 +182,18 @@ def test_local_system_hook_rejects_an_unrefined_model_and_accepts_the_refined_on
     assert re.search(r"rflint\.+Passed", good.stdout + good.stderr)
 
 
-def test_published_hook_definition_runs_once_on_python_and_config_changes():
+def test_published_hook_definition_runs_once_on_every_tracked_file_type():
     (hook,) = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
     assert hook["id"] == "rflint" and hook["entry"].startswith("rflint check")
     assert hook["language"] == "python"
     assert hook["pass_filenames"] is False and hook["require_serial"] is True
     files = re.compile(hook["files"])
-    for changed in ("src/acme/models/net.py", "pyproject.toml", "sub/rflint.toml", "model.onnx", "rflint-baseline.json"):
+    # every type the result cache tracks: the YAML a factory reads (yolov5s.yaml) and a
+    # baseline of any name (the config's `baseline` key) included
+    tracked = ("src/acme/models/net.py", "pyproject.toml", "sub/rflint.toml", "model.onnx", "rflint-baseline.json")
+    for changed in (*tracked, "models/yolov5s.yaml", "configs/unet.yml", "baselines/rf.json"):
         assert files.search(changed), changed
-    for unrelated in ("README.md", "data/train.csv", "mypyproject.toml"):
+    for unrelated in ("README.md", "data/train.csv", "docs/figure.png"):
         assert not files.search(unrelated), unrelated
 
 
@@ -203,4 +206,5 @@ def test_example_pre_commit_config_pins_this_release_and_triggers_on_the_config(
     assert local["repo"] == "local" and local["hooks"][0]["language"] == "system"
     assert local["hooks"][0]["pass_filenames"] is False and local["hooks"][0]["require_serial"] is True
     for h in (hook, local["hooks"][0]):
-        assert re.search(h["files"], "pyproject.toml") and re.search(h["files"], "src/acme/models/net.py")
+        for changed in ("pyproject.toml", "src/acme/models/net.py", "models/yolov5s.yaml", "rflint-baseline.json"):
+            assert re.search(h["files"], changed), changed

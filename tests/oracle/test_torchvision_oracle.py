@@ -263,12 +263,18 @@ def test_alexnet_adaptive_pool_to_6_is_a_window_not_global():
 
 
 def test_efficientnet_b0_at_224_has_four_critical_depthwise_convs():
+    from rflint.checks.critical_layer import critical_runs
+
     rep = report("efficientnet_b0", 224)
     by_name = layers_by_qualname(rep)
-    critical = [f.layer for f in rep.findings if f.code == "RF102"]
+    (run,) = critical_runs(rep.analysis)
+    critical = [lrf.layer.qualname for lrf in run]
     # [B.2] "at 224 four depthwise convs are critical (own r_min 299/235 > 224)"
     assert [square(by_name[n].r_min) for n in critical] == [299, 299, 299, 235]
     assert all(n.endswith("block.1.0") for n in critical)  # the depthwise conv of each MBConv
+    # one after the other (only 1x1 convs and squeeze-excitation between them): one RF102 (issue 21)
+    (finding,) = [f for f in rep.findings if f.code == "RF102"]
+    assert finding.layer == critical[0] and f"is the first of 4 critical layers in a row (up to {critical[-1]})" in finding.message
 
 
 # [A.5] rfa I_min of the base models at the training resolution 224 (the refinement criterion of
