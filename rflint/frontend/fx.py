@@ -326,6 +326,16 @@ def _swin_attention_args(args: Args) -> tuple[str, dict[str, Any]]:
 LIBRARY_FUNCTIONS: dict[str, Callable[[Args], tuple[str, dict[str, Any]]]] = {
     "torchvision.models.swin_transformer.shifted_window_attention": _swin_attention_args,
     "torchvision.models.swin_transformer._patch_merging_pad": lambda args: ("patch_merging", {}),
+    # timm: window / grid reassembly (a view, a permute and a view, wrapped for their int arguments)
+    "timm.models.swin_transformer.window_reverse": lambda args: (
+        "window_reverse", {"window": tuple(args.get(1, "window_size")), "image": (args.get(2, "H"), args.get(3, "W")), "order": "window"}
+    ),
+    "timm.models.maxxvit.window_reverse": lambda args: (
+        "window_reverse", {"window": tuple(args.get(1, "window_size")), "image": tuple(args.get(2, "img_size")), "order": "window"}
+    ),
+    "timm.models.maxxvit.grid_reverse": lambda args: (
+        "window_reverse", {"window": tuple(args.get(1, "grid_size")), "image": tuple(args.get(2, "img_size")), "order": "grid"}
+    ),
 }
 
 

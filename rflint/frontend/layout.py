@@ -302,7 +302,8 @@ def roll_taps(layout: Layout, d: int, shift: int) -> tuple[int, Taps] | None | b
 
     A roll of a whole axis (or of its coarsest piece) is a shift whose wrapped units reach the
     far border; the caller adds that as a global side path. A roll of a finer piece (inside a
-    window) wraps within each block: exact per-phase taps with the block as period."""
+    window) wraps within each block: per-phase taps with the block as period, widened to the
+    monotone hull the algebra composes (an upper bound on what each unit reads)."""
     spatial = [c for c in layout[d] if c.size != 1 and c.axis is not None]
     if not spatial:
         return None
@@ -317,7 +318,11 @@ def roll_taps(layout: Layout, d: int, shift: int) -> tuple[int, Taps] | None | b
     for o in range(period):
         q = o // c.step % c.size
         reads.append(o + ((q - shift) % c.size - q) * c.step)
-    return c.axis, Taps(period, period, tuple(reads), tuple(reads))
+    # the algebra composes taps whose ends grow with the unit; a wrap inside a block is a
+    # permutation, so each phase gets the smallest monotone hull that holds what it reads
+    lo = tuple(min(reads[p:]) for p in range(period))
+    hi = tuple(max(reads[: p + 1]) for p in range(period))
+    return c.axis, Taps(period, period, lo, hi)
 
 
 def with_extra_positions(dim: Dim, size: int) -> Dim:
