@@ -51,6 +51,7 @@ class OutputField:
     r_narrow: tuple[Number, ...]
     jump: tuple[Number, ...]
     offset: tuple[Number, ...]  # where unit 0's field starts (-effective padding)
+    period: tuple[int, ...]  # units after which the fields' pattern repeats (behind upsampling)
     feature_map: tuple[int, ...] | None
     global_context: bool
     uncertain: bool
@@ -97,6 +98,7 @@ def _field(label: str, lrf: LayerRF) -> OutputField:
         r_narrow=tuple(a.r_narrow for a in lrf.axes),
         jump=lrf.jump,
         offset=tuple(a.start for a in lrf.axes),
+        period=tuple(a.period for a in lrf.axes),
         feature_map=lrf.layer.out_size,
         global_context=any(a.has_global for a in lrf.axes),
         uncertain=lrf.uncertain,

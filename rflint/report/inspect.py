@@ -122,6 +122,7 @@ def output_rows(report: ModelReport) -> list[dict[str, Any]]:
             "r_narrow": [display(x) for x in f.r_narrow],
             "jump": [display(x) for x in f.jump],
             "offset": [display(x) for x in f.offset],
+            "period": list(f.period),
             "feature_map": list(f.feature_map) if f.feature_map else None,
             "global_context": f.global_context,
             "uncertain": f.uncertain,
