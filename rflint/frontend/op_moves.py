@@ -26,11 +26,18 @@ def pad(call: OpCall) -> Lowered:
     lay = call.first
     pads = call.params["pads"]
     effects = Effects()
+    out = list(same_rank(lay, call.out_shape))
+    constant = str(call.param("mode", "constant")) == "constant"
     for d, (before, _after) in enumerate(pads):
         if not before and not _after:
             continue
         ref = L.dim_axis(lay[d])
         if ref is None:
+            continue
+        if ref is False and constant and before >= 0 and _after >= 0 and call.out_shape and _token_dim(lay[d]):
+            # constant positions added to a token dim (CoaT pads a class-token slot): extra
+            # positions that carry no axis, as a concatenated class token
+            out[d] = L.with_extra_positions(lay[d], call.out_shape[d])
             continue
         if ref is False or ref.step != 1 or ref.upsample != 1:
             return unknown(call, "padding of a dimension that mixes spatial and other data")
@@ -38,7 +45,15 @@ def pad(call: OpCall) -> Lowered:
             effects.add(ref.axis, Taps.shifted(-int(before)))
         if str(call.param("mode", "constant")) == "circular":
             effects.side.add(ref.axis)
-    return effects.lowered(call, Kind.RESHAPE, [same_rank(lay, call.out_shape)])
+    return effects.lowered(call, Kind.RESHAPE, [tuple(out)])
+
+
+def _token_dim(dim: L.Dim) -> bool:
+    """A dim of whole axes merged as tokens (ViT's H*W), or tokens with extra positions."""
+    spatial = [c for c in dim if c.size != 1 and c.axis is not None]
+    return bool(spatial) and all(isinstance(c.axis, L.Tokens) or c.step == 1 for c in spatial) and (
+        len(L.axes_of(dim)) > 1 or any(isinstance(c.axis, L.Tokens) for c in spatial)
+    ) and not any(c.axis is None and c.size != 1 for c in dim)
 
 
 def index(call: OpCall) -> Lowered:
