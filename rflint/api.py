@@ -103,6 +103,22 @@ class Report:
         return all(m < s for m, s in zip(self.analysis.i_min, self.input_size))
 
     @cached_property
+    def halo(self) -> tuple[Any, ...]:
+        """Per axis, the :class:`rflint.rf.tiling.HaloAxis` of tiled inference: the context a
+        tile needs before and after its core, and the grid tiles are cut on."""
+        from rflint.rf import tiling
+
+        return tiling.halo(self.analysis)
+
+    @cached_property
+    def outputs(self) -> tuple[Any, ...]:
+        """One :class:`rflint.rf.tiling.OutputField` per model output (an FPN's levels, a
+        detector's heads, a dict of maps)."""
+        from rflint.rf import tiling
+
+        return tiling.output_fields(self.analysis)
+
+    @cached_property
     def layers(self) -> tuple[LayerInfo, ...]:
         return tuple(LayerInfo.of(lrf, self.input_size) for lrf in self.analysis.layers)
 

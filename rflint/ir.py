@@ -165,6 +165,10 @@ class Graph:
     input_size: tuple[int, ...]  # spatial input size per axis (H, W) or (L,) or (D, H, W)
     name: str = "model"
     tracer: str = "fx"
+    #: the model's outputs, ``(label, layer name)`` in the order the model returns them
+    #: (``"p2"`` for a dict entry, ``"0"`` for a tuple item, ``"output"`` for a single tensor);
+    #: empty when the frontend does not say (the layers nothing reads are the outputs)
+    outputs: tuple[tuple[str, str], ...] = ()
 
     @property
     def ndim(self) -> int:
@@ -204,6 +208,11 @@ class AxisRF:
     global_via: tuple[str, ...] = ()
     #: units after which the pattern of fields repeats (1 unless behind upsampling)
     period: int = 1
+    #: over every unit, how far its field reaches before / after the input pixels the unit
+    #: stands for (``[floor(i J), ceil((i + 1) J) - 1]``): the context a tile needs on each
+    #: side (local paths only; see :mod:`rflint.rf.tiling`)
+    lead: Number = 0
+    trail: Number = 0
 
     @property
     def is_global(self) -> bool:

@@ -96,6 +96,39 @@ def inspect(
 
 
 @command(cls=Command)
+def halo(
+    targets: Annotated[Optional[list[str]], typer.Argument(help="Models or configured model names (none: every configured model).")] = None,
+    input_size: InputSize = None,
+    input_shape: InputShape = None,
+    model_kwargs: ModelKwargs = None,
+    leaf_module: LeafModules = None,
+    trust_pickle: TrustPickle = False,
+    output_format: Annotated[Optional[TableFormat], format_option("table (one line per axis) or json.")] = None,
+    format_: Annotated[Optional[TableFormat], format_alias()] = None,
+    output_file: OutputFiles = None,
+    config_file: ConfigFile = None,
+    isolated: Isolated = False,
+    verbose: Verbose = False,
+) -> None:
+    """Show the halo tiled inference needs per axis and side, and the grid tiles are cut on."""
+
+    def body() -> int:
+        from rflint.engine import pipeline as engine
+        from rflint.views import halo as view
+
+        fmt = pick_format(output_format, format_, TableFormat.TABLE)
+        outputs = parse_outputs(output_file, fmt.value, [f.value for f in TableFormat])
+        config = load_command_config(config_file, isolated)
+        opts = ModelOptions(input_size, input_shape, model_kwargs, tuple(leaf_module or ()), trust_pickle)
+        reports = [engine.lint(spec) for spec in resolve_models(targets or [], opts, config, "halo")]
+        say_notes(reports)
+        emit(outputs, lambda output: view.render_json(reports) if output.fmt == TableFormat.JSON.value else view.render_text(reports))
+        return EXIT_OK
+
+    raise typer.Exit(run_guarded(verbose, body))
+
+
+@command(cls=Command)
 def suggest(
     target: Annotated[Optional[str], typer.Argument(help="The model to refine, or a configured model's name (none: the only configured model).")] = None,
     input_size: InputSize = None,

@@ -415,4 +415,8 @@ def graph_from_export(
     layers = lower(ep, shape, ndim, module, name)
     defined = definition_sources(module, [layer.qualname for layer in layers if layer.module_type])
     layers = [replace(layer, definition=defined.get(layer.qualname)) for layer in layers]
-    return Graph(tuple(layers), tuple(shape[2:]), name=name, tracer="export")
+    names = {layer.name for layer in layers}
+    user = list(ep.graph_signature.user_outputs)
+    single = len(user) == 1
+    outputs = tuple(("output" if single else str(i), out) for i, out in enumerate(user) if out in names)
+    return Graph(tuple(layers), tuple(shape[2:]), name=name, tracer="export", outputs=outputs)

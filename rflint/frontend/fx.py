@@ -148,6 +148,16 @@ def _swin_attention_args(args: Args) -> tuple[str, dict[str, Any]]:
 LIBRARY_FUNCTIONS: dict[str, Callable[[Args], tuple[str, dict[str, Any]]]] = {
     "torchvision.models.swin_transformer.shifted_window_attention": _swin_attention_args,
     "torchvision.models.swin_transformer._patch_merging_pad": lambda args: ("patch_merging", {}),
+    # timm: window / grid reassembly (a view, a permute and a view, wrapped for their int arguments)
+    "timm.models.swin_transformer.window_reverse": lambda args: (
+        "window_reverse", {"window": tuple(args.get(1, "window_size")), "image": (args.get(2, "H"), args.get(3, "W")), "order": "window"}
+    ),
+    "timm.models.maxxvit.window_reverse": lambda args: (
+        "window_reverse", {"window": tuple(args.get(1, "window_size")), "image": tuple(args.get(2, "img_size")), "order": "window"}
+    ),
+    "timm.models.maxxvit.grid_reverse": lambda args: (
+        "window_reverse", {"window": tuple(args.get(1, "grid_size")), "image": tuple(args.get(2, "img_size")), "order": "grid"}
+    ),
 }
 
 
@@ -258,6 +268,32 @@ def trace_graph(
     layers = lower(gm, records, shape, ndim, name)
     defined = definition_sources(module, [layer.qualname for layer in layers if layer.module_type])
     layers = [replace(layer, definition=defined.get(layer.qualname)) for layer in layers]
-    return Graph(tuple(layers), tuple(shape[2:]), name=name, tracer="fx")
+    outputs = output_refs(gm, {layer.name for layer in layers})
+    return Graph(tuple(layers), tuple(shape[2:]), name=name, tracer="fx", outputs=outputs)
+
+
+def output_refs(gm: fx.GraphModule, names: set[str]) -> tuple[tuple[str, str], ...]:
+    """``(label, node name)`` of every input-dependent tensor the model returns, labelled by
+    where it sits in the returned value: a dict key, a tuple / list index, a named field,
+    joined by dots when nested ("output" for a single tensor)."""
+    found: list[tuple[str, str]] = []
+
+    def walk(value: Any, label: str) -> None:
+        if isinstance(value, fx.Node):
+            if value.name in names:
+                found.append((label or "output", value.name))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, f"{label}.{key}" if label else str(key))
+        elif isinstance(value, (tuple, list)):
+            fields = getattr(value, "_fields", None)
+            for i, item in enumerate(value):
+                key = fields[i] if fields else str(i)
+                walk(item, f"{label}.{key}" if label else key)
+
+    for node in gm.graph.nodes:
+        if node.op == "output":
+            walk(node.args[0], "")
+    return tuple(found)
 
 

@@ -260,21 +260,69 @@ def window_taps(ref: AxisRef, taps: Taps) -> Taps:
 
 
 def dedupe(layout: Layout) -> tuple[Layout, dict[int, Taps | None]]:
-    """An axis carried by two dims (a matmul of queries and keys: rows are the queries'
-    positions, columns the keys'): every unit of the first dim already sees every position of
-    the second, so the second is mixed and becomes non-spatial."""
-    seen: set[int] = set()
+    """Positions of an axis carried by two dims (a matmul of queries and keys: rows are the
+    queries' positions, columns the keys'): every unit of the first dim already sees every
+    position of the second, so the second is mixed and becomes non-spatial.
+
+    A repeat is judged per *piece*, not per axis: after a window partition the batch dim holds
+    the window index (the outer piece) and the rows the offset inside the window (the inner
+    one). Those are complementary pieces of one axis, not a repeat; only the key dim, which
+    holds the in-window offsets a second time, is."""
+    seen: list[Comp] = []
     repeated: list[int] = []
     for d, dim in enumerate(layout):
-        axes = axes_of(dim)
-        if axes & seen:
+        comps = [c for c in dim if c.size != 1 and c.axis is not None]
+        if any(_overlaps(c, s) for c in comps for s in seen):
             repeated.append(d)
-        seen |= axes
+        seen.extend(comps)
     if not repeated:
         return layout, {}
     effects = mix(layout, repeated)
     out = tuple(_plain(dim_size(dim)) if d in repeated else dim for d, dim in enumerate(layout))
     return out, effects
+
+
+def _overlaps(a: Comp, b: Comp) -> bool:
+    """Whether two components index some of the same positions of an axis: pieces of one axis
+    are complementary when one's whole span fits inside a single step of the other (window
+    index and in-window offset); a :class:`Tokens` component overlaps whatever shares an axis."""
+    if isinstance(a.axis, Tokens) or isinstance(b.axis, Tokens):
+        axes_a = axes_of((a,)) if isinstance(a.axis, Tokens) else {a.axis}
+        axes_b = axes_of((b,)) if isinstance(b.axis, Tokens) else {b.axis}
+        return bool(axes_a & axes_b)
+    if a.axis != b.axis:
+        return False
+    return not (a.step * a.size <= b.step or b.step * b.size <= a.step)
+
+
+def roll_taps(layout: Layout, d: int, shift: int) -> tuple[int, Taps] | None | bool:
+    """What ``torch.roll`` by ``shift`` along tensor dim ``d`` reads, on the axis that dim's
+    piece belongs to: ``(axis, taps)``; None when the dim carries no axis; False when rflint
+    cannot follow it (several axes in one dim, extra token positions, channels merged in).
+
+    A roll of a whole axis (or of its coarsest piece) is a shift whose wrapped units reach the
+    far border; the caller adds that as a global side path. A roll of a finer piece (inside a
+    window) wraps within each block: per-phase taps with the block as period, widened to the
+    monotone hull the algebra composes (an upper bound on what each unit reads)."""
+    spatial = [c for c in layout[d] if c.size != 1 and c.axis is not None]
+    if not spatial:
+        return None
+    if len(spatial) != 1 or isinstance(spatial[0].axis, Tokens) or len(layout[d]) != 1:
+        return False
+    c = spatial[0]
+    coarsest = max(p.step for _, p in _pieces(layout, c.axis))
+    if c.step == coarsest:
+        return c.axis, Taps.shifted(-shift * c.step)
+    period = c.step * c.size
+    reads = []
+    for o in range(period):
+        q = o // c.step % c.size
+        reads.append(o + ((q - shift) % c.size - q) * c.step)
+    # the algebra composes taps whose ends grow with the unit; a wrap inside a block is a
+    # permutation, so each phase gets the smallest monotone hull that holds what it reads
+    lo = tuple(min(reads[p:]) for p in range(period))
+    hi = tuple(max(reads[: p + 1]) for p in range(period))
+    return c.axis, Taps(period, period, lo, hi)
 
 
 def with_extra_positions(dim: Dim, size: int) -> Dim:

@@ -51,7 +51,8 @@ def along(call: OpCall) -> Lowered:
 def roll(call: OpCall) -> Lowered:
     """A cyclic shift: interior units read ``o - shift``; units within ``shift`` of the border
     read the far border, which is kept as a global side path (so r_max stays the interior
-    units' field while the global reach is reported)."""
+    units' field while the global reach is reported). A roll of a piece of an axis (inside a
+    window, or of the window index) is followed on the whole axis (:func:`layout.roll_taps`)."""
     lay = call.first
     shifts = call.params["shifts"]
     dims = call.params.get("dims")
@@ -61,14 +62,16 @@ def roll(call: OpCall) -> Lowered:
     dims = list(dims) if isinstance(dims, (tuple, list)) else [dims]
     effects = Effects()
     for shift, d in zip(shifts, dims):
-        ref = L.dim_axis(lay[int(d) % len(lay)])
-        if ref is None:
+        rolled = L.roll_taps(lay, int(d) % len(lay), int(shift))
+        if rolled is None:
             continue
-        if ref is False or ref.step != 1 or ref.upsample != 1:
+        if rolled is False:  # cannot follow the positions: every position of the dim, at most
             effects.merge(L.mix(lay, [int(d)]))
             continue
-        effects.add(ref.axis, Taps.shifted(-int(shift)))
-        effects.side.add(ref.axis)
+        axis, taps = rolled
+        effects.add(axis, taps)
+        if taps.period == 1:  # the wrapped units read the far border
+            effects.side.add(axis)
     return effects.lowered(call, Kind.RESHAPE, [lay])
 
 

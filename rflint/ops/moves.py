@@ -26,11 +26,18 @@ def pad(call: OpCall) -> Lowered:
     lay = call.first
     pads = call.params["pads"]
     effects = Effects()
+    out = list(same_rank(lay, call.out_shape))
+    constant = str(call.param("mode", "constant")) == "constant"
     for d, (before, _after) in enumerate(pads):
         if not before and not _after:
             continue
         ref = L.dim_axis(lay[d])
         if ref is None:
+            continue
+        if ref is False and constant and before >= 0 and _after >= 0 and call.out_shape and _token_dim(lay[d]):
+            # constant positions added to a token dim (CoaT pads a class-token slot): extra
+            # positions that carry no axis, as a concatenated class token
+            out[d] = L.with_extra_positions(lay[d], call.out_shape[d])
             continue
         if ref is False or ref.step != 1 or ref.upsample != 1:
             return unknown(call, "padding of a dimension that mixes spatial and other data")
@@ -38,7 +45,15 @@ def pad(call: OpCall) -> Lowered:
             effects.add(ref.axis, Taps.shifted(-int(before)))
         if str(call.param("mode", "constant")) == "circular":
             effects.side.add(ref.axis)
-    return effects.lowered(call, Kind.RESHAPE, [same_rank(lay, call.out_shape)])
+    return effects.lowered(call, Kind.RESHAPE, [tuple(out)])
+
+
+def _token_dim(dim: L.Dim) -> bool:
+    """A dim of whole axes merged as tokens (ViT's H*W), or tokens with extra positions."""
+    spatial = [c for c in dim if c.size != 1 and c.axis is not None]
+    return bool(spatial) and all(isinstance(c.axis, L.Tokens) or c.step == 1 for c in spatial) and (
+        len(L.axes_of(dim)) > 1 or any(isinstance(c.axis, L.Tokens) for c in spatial)
+    ) and not any(c.axis is None and c.size != 1 for c in dim)
 
 
 def index(call: OpCall) -> Lowered:
@@ -228,7 +243,40 @@ def split(call: OpCall) -> Lowered:
             layouts.append(None)
         elif len(shape) == len(lay):
             layouts.append(L.resize(lay, shape))
+        elif dim is not None and len(shape) == len(lay) - 1:  # unbind: the dim is dropped
+            d = int(dim) % len(lay)
+            layouts.append(L.resize(lay[:d] + lay[d + 1 :], shape))
         else:
             reshaped = L.reshape(lay, shape)
+            if reshaped is None and any(L.axes_of(d) for d in lay):
+                return unknown(call, f"{call.name} to parts whose layout cannot be followed")
             layouts.append(reshaped.layout if reshaped is not None else opaque(shape))
     return Lowered(Kind.POINTWISE, tuple(layouts))
+
+
+# ---------------------------------------------------------------------------------------------
+# library window reassembly kept opaque to torch.fx (timm's window_reverse / grid_reverse)
+
+#: the permutation that reassembles ``[B*nW, a, b, C]`` viewed as ``[B, H/a, W/b, a, b, C]``
+#: (window: the window index outside, the offset inside) or as grid cells (grid: the cell
+#: index inside, the offset across cells outside)
+_REASSEMBLY = {"window": (0, 1, 3, 2, 4, 5), "grid": (0, 3, 1, 4, 2, 5)}
+
+
+def window_reverse(call: OpCall) -> Lowered:
+    """timm's ``window_reverse`` / ``grid_reverse``: a view to ``[-1, H/a, W/b, a, b, C]``, a
+    permute and a view to ``[-1, H, W, C]``, followed on the layouts as those three ops (so a
+    window index in the batch dim and in-window offsets in the rows rebuild the axes)."""
+    lay, out_shape, in_shape = call.first, call.out_shape, call.inputs[0].shape
+    (a, b), (h, w) = call.params["window"], call.params["image"]
+    if out_shape is None or in_shape is None or len(in_shape) != 4 or h % a or w % b:
+        return unknown(call, f"{call.name} with operands of unexpected shape")
+    c = in_shape[-1]
+    batch = in_shape[0] * a * b // (h * w)
+    viewed = L.reshape(lay, (batch, h // a, w // b, a, b, c))
+    if viewed is None or viewed.taps:
+        return unknown(call, f"{call.name}: the windows cannot be followed")
+    result = L.reshape(L.permute(viewed.layout, _REASSEMBLY[call.params["order"]]), out_shape)
+    if result is None or result.taps:
+        return unknown(call, f"{call.name}: the windows cannot be followed")
+    return Lowered(Kind.RESHAPE, (result.layout,), note="window reassembly")

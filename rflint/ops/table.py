@@ -56,6 +56,7 @@ OPS: dict[str, Handler] = {
     "permute": op_moves.permute,
     "transpose": op_moves.transpose,
     "expand": op_moves.expand,
+    "window_reverse": op_moves.window_reverse,
     "reduce": op_mixing.reduce,
     "along": op_mixing.along,
     "roll": op_mixing.roll,

@@ -378,10 +378,11 @@ def _units(classes: list[PathClass], size: int | None) -> list[int]:
 def _summarise(paths: AxisPaths, size: int | None) -> AxisRF:
     via = tuple(sorted(paths.global_via))
     if not paths.classes:  # reached only through global ops: the whole input
-        return AxisRF(INF, INF, INF, INF, True, INF, INF, INF, via, 1)
+        return AxisRF(INF, INF, INF, INF, True, INF, INF, INF, via, 1, INF, INF)
     classes = list(paths.classes.values())
     widest, narrowest = 0, INF
     start = end = None
+    jumps = [c.jump for c in classes]
     for o in _units(classes, size):
         ends = [_at(c.lo, c.hi, c.shift, o) for c in classes if not c.empty(o % c.period)]
         if not ends:
@@ -390,8 +391,9 @@ def _summarise(paths: AxisPaths, size: int | None) -> AxisRF:
         widest, narrowest = max(widest, hi - lo + 1), min(narrowest, hi - lo + 1)
         if o == 0:
             start, end = lo, hi
+    period = math.lcm(*(c.period for c in classes))
+    lead, trail = _lead_trail(classes, period, Fraction(max(jumps)))
     sizes = [s for c in classes for p, s in enumerate(c.sizes) if not c.empty(p)]
-    jumps = [c.jump for c in classes]
     return AxisRF(
         min(sizes),
         widest,
@@ -402,8 +404,26 @@ def _summarise(paths: AxisPaths, size: int | None) -> AxisRF:
         0 if start is None else start,
         0 if end is None else end,
         via,
-        math.lcm(*(c.period for c in classes)),
+        period,
+        lead,
+        trail,
     )
+
+
+def _lead_trail(classes: list[PathClass], period: int, jump: Fraction) -> tuple[int, int]:
+    """How far the first unit of a period reads before the pixels it stands for
+    (``[floor(o J), ceil((o + 1) J) - 1]``), and the last unit after them: a tile whose core
+    starts and ends on the period's grid needs exactly that much context (units in between
+    read inside their neighbours' reach, as the ends grow with the unit)."""
+    def ends(o: int) -> tuple[int, int] | None:
+        spans = [_at(c.lo, c.hi, c.shift, o) for c in classes if not c.empty(o % c.period)]
+        return (min(e[0] for e in spans), max(e[1] for e in spans)) if spans else None
+
+    first = next((o for o in range(period) if ends(o) is not None), 0)
+    last = next((o for o in range(period - 1, -1, -1) if ends(o) is not None), 0)
+    lo = ends(first)[0] if ends(first) else 0
+    hi = ends(last)[1] if ends(last) else 0
+    return max(0, -lo), max(0, hi - (math.ceil(period * jump) - 1))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,9 +15,10 @@ from typing import Any
 
 from rich.table import Table
 
-from rflint.rf.algebra import display, layer_status
-from rflint.rf.sizes import is_transposed, layer_cost
 from rflint.ir import INF, Graph, Kind, Layer
+from rflint.rf import tiling
+from rflint.rf.algebra import axis_names, display, layer_status
+from rflint.rf.sizes import is_transposed, layer_cost
 from rflint.report.common import RenderContext, axes_text, display_path, render_rich
 from rflint.results import ModelReport
 
@@ -118,7 +119,46 @@ def summary(report: ModelReport) -> dict[str, Any]:
         "macs_total": macs,
         "global_context": list(a.global_via),
         "notes": list(report.notes),
+        "outputs": output_rows(report),
+        "halo": halo_rows(report),
     }
+
+
+def output_rows(report: ModelReport) -> list[dict[str, Any]]:
+    """One dict per model output: its field, jump (stride) and offset per axis."""
+    return [
+        {
+            "output": f.label,
+            "layer": f.layer,
+            "r_min": [display(x) for x in f.r_min],
+            "r_max": [display(x) for x in f.r_max],
+            "r_narrow": [display(x) for x in f.r_narrow],
+            "jump": [display(x) for x in f.jump],
+            "offset": [display(x) for x in f.offset],
+            "period": list(f.period),
+            "feature_map": list(f.feature_map) if f.feature_map else None,
+            "global_context": f.global_context,
+            "uncertain": f.uncertain,
+        }
+        for f in tiling.output_fields(report.analysis)
+    ]
+
+
+def halo_rows(report: ModelReport) -> list[dict[str, Any]]:
+    """One dict per axis: the tiling halo (:mod:`rflint.rf.tiling`); null where infinite."""
+    names = axis_names(report.analysis.graph.ndim)
+    return [
+        {
+            "axis": name,
+            "before": display(h.before),
+            "after": display(h.after),
+            "granularity": h.granularity,
+            "before_aligned": display(h.before_aligned),
+            "after_aligned": display(h.after_aligned),
+            "exact": h.exact,
+        }
+        for name, h in zip(names, tiling.halo(report.analysis))
+    ]
 
 
 def render_json(reports: Sequence[ModelReport], show_all: bool, ctx: RenderContext) -> str:
@@ -158,6 +198,9 @@ def table_parts(report: ModelReport, show_all: bool, ctx: RenderContext | None =
             f"[{STATUS_STYLE.get(row['status'], '')}]{status}[/]",
         )
     out: list[Any] = [table]
+    if len(s["outputs"]) > 1:
+        out.append(outputs_table(s["outputs"]))
+    out.append("Tiling halo: " + halo_text(s["halo"]))
     out.append(
         f"I_min {axes_text(s['i_min'])} (no critical layer)   "
         f"I_min {axes_text(s['i_min_unproductive'])} (no unproductive layer)   "
@@ -222,6 +265,31 @@ def group_merges(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _parent(qualname: str) -> str:
     return qualname.rpartition(".")[0]
+
+
+def outputs_table(rows: list[dict[str, Any]]) -> Table:
+    """One row per model output (an FPN's levels, a detector's heads)."""
+    table = Table(title="outputs")
+    for col in ("output", "layer", "r_min", "r_max", "jump", "offset", "feature map"):
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(
+            row["output"], row["layer"], axes_text(row["r_min"]), _widest(row), axes_text(row["jump"]),
+            axes_text(row["offset"]), axes_text(row["feature_map"]) if row["feature_map"] else "",
+        )
+    return table
+
+
+def halo_text(rows: list[dict[str, Any]]) -> str:
+    """``H before 4 after 4 (grid 1), W ...``; ``whole axis`` where a global path reaches."""
+    parts = []
+    for h in rows:
+        if h["before"] is None or h["after"] is None:
+            parts.append(f"{h['axis']} whole axis (a global path)")
+            continue
+        aligned = "" if h["granularity"] == 1 else f", aligned {h['before_aligned']}/{h['after_aligned']}"
+        parts.append(f"{h['axis']} before {h['before']} after {h['after']} (grid {h['granularity']}{aligned})" + ("" if h["exact"] else " or more"))
+    return ", ".join(parts)
 
 
 def _widest(row: dict[str, Any]) -> str:

@@ -100,6 +100,7 @@ NOT_IN_ALL_FRONTENDS = {
     "global_spatial": "grid_sample: covered by test_onnx",
     "window_attention": "torchvision's opaque Swin function: fx only, covered by the zoo",
     "patch_merging": "torchvision's opaque Swin function: fx only, covered by the zoo",
+    "window_reverse": "timm's opaque window / grid reverse: fx only, tests/frontend/test_shifted_windows.py and the zoo",
     "custom": "declared ops: tests/ops/test_custom_ops.py",
 }
 
