@@ -85,6 +85,10 @@ class Config:
     ops: Mapping[str, Mapping[str, object]] = field(default_factory=lambda: MappingProxyType({}))
     #: absolute folders from ``pythonpath``, relative to the config file when written
     pythonpath: tuple[Path, ...] = ()
+    #: ``task``, ``causal``, ``sample-rate``: how models are judged (a model entry may override)
+    task: str = "auto"
+    causal: tuple[str, ...] = ()
+    sample_rate: float | None = None
 
     @property
     def search_path(self) -> tuple[str, ...]:
@@ -216,7 +220,9 @@ def parse_config(
         extend_select=tuple(table.get("extend-select", ())),
         ignore=tuple(table.get("ignore", ())),
         severities=_severities(table.get("rules", {})),
-        models=tuple(replace(_model_spec(entry, root, search_path), ops=ops) for entry in table.get("models", ())),
+        models=tuple(
+            replace(_model_spec({**_judging(table), **entry}, root, search_path), ops=ops) for entry in table.get("models", ())
+        ),
         ops=ops,
         overrides=tuple(
             Override(
@@ -230,7 +236,15 @@ def parse_config(
         pythonpath=pythonpath,
         cache_dir=root / table["cache-dir"] if "cache-dir" in table else None,
         table=MappingProxyType(dict(table)),
+        task=table.get("task", "auto"),
+        causal=tuple(str(a) for a in table.get("causal", ())),
+        sample_rate=table.get("sample-rate"),
     )
+
+
+def _judging(table: Mapping[str, Any]) -> dict[str, Any]:
+    """The top-level keys that say how models are judged, as defaults for every model entry."""
+    return {k: table[k] for k in ("task", "causal", "sample-rate") if k in table}
 
 
 def _pythonpath(entries: Sequence[str], root: Path, source: Path, prefix: str) -> tuple[Path, ...]:
@@ -406,6 +420,9 @@ def _model_spec(entry: Mapping[str, Any], root: Path, search_path: tuple[str, ..
         kwargs=MappingProxyType(dict(entry.get("kwargs", {}))),
         leaf_modules=tuple(entry.get("leaf-modules", ())),
         pythonpath=search_path,
+        task=entry.get("task", "auto"),
+        causal=tuple(str(a) for a in entry.get("causal", ())),
+        sample_rate=entry.get("sample-rate"),
     )
 
 
