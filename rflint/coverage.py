@@ -46,12 +46,11 @@ def _value(arr: Sequence[Number | None], t: int, clamp: bool) -> Number | None:
         return arr[t]
     if clamp or n == 0:
         return None
-    end = 0 if t < 0 else n - 1
+    end, other = (0, 1) if t < 0 else (n - 1, n - 2)
     if arr[end] is None:
         return None
-    other = 1 if t < 0 else n - 2
-    step = (arr[end] - arr[other]) if 0 <= other < n and arr[other] is not None else 1
-    return arr[end] + step * (t - end)
+    slope = abs(arr[end] - arr[other]) if 0 <= other < n and arr[other] is not None else 1
+    return arr[end] + slope * (t - end)  # one grid step further out per padded unit
 
 
 def _first(arr: Sequence[Number | None], a: int, b: int, clamp: bool, reverse: bool) -> Number | None:

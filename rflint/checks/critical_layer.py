@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from rflint.algebra import critical_axes, is_critical, op_summary
-from rflint.checks.base import Rule, layer_finding, per_axis
+from rflint.checks.base import Rule, dense_words, layer_finding, per_axis
 from rflint.ir import Analysis, Finding, Severity
 
 
@@ -13,12 +13,18 @@ def check(analysis: Analysis) -> Iterator[Finding]:
     size = analysis.graph.input_size
     for lrf in analysis.layers:
         if is_critical(lrf, size):
+            where, what = dense_words(lrf)
+            passes = (
+                f"every unit of its output, corners included, sees the whole input"
+                f"{per_axis(critical_axes(lrf, size), lrf.reach, '>=', size, what)}"
+                if lrf.reach
+                else f"its own receptive field passes the input size{per_axis(critical_axes(lrf, size), lrf.r_min, '>', size, what)}"
+            )
             yield layer_finding(
                 RULE,
                 analysis,
                 lrf,
-                f"{lrf.layer.qualname} ({op_summary(lrf.layer)}) is critical: its own receptive field passes the "
-                f"input size{per_axis(critical_axes(lrf, size), lrf.r_min, '>', size, 'receptive field')}",
+                f"{lrf.layer.qualname} ({op_summary(lrf.layer)}) is critical: {passes}",
                 hint="layers after this one may add no new context",
             )
 

@@ -43,7 +43,8 @@ def check(analysis: Analysis) -> Iterator[Finding]:
         name=RULE.name,
         severity=RULE.severity,
         message=f"the architecture is not refined for input size {fmt_axes(size)}: {margins(analysis.i_min, size)} "
-        "(I_min: the smallest input at which no layer is critical)",
+        + ("(I_min: the smallest input at which no layer is critical)" if analysis.task != "dense" else
+           "(I_min, dense task: the smallest input at which no layer's every unit, corners included, sees the whole input)"),
         model=analysis.graph.name,
         layer="",
         source=None,
