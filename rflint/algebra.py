@@ -469,8 +469,6 @@ def resolution_bounds(
         growing = [lrf for lrf in layers if lrf.layer.grows_on(a)]  # a 1x7 conv counts on W only
         ins = [x for x in (_input_field(lrf)[a] for lrf in growing) if _finite(x)]
         owns = [x for x in (_own_field(lrf)[a] for lrf in growing) if _finite(x)]
-        if any(lrf.reach for lrf in growing):  # dense: a corner that covers N is critical at N
-            owns = [x + 1 for x in owns]
         maxes = [lrf.axes[a].r_max for lrf in layers if _finite(lrf.axes[a].r_max)]
         i_min_u.append(max(ins, default=Fraction(0)) + 1)
         i_min.append(max(owns, default=Fraction(1)))
@@ -552,7 +550,7 @@ def critical_axes(lrf: LayerRF, input_size: tuple[int, ...]) -> list[int]:
     """The axes on which the layer itself pushes r_min past the input size (dense: on which
     every unit of its output, corners included, sees the whole input)."""
     if lrf.reach:
-        return [a for a in _growing_axes(lrf) if _finite(lrf.reach[a]) and lrf.reach[a] >= input_size[a]]
+        return [a for a in _growing_axes(lrf) if _finite(lrf.reach[a]) and lrf.reach[a] > input_size[a]]
     return [a for a in _growing_axes(lrf) if _finite(lrf.axes[a].r_min) and lrf.axes[a].r_min > input_size[a]]
 
 

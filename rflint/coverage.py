@@ -22,7 +22,8 @@ The number reported per layer and axis is the **corner reach**
     reach = min_i min(V_i + 1, N - U_i)
 
 the input size up to which every unit still sees the whole input: ``reach >= N`` iff every
-unit covers it. Taps are clamped to the tensor (a padded position reads nothing, so a field
+unit covers it (a unit that reads only padding, such as the border of an ``F.pad``, sees
+nothing and is left out). Taps are clamped to the tensor (a padded position reads nothing, so a field
 ends where its last real tap ends); when every unit covers the input the reach is taken from
 the same propagation with the padded taps extrapolated along the grid (the Araujo et al.
 effective padding), so that it also says by how much the corners overshoot.
@@ -67,7 +68,9 @@ def through_taps(units: Units, taps: Taps | None, n_out: int, clamp: bool) -> Un
     """The units of an op's output along one axis (None: no local path, or sizes unknown)."""
     lo_arr, hi_arr = units
     if taps is None or taps.is_identity:
-        return units if len(lo_arr) == n_out else None
+        if len(lo_arr) == n_out:
+            return units
+        taps = Taps.shifted(0)  # unit o still reads unit o: a crop at the end, or a pad there
     out_lo: list[Number | None] = []
     out_hi: list[Number | None] = []
     for o in range(n_out):
@@ -104,7 +107,8 @@ def reach(units: Units | None, size: int) -> Number:
         return INF
     out: Number = INF
     for lo, hi in zip(*units):
-        out = min(out, 0 if lo is None or hi is None else min(hi + 1, size - lo))
+        if lo is not None and hi is not None:  # a unit that reads only padding is not judged
+            out = min(out, min(hi + 1, size - lo))
     return out
 
 

@@ -15,8 +15,8 @@ def check(analysis: Analysis) -> Iterator[Finding]:
         if is_critical(lrf, size):
             where, what = dense_words(lrf)
             passes = (
-                f"every unit of its output, corners included, sees the whole input"
-                f"{per_axis(critical_axes(lrf, size), lrf.reach, '>=', size, what)}"
+                f"every unit of its output, corners included, sees past the whole input"
+                f"{per_axis(critical_axes(lrf, size), lrf.reach, '>', size, what)}"
                 if lrf.reach
                 else f"its own receptive field passes the input size{per_axis(critical_axes(lrf, size), lrf.r_min, '>', size, what)}"
             )
