@@ -58,14 +58,14 @@ def read_positions(model: nn.Module, input_shape: Sequence[int]) -> list[list[bo
 
 
 def terms_per_unit(
-    model: nn.Module, input_shape: Sequence[int], *, axis: int = 0, units: Sequence[int] = ()
+    model: nn.Module, input_shape: Sequence[int], *, axis: int = 0, units: Sequence[int] = (), other: int | None = None
 ) -> list[int]:
-    """How many input positions along ``axis`` each output unit (at ``units``, the other axes
-    at their centre) has a non-zero gradient for: the number of terms it sums."""
+    """How many input positions along ``axis`` each output unit (at ``units``; the other axes
+    at ``other``, default their centre) has a non-zero gradient for: the number of terms it sums."""
     net = linearize(model, torch.float64)
     x = torch.ones(tuple(input_shape), dtype=torch.float64, requires_grad=True)
     out = _first_tensor(net(x))
-    centre = [s // 2 for s in out.shape[2:]]
+    centre = [s // 2 if other is None else other for s in out.shape[2:]]
     counts = []
     for k, i in enumerate(units):
         position = list(centre)
