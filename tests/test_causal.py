@@ -8,12 +8,16 @@ max_i (J i - lo_i), with J the distance between neighbouring units' fields.
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch.nn.functional as F
 from torch import nn
+from oracle import measure_support
 from unit_oracle import unit_fields
 
 from rflint.engine import lint_module
@@ -174,3 +178,43 @@ def test_cli_and_config_turn_the_rule_on(tmp_path):
     assert "RF104" in subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path).stdout
     bad = subprocess.run([*cmd, "--isolated", "--causal", "H"], capture_output=True, text=True, cwd=tmp_path)
     assert bad.returncode == 2 and "causal axis 'H'" in bad.stdout + bad.stderr and "Traceback" not in bad.stderr
+
+
+class FeatureEncoder(nn.Module):
+    """wav2vec 2.0's feature encoder (Baevski et al. 2020): kernels (10,3,3,3,3,2,2), strides
+    (5,2,2,2,2,2,2), no padding; the paper: a 25 ms field every 20 ms at 16 kHz."""
+
+    def __init__(self):
+        super().__init__()
+        layers, channels = [], 1
+        for k, s in zip((10, 3, 3, 3, 3, 2, 2), (5, 2, 2, 2, 2, 2, 2)):
+            layers += [nn.Conv1d(channels, 4, k, stride=s, bias=False), nn.GELU()]
+            channels = 4
+        self.conv_layers = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.conv_layers(x)
+
+
+def test_sample_rate_shows_wav2vec_fields_in_samples_and_ms(tmp_path):
+    (tmp_path / "w2v.py").write_text("from test_causal import FeatureEncoder\n", encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
+    cmd = [sys.executable, "-m", "rflint", "inspect", "w2v.py:FeatureEncoder", "--input-shape", "1,1,16000", "--isolated"]
+    out = subprocess.run([*cmd, "--sample-rate", "16000", "--output-format", "json"], capture_output=True, text=True, cwd=tmp_path, env=env)
+    shown = json.loads(out.stdout)
+    last = shown["layers"][-1]
+    assert shown["sample_rate"] == 16000
+    assert (last["r_max"], last["r_max_ms"], last["jump"], last["jump_ms"]) == ([400], 25.0, [320], 20.0)
+    assert last["r_max"] == [measure_support(FeatureEncoder(), (1, 1, 2000))[0]]  # the oracle: 400 samples
+    assert last["lookahead_ms"] == 24.938  # 399 samples after J * i: a frame needs its whole window
+    table = subprocess.run([*cmd, "--sample-rate", "16000"], capture_output=True, text=True, cwd=tmp_path, env=env).stdout
+    assert "conv_layers.12: field 400 = 25 ms, jump 320 = 20 ms" in table
+
+
+def test_without_a_sample_rate_or_on_images_there_are_no_ms_columns():
+    from rflint.report.timebase import in_time
+
+    a = run(FeatureEncoder(), (1, 1, 4000), causal=()).analysis
+    assert in_time(a.layers[-1], None) == {}
+    image = lint_module(nn.Conv2d(2, 2, 3), ModelSpec("m", (8, 8), (1, 2, 8, 8))).analysis
+    assert in_time(image.layers[-1], 16000.0) == {}
