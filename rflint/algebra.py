@@ -513,7 +513,8 @@ def _with_reach(lrf: LayerRF, found: tuple | None) -> LayerRF:
 def keeps_spatial_axes(layers: Iterable[LayerRF]) -> bool:
     """True when some output of the model (a layer nothing reads) keeps a spatial axis: a
     local field on an axis longer than one unit (a segmentation map, detection heads, an
-    audio frame sequence); a classifier's outputs are global on every axis."""
+    audio frame sequence); a classifier's outputs are global on every axis, or have no
+    spatial axes left (a linear layer after a pool that left 1 x 2 pixels)."""
     layers = list(layers)
     read = {name for lrf in layers for name in lrf.layer.inputs}
     for lrf in layers:
@@ -521,7 +522,7 @@ def keeps_spatial_axes(layers: Iterable[LayerRF]) -> bool:
             continue
         size = lrf.layer.out_size
         for a, axis in enumerate(lrf.axes):
-            if not axis.is_global and (size is None or a >= len(size) or size[a] > 1):
+            if not axis.is_global and size is not None and a < len(size) and size[a] > 1:
                 return True
     return False
 

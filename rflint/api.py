@@ -191,6 +191,9 @@ def analyze(
     name: str | None = None,
     kwargs: Mapping[str, object] | None = None,
     leaf_modules: Sequence[str] = (),
+    task: str | None = None,
+    causal: Sequence[str | int] = (),
+    sample_rate: float | None = None,
 ) -> Report:
     """Analyse a model's receptive fields at one input size.
 
@@ -206,6 +209,10 @@ def analyze(
         name: the model's display name in findings.
         kwargs: keyword arguments for a target's factory.
         leaf_modules: dotted class paths not to trace through.
+        task: "auto" (dense when an output keeps a spatial axis), "classification" or
+            "dense" (every unit judged, corners included); None: the config's (default auto).
+        causal: axes whose future must not be read (RF104): ``["T"]``, ``[0]``.
+        sample_rate: samples per second of a 1-D model's input (fields also in ms).
 
     Returns:
         A :class:`Report`.
@@ -219,11 +226,20 @@ def analyze(
     if rules is not None:
         cfg = cfg.with_selection(select=list(rules))
     size, shape = _size(input_size), (tuple(int(s) for s in input_shape) if input_shape is not None else None)
+    judging = {
+        "task": task or cfg.task,
+        "causal": tuple(str(a) for a in causal) or cfg.causal,
+        "sample_rate": sample_rate if sample_rate is not None else cfg.sample_rate,
+    }
+    if judging["task"] not in ("auto", "classification", "dense"):
+        from rflint.errors import UsageError
+
+        raise UsageError(f"unknown task {judging['task']!r}", hint="use auto, classification or dense")
     if isinstance(model, str):
-        spec = ModelSpec(model, size, shape, name=name, kwargs=dict(kwargs or {}), leaf_modules=tuple(leaf_modules), ops=cfg.ops)
+        spec = ModelSpec(model, size, shape, name=name, kwargs=dict(kwargs or {}), leaf_modules=tuple(leaf_modules), ops=cfg.ops, **judging)
         model_report = engine.lint(spec)
     else:
         label = name or type(model).__name__
-        spec = ModelSpec(label, size, shape, name=label, leaf_modules=tuple(leaf_modules), ops=cfg.ops)
+        spec = ModelSpec(label, size, shape, name=label, leaf_modules=tuple(leaf_modules), ops=cfg.ops, **judging)
         model_report = engine.lint_module(model, spec)
     return Report(model_report, engine.resolve_findings([model_report], cfg))

@@ -251,3 +251,14 @@ def test_the_config_chooses_the_task_and_a_bad_one_is_one_line_exit_2(tmp_path):
     bad = run_cli(["check", "models.py:Seg", "--input-shape", "1,2,12,12", "--no-cache"], tmp_path)
     assert bad.returncode == 2 and "task" in bad.stderr and "Traceback" not in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_the_python_api_takes_the_task():
+    import rflint
+
+    dense = rflint.analyze(Plain(), input_shape=(1, 2, 8, 8))
+    assert dense.analysis.task == "dense" and dense.unproductive == ("convs.7",)
+    classic = rflint.analyze(Plain(), input_shape=(1, 2, 8, 8), task="classification")
+    assert classic.unproductive == ("convs.4", "convs.5", "convs.6", "convs.7")  # input r_min 9, 11, 13, 15 >= 8
+    with pytest.raises(Exception, match="unknown task 'segmentation'"):
+        rflint.analyze(Plain(), input_shape=(1, 2, 8, 8), task="segmentation")
