@@ -262,3 +262,26 @@ def test_the_python_api_takes_the_task():
     assert classic.unproductive == ("convs.4", "convs.5", "convs.6", "convs.7")  # input r_min 9, 11, 13, 15 >= 8
     with pytest.raises(Exception, match="unknown task 'segmentation'"):
         rflint.analyze(Plain(), input_shape=(1, 2, 8, 8), task="segmentation")
+
+
+def basic_unet() -> nn.Module:
+    import monai.networks.nets as nets
+
+    return nets.BasicUNet(spatial_dims=2, in_channels=1, out_channels=2, features=(8, 8, 16, 32, 64, 8))
+
+
+@pytest.mark.parametrize("hook", ["down_2", ""])
+def test_monai_basic_unet_corner_reach_against_the_oracle(hook):
+    """MONAI's BasicUNet: its encoder (double convs and max pools) is one path, so the reach
+    equals the oracle's exactly; at the output the decoder's skip concatenations add shorter
+    paths, so the reach (every path) is at most what the union of the paths covers."""
+    shape = (1, 1, 32, 32)
+    a = analysed(basic_unet(), shape)
+    assert a.task == "dense"
+    lrf = a.layers[-1] if not hook else next(l for l in reversed(a.layers) if l.layer.qualname.startswith(hook + "."))
+    fields = unit_fields(basic_unet(), shape, hook or None, axis=0)
+    oracle = corner_reach(fields, 32)
+    if hook:
+        assert (lrf.reach[0] == oracle) if oracle < 32 else lrf.reach[0] >= 32
+    else:
+        assert lrf.reach[0] <= oracle
