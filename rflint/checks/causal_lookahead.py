@@ -21,7 +21,7 @@ def check(analysis: Analysis) -> Iterator[Finding]:
             via = ", ".join(first.axes[axis].global_via[:2]) or first.layer.qualname
             what = f"reads the whole {names[axis]} axis, future included (through {via})"
         else:
-            what = f"reads {display(ahead)} position{'s' * (ahead != 1)} ahead along {names[axis]} (lookahead {display(ahead)})"
+            what = f"reads {display(ahead)} position{'s' * (ahead != 1)} ahead (lookahead {display(ahead)})"
         finding = layer_finding(
             RULE,
             analysis,
