@@ -489,42 +489,16 @@ def analyse(graph: Graph, task: str = "classification", causal_axes: tuple[int, 
 
     ``task``: "classification" (Richter's centre-unit criterion), "dense" (every unit judged,
     :mod:`rflint.coverage`) or "auto" (dense when an output keeps a spatial axis)."""
+    from rflint.coverage import keeps_spatial_axes, with_reaches
+
     layers = propagate(graph)
     source = "config"
     if task == "auto":
         task, source = ("dense" if keeps_spatial_axes(layers) else "classification"), "auto"
     if task == "dense":
-        from rflint.coverage import reaches
-
-        found = reaches(graph)
-        layers = tuple(_with_reach(lrf, found.get(lrf.layer.name)) for lrf in layers)
+        layers = with_reaches(graph, layers)
     i_min_u, i_min, i_max = resolution_bounds(layers, graph.ndim)
     return Analysis(graph, layers, i_min_u, i_min, i_max, output_global_via(layers), task, source, causal_axes)
-
-
-def _with_reach(lrf: LayerRF, found: tuple | None) -> LayerRF:
-    from dataclasses import replace
-
-    ndim = len(lrf.axes)
-    ins, outs = found if found is not None else ((INF,) * ndim, (INF,) * ndim)
-    return replace(lrf, reach_in=ins, reach=outs)
-
-
-def keeps_spatial_axes(layers: Iterable[LayerRF]) -> bool:
-    """True when some output of the model (a layer nothing reads) keeps a spatial axis: a
-    local field on an axis longer than one unit (a segmentation map, detection heads, an
-    audio frame sequence); a classifier's outputs are global on every axis, or have no
-    spatial axes left (a linear layer after a pool that left 1 x 2 pixels)."""
-    layers = list(layers)
-    read = {name for lrf in layers for name in lrf.layer.inputs}
-    for lrf in layers:
-        if lrf.layer.name in read or lrf.layer.kind is Kind.INPUT:
-            continue
-        size = lrf.layer.out_size
-        for a, axis in enumerate(lrf.axes):
-            if not axis.is_global and size is not None and a < len(size) and size[a] > 1:
-                return True
-    return False
 
 
 def _input_field(lrf: LayerRF) -> tuple[Number, ...]:

@@ -31,10 +31,10 @@ effective padding), so that it also says by how much the corners overshoot.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from fractions import Fraction
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
-from rflint.ir import INF, Graph, Kind, Layer, Number, Taps
+from rflint.ir import INF, Graph, Kind, Layer, LayerRF, Number, Taps
 
 #: per unit of one axis: (latest start, earliest end) of any single path, None: no local path
 Units = tuple[tuple[Number | None, ...], tuple[Number | None, ...]]
@@ -160,10 +160,34 @@ def reaches(graph: Graph) -> dict[str, tuple[tuple[Number, ...], tuple[Number, .
                 if value != INF and value >= size[a]:
                     padded = padded if padded is not None else propagate_units(graph, clamp=False)
                     value = max(value, reach(padded[name][a][pos], size[a]))
-                sink.append(_exact(value))
+                sink.append(value)
         result[name] = (tuple(ins), tuple(outs))
     return result
 
 
-def _exact(x: Number) -> Number:
-    return x if x == INF else Fraction(x).limit_denominator(1 << 20) if not isinstance(x, int) else x
+def with_reaches(graph: Graph, layers: Sequence[LayerRF]) -> tuple[LayerRF, ...]:
+    """``layers`` with their corner reaches filled in (INF where a layer has none)."""
+    found = reaches(graph)
+    out = []
+    for lrf in layers:
+        ndim = len(lrf.axes)
+        ins, outs = found.get(lrf.layer.name, ((INF,) * ndim, (INF,) * ndim))
+        out.append(replace(lrf, reach_in=ins, reach=outs))
+    return tuple(out)
+
+
+def keeps_spatial_axes(layers: Iterable[LayerRF]) -> bool:
+    """True when some output of the model (a layer nothing reads) keeps a spatial axis: a
+    local field on an axis longer than one unit (a segmentation map, detection heads, an
+    audio frame sequence); a classifier's outputs are global on every axis, or have no
+    spatial axes left (a linear layer after a pool that left 1 x 2 pixels)."""
+    layers = list(layers)
+    read = {name for lrf in layers for name in lrf.layer.inputs}
+    for lrf in layers:
+        if lrf.layer.name in read or lrf.layer.kind is Kind.INPUT:
+            continue
+        size = lrf.layer.out_size
+        for a, axis in enumerate(lrf.axes):
+            if not axis.is_global and size is not None and a < len(size) and size[a] > 1:
+                return True
+    return False
