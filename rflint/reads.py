@@ -8,6 +8,9 @@ weight (a dilated window reads ``lo, lo + d, ..., hi``), so the union of all pat
 ResNet's 1x1/2 shortcut skips odd pixels but the 3x3/2 main path beside it reads them). Boxes
 factor per axis, so each axis is walked on its own. A global op, an unknown op, or an axis
 whose size is unknown reads every unit of its input (no position is called dead on a guess).
+An axis is reported only when a gap lies *between* read positions (a phase no path reads):
+a strided window without padding that leaves the last pixel or two unread at an unlucky size is
+a border remainder, not a dead phase.
 """
 
 from __future__ import annotations
@@ -103,6 +106,9 @@ def dead_positions(graph: Graph) -> list[DeadPositions]:
             if mask is None or all(mask) or not any(mask):
                 continue
             dead = tuple(i for i, m in enumerate(mask) if not m)
+            first, last = mask.index(True), len(mask) - 1 - mask[::-1].index(True)
+            if not any(first < i < last for i in dead):
+                continue  # only a border is left unread (an unpadded window's remainder): no gap
             out.append(DeadPositions(axis, dead, len(mask), _culprit(graph, needed, reads)))
     return out
 

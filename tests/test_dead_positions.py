@@ -70,7 +70,16 @@ CASES = {
     "shortcut_alone": (lambda: Downsample(main=False), (1, 2, 16, 16)),
     "two_heads": (TwoHeads, (1, 2, 16, 16)),
     "stem_3x3_s2": (lambda: Stem(k=3, stride=2, padding=1), (1, 2, 16, 16)),
+    # unpadded 3x3/2 at 16: units read [2i, 2i + 2] up to 14, pixel 15 is a border remainder
+    "unpadded_3x3_s2_border_only": (lambda: Stem(k=3, stride=2), (1, 2, 16, 16)),
 }
+
+
+def has_gap(read: list[bool]) -> bool:
+    """A position no output reads between two that are read: a dead phase, not a border."""
+    first, last = read.index(True), len(read) - 1 - read[::-1].index(True)
+    return not all(read[first : last + 1])
+
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -80,7 +89,15 @@ def test_dead_positions_equal_the_oracle(name):
     found = {d.axis: d.dead for d in dead_positions(graph)}
     oracle = read_positions(build(), shape)
     for axis, read in enumerate(oracle):
-        assert found.get(axis, ()) == tuple(i for i, r in enumerate(read) if not r), axis
+        expected = tuple(i for i, r in enumerate(read) if not r) if has_gap(read) else ()
+        assert found.get(axis, ()) == expected, axis
+
+
+def test_a_border_remainder_alone_is_not_reported():
+    build, shape = CASES["unpadded_3x3_s2_border_only"]
+    assert [i for i, r in enumerate(read_positions(build(), shape)[0]) if not r] == [15]  # the oracle
+    graph = lint_module(build(), ModelSpec("m", shape[2:], shape)).analysis.graph
+    assert dead_positions(graph) == []
 
 
 def test_the_warning_names_the_op_the_axis_and_the_fraction():
