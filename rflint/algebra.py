@@ -523,7 +523,7 @@ def unproductive_axes(lrf: LayerRF, input_size: tuple[int, ...]) -> list[int]:
 
 def critical_axes(lrf: LayerRF, input_size: tuple[int, ...]) -> list[int]:
     """The axes on which the layer itself pushes r_min past the input size (dense: on which
-    every unit of its output, corners included, sees the whole input)."""
+    every unit of its output, corners included, sees past the whole input: corner reach > N)."""
     if lrf.reach:
         return [a for a in _growing_axes(lrf) if _finite(lrf.reach[a]) and lrf.reach[a] > input_size[a]]
     return [a for a in _growing_axes(lrf) if _finite(lrf.axes[a].r_min) and lrf.axes[a].r_min > input_size[a]]
