@@ -221,6 +221,9 @@ def analyze(
     name: str | None = None,
     kwargs: Mapping[str, object] | None = None,
     leaf_modules: Sequence[str] = (),
+    task: str | None = None,
+    causal: Sequence[str | int] = (),
+    sample_rate: float | None = None,
 ) -> Report:
     """Analyse a model's receptive fields at one input size.
 
@@ -241,6 +244,10 @@ def analyze(
         kwargs: keyword arguments for a target's factory or a class (added to a configured
             entry's, as ``--model-kwargs``); ``{"class": "torch.nn.Conv3d"}`` names a class.
         leaf_modules: dotted class paths not to trace through.
+        task: "auto" (dense when an output keeps a spatial axis), "classification" or
+            "dense" (every unit judged, corners included); None: the config's (default auto).
+        causal: axes whose future must not be read (RF104): ``["T"]``, ``[0]``.
+        sample_rate: samples per second of a 1-D model's input (fields also in ms).
 
     Returns:
         Report: the model's receptive fields, and the findings the configuration keeps.
@@ -260,7 +267,8 @@ def analyze(
     leaves = A.names_argument(leaf_modules, "leaf_modules", "leaf_modules=['pkg.module.Block']")
     factory_kwargs = A.kwargs_argument(kwargs, model_is_built=A.is_built(model))
     cfg = _selected(_config(config), rules)
-    given = ModelSpec("", size, shape, name=name, kwargs=factory_kwargs, leaf_modules=leaves, ops=cfg.ops)
+    judging = A.judging_arguments(task, causal, sample_rate, cfg)
+    given = ModelSpec("", size, shape, name=name, kwargs=factory_kwargs, leaf_modules=leaves, ops=cfg.ops, **judging)
     if isinstance(model, str):
         model_report = engine.lint(_target_spec(model, given, cfg))
     else:

@@ -144,3 +144,27 @@ def kwargs_argument(value: Any, model_is_built: bool) -> dict[str, object]:
     if value and model_is_built:
         raise ArgumentError("kwargs are for a target's factory, but model is already built", hint="build the model with those arguments yourself")
     return dict(value)
+
+
+TASKS = ("auto", "classification", "dense")
+
+
+def judging_arguments(task: Any, causal: Any, sample_rate: Any, config: Any) -> dict[str, Any]:
+    """How the model is judged (``task``, ``causal`` axes, ``sample_rate``), each falling back
+    to the configuration's value, as the command line's ``--task`` / ``--causal`` /
+    ``--sample-rate`` do."""
+    if task is not None and task not in TASKS:
+        raise ArgumentError(f"task must be one of {', '.join(TASKS)}, not {task!r}", hint="pass task='dense' for a model with spatial outputs")
+    if isinstance(causal, (str, bytes)) or not isinstance(causal, Sequence):
+        raise ArgumentError(f"causal must be a sequence of axis names or indices, not {_kind(causal)}", hint="pass e.g. causal=['T'] or causal=[0]")
+    for axis in causal:
+        if isinstance(axis, bool) or not isinstance(axis, (str, int)) or (isinstance(axis, str) and not axis.strip()):
+            raise ArgumentError(f"causal must hold axis names or indices, not {_kind(axis)}", hint="pass e.g. causal=['T'] or causal=[0]")
+    if sample_rate is not None:
+        if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, float)) or not 0 < sample_rate < float("inf"):
+            raise ArgumentError(f"sample_rate must be a positive number of samples per second, not {sample_rate!r}", hint="pass e.g. sample_rate=16000")
+    return {
+        "task": task or config.task,
+        "causal": tuple(str(a) for a in causal) or config.causal,
+        "sample_rate": float(sample_rate) if sample_rate is not None else config.sample_rate,
+    }

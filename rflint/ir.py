@@ -227,6 +227,15 @@ class LayerRF:
     axes: tuple[AxisRF, ...]  # the layer's own (output) receptive field
     input_r_min: tuple[Number, ...]  # min r_min over the layer's inputs, per axis
     uncertain: bool = False  # an unknown op lies on some path to this layer
+    #: per axis, how many positions past a unit's own position (``jump * i``) its field reads
+    #: (inf through a global op); negative: it ends before its own position
+    lookahead: tuple[Number, ...] = ()
+    #: per axis, how many positions before a unit's own position its field starts
+    history: tuple[Number, ...] = ()
+    #: dense task only (:mod:`rflint.rf.coverage`): per axis, the corner reach of the layer's
+    #: input and output (the input size every unit, corners included, still sees whole)
+    reach_in: tuple[Number, ...] = ()
+    reach: tuple[Number, ...] = ()
 
     @property
     def r_min(self) -> tuple[Number, ...]:
@@ -266,6 +275,13 @@ class Analysis:
     i_max: tuple[Number, ...]
     #: global ops (SE gates, image pooling, spatial normalisation) whose paths reach the output
     global_via: tuple[str, ...] = ()
+    #: "classification" (the centre unit of a model that pools everything: Richter's r_min
+    #: rule) or "dense" (outputs keep spatial axes: every unit, corners included, is judged)
+    task: str = "classification"
+    #: how the task was chosen: "auto" (from the model's outputs) or "config"
+    task_source: str = "config"
+    #: axes declared causal (``causal = ["T"]``): their future must not be read
+    causal_axes: tuple[int, ...] = ()
 
 
 class Severity(str, Enum):

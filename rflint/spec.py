@@ -34,6 +34,12 @@ class ModelSpec:
     #: declared ops (``[tool.rflint.ops]``): dotted class or function path -> declaration
     ops: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
     pythonpath: tuple[str, ...] = ()
+    #: "auto" (decided from the model's outputs), "classification" or "dense"
+    task: str = "auto"
+    #: axes whose future must not be read: names (``"T"``, ``"L"``, ``"H"``) or indices
+    causal: tuple[str, ...] = ()
+    #: samples per second of a 1-D model's input (fields shown in ms too); None: not audio
+    sample_rate: float | None = None
 
     @property
     def display_name(self) -> str:

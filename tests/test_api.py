@@ -14,14 +14,16 @@ from rflint.testing import assert_no_unproductive_layers, assert_refined
 
 
 def conv_stack(n: int) -> nn.Module:
-    """n 3x3 convs, stride 1, padding 1: r = 1 + 2 n (hand-derived)."""
+    """n 3x3 convs, stride 1, padding 1: r = 1 + 2 n (hand-derived). Its output keeps its
+    spatial axes, so ``task="auto"`` judges it per unit; these tests pin Richter's numbers and
+    ask for ``task="classification"`` (tests/checks/test_dense_task.py covers the dense judgement)."""
     return nn.Sequential(*[nn.Conv2d(3, 3, 3, padding=1) for _ in range(n)])
 
 
 def test_analyze_a_module_instance_gives_the_hand_derived_numbers():
     with torch.device("meta"):
         model = conv_stack(4)
-    report = rflint.analyze(model, input_size=32)
+    report = rflint.analyze(model, input_size=32, task="classification")
     assert report.i_max == (9, 9)  # [hand] 1 + 2*4
     assert report.i_min == (9, 9)
     assert report.refined
@@ -33,7 +35,7 @@ def test_analyze_a_module_instance_gives_the_hand_derived_numbers():
 def test_analyze_reports_unproductive_layers_and_refinement():
     with torch.device("meta"):
         model = conv_stack(10)  # r: 3 .. 21
-    report = rflint.analyze(model, input_size=10)
+    report = rflint.analyze(model, input_size=10, task="classification")
     # [hand] conv i (0-based) has input r_min 1 + 2 i: >= 10 from i = 5 on
     assert report.unproductive == ("5", "6", "7", "8", "9")
     assert not report.refined
@@ -59,7 +61,7 @@ def test_analyze_accepts_a_target_string_and_per_axis_sizes():
 def test_report_to_dict_repr_and_html():
     with torch.device("meta"):
         model = conv_stack(2)
-    report = rflint.analyze(model, input_size=16, name="stack")
+    report = rflint.analyze(model, input_size=16, name="stack", task="classification")
     data = report.to_dict()
     assert data["model"] == "stack" and data["i_max"] == [5, 5] and data["refined"] is True
     assert [row["layer"] for row in data["layers"]][:2] == ["input", "0"]
@@ -88,11 +90,11 @@ def test_bad_input_raises_an_rflint_error():
 def test_assert_refined_passes_and_fails_with_the_layers_named():
     with torch.device("meta"):
         small, deep = conv_stack(2), conv_stack(10)
-    assert assert_refined(small, input_size=16).refined
+    assert assert_refined(small, input_size=16, task="classification").refined
     with pytest.raises(AssertionError, match=r"unproductive layer\(s\): 5, 6, 7, 8, 9"):
-        assert_no_unproductive_layers(deep, input_size=10)
+        assert_no_unproductive_layers(deep, input_size=10, task="classification")
     with pytest.raises(AssertionError, match="not refined: I_min 21"):
-        assert_refined(deep, input_size=21)  # no unproductive layer at 21, but I_min 21 >= 21
+        assert_refined(deep, input_size=21, task="classification")  # no unproductive layer at 21, but I_min 21 >= 21
 
 
 def test_lazy_attributes_and_unknown_names():

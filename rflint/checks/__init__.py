@@ -7,6 +7,9 @@ a page in ``rules/`` and a test (``tests/project/test_registry.py`` fails if a p
 from __future__ import annotations
 
 from rflint.checks.base import Rule
+from rflint.checks.causal_lookahead import RULE as CAUSAL_LOOKAHEAD
+from rflint.checks.checkerboard_overlap import RULE as CHECKERBOARD_OVERLAP
+from rflint.checks.dead_input_positions import RULE as DEAD_INPUT_POSITIONS
 from rflint.checks.critical_layer import RULE as CRITICAL_LAYER
 from rflint.checks.input_below_minimum_resolution import RULE as INPUT_BELOW_MINIMUM_RESOLUTION
 from rflint.checks.unknown_op import RULE as UNKNOWN_OP
@@ -19,6 +22,9 @@ ALL_RULES: tuple[Rule, ...] = (
     UNPRODUCTIVE_LAYER,
     CRITICAL_LAYER,
     INPUT_BELOW_MINIMUM_RESOLUTION,
+    CAUSAL_LOOKAHEAD,
+    DEAD_INPUT_POSITIONS,
+    CHECKERBOARD_OVERLAP,
 )
 
 RULES_BY_CODE: dict[str, Rule] = {rule.code: rule for rule in ALL_RULES}

@@ -46,7 +46,16 @@ def rf_fields(lrf: LayerRF) -> dict[str, object]:
         "kernel": list(lrf.layer.k_eff),
         "uncertain": lrf.uncertain,
         "r_narrow": [display(a.r_narrow) for a in lrf.axes],
+        **({"reach_in": [display(x) for x in lrf.reach_in], "reach": [display(x) for x in lrf.reach]} if lrf.reach else {}),
     }
+
+
+def dense_words(lrf: LayerRF) -> tuple[str, str]:
+    """How RF101/RF102 word a layer's field: Richter's narrowest path for a classifier, the
+    corner reach (:mod:`rflint.rf.coverage`) when every unit of a dense output is judged."""
+    if lrf.reach:
+        return "at every unit, corners included", "corner reach"
+    return "", "receptive field"
 
 
 def layer_finding(rule: Rule, analysis: Analysis, lrf: LayerRF, message: str, hint: str = "") -> Finding:

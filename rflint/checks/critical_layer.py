@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from rflint.rf.algebra import critical_axes, is_critical, op_summary
-from rflint.checks.base import Rule, layer_finding, per_axis
+from rflint.checks.base import Rule, dense_words, layer_finding, per_axis
 from rflint.ir import Analysis, Finding, LayerRF, Severity
 
 
@@ -35,17 +35,17 @@ def check(analysis: Analysis) -> Iterator[Finding]:
     size = analysis.graph.input_size
     for run in critical_runs(analysis):
         lrf = run[0]
-        what = f"{lrf.layer.qualname} ({op_summary(lrf.layer)}) is critical"
-        if len(run) > 1:
-            what = f"{lrf.layer.qualname} ({op_summary(lrf.layer)}) is the first of {len(run)} critical layers in a row (up to {run[-1].layer.qualname})"
-        yield layer_finding(
-            RULE,
-            analysis,
-            lrf,
-            f"{what}: its own receptive field passes the "
-            f"input size{per_axis(critical_axes(lrf, size), lrf.r_min, '>', size, 'receptive field')}",
-            hint="layers after this one may add no new context",
+        _, what = dense_words(lrf)
+        passes = (
+            f"every unit of its output, corners included, sees past the whole input"
+            f"{per_axis(critical_axes(lrf, size), lrf.reach, '>', size, what)}"
+            if lrf.reach
+            else f"its own receptive field passes the input size{per_axis(critical_axes(lrf, size), lrf.r_min, '>', size, what)}"
         )
+        head = f"{lrf.layer.qualname} ({op_summary(lrf.layer)}) is critical"
+        if len(run) > 1:
+            head = f"{lrf.layer.qualname} ({op_summary(lrf.layer)}) is the first of {len(run)} critical layers in a row (up to {run[-1].layer.qualname})"
+        yield layer_finding(RULE, analysis, lrf, f"{head}: {passes}", hint="layers after this one may add no new context")
 
 
 RULE = Rule(

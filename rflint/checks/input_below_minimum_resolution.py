@@ -45,7 +45,8 @@ def check(analysis: Analysis) -> Iterator[Finding]:
         name=RULE.name,
         severity=RULE.severity,
         message=f"the architecture is not refined for input size {fmt_axes(size)}: {margins(analysis.i_min, size)} "
-        "(I_min: the smallest input at which no layer is critical)",
+        + ("(I_min: the smallest input at which no layer is critical)" if analysis.task != "dense" else
+           "(I_min, dense task: the smallest input at which no layer is critical, judged at every unit, corners included)"),
         model=analysis.graph.name,
         layer="",
         source=None,

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from rflint.rf.algebra import is_unproductive, op_summary, unproductive_axes
 from rflint.checks.base import Rule, layer_finding, per_axis
+from rflint.checks.base import dense_words
 from rflint.ir import Analysis, Finding, Severity
 
 
@@ -14,12 +15,14 @@ def check(analysis: Analysis) -> Iterator[Finding]:
     for lrf in analysis.layers:
         if is_unproductive(lrf, size):
             axes = unproductive_axes(lrf, size)
+            where, what = dense_words(lrf)
             yield layer_finding(
                 RULE,
                 analysis,
                 lrf,
                 f"{lrf.layer.qualname} ({op_summary(lrf.layer)}) is unproductive: its input already sees the whole "
-                f"input{per_axis(axes, lrf.input_r_min, '>=', size, 'input receptive field')}",
+                f"input{' ' + where if where else ''}"
+                f"{per_axis(axes, lrf.reach_in or lrf.input_r_min, '>=', size, 'input ' + what)}",
                 hint="remove the layer, move a downsampling layer later, or train at a larger resolution "
                 "(see `rflint suggest`)",
             )

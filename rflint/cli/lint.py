@@ -16,6 +16,9 @@ import typer
 from rflint.errors import UsageError
 from rflint.ir import Finding, Severity
 from rflint.cli.options import (
+    CausalOption,
+    SampleRate,
+    TaskOption,
     CONFIG,
     OUTPUT,
     Color,
@@ -107,6 +110,9 @@ def check(
     model_kwargs: ModelKwargs = None,
     leaf_module: LeafModules = None,
     trust_pickle: TrustPickle = False,
+    task: TaskOption = None,
+    causal: CausalOption = None,
+    sample_rate: SampleRate = None,
     output_format: Annotated[Optional[OutputFormat], format_option("Output format (default: full on a terminal, concise otherwise).", envvar="RFLINT_OUTPUT_FORMAT")] = None,
     format_: Annotated[Optional[OutputFormat], format_alias()] = None,
     output_file: OutputFiles = None,
@@ -139,7 +145,10 @@ def check(
         )
         if strict:
             config = config.with_severity("RF001", Severity.ERROR)
-        opts = ModelOptions(input_size, input_shape, model_kwargs, tuple(leaf_module or ()), trust_pickle)
+        opts = ModelOptions(
+            input_size, input_shape, model_kwargs, tuple(leaf_module or ()), trust_pickle,
+            task.value if task else None, tuple(causal or ()), sample_rate,
+        )
         specs = resolve_models(targets or [], opts, config, "check")
         names = [f.value for f in OutputFormat]
         to_terminal = any(o.primary and o.to_stdout for o in parse_outputs(output_file, "", names)) and sys.stdout.isatty()

@@ -191,6 +191,24 @@ TrustPickle = Annotated[
     bool,
     typer.Option("--trust-pickle", help="Allow loading pickled models (.pt/.pth/TorchScript): this EXECUTES code from the file.", rich_help_panel=MODEL),
 ]
+class Task(str, Enum):
+    AUTO = "auto"
+    CLASSIFICATION = "classification"
+    DENSE = "dense"
+
+
+TaskOption = Annotated[
+    Optional[Task],
+    typer.Option("--task", case_sensitive=False, help="How layers are judged: auto (dense when an output keeps a spatial axis), classification or dense (every unit, corners included).", rich_help_panel=MODEL),
+]
+CausalOption = Annotated[
+    Optional[list[str]],
+    typer.Option("--causal", metavar="AXIS", help="An axis whose future must not be read (T, L, H, W or an index; repeatable): turns on RF104.", rich_help_panel=MODEL),
+]
+SampleRate = Annotated[
+    Optional[float],
+    typer.Option("--sample-rate", metavar="HZ", min=1e-9, help="Samples per second of a 1-D model's input: fields, jumps and lookahead also in ms.", rich_help_panel=MODEL),
+]
 OutputFiles = Annotated[
     Optional[list[str]],
     typer.Option("--output-file", "-o", metavar="[FORMAT:]PATH", help="Write to a file instead of stdout; FORMAT:PATH writes another format (repeatable, - is stdout).", rich_help_panel=OUTPUT),
@@ -259,6 +277,9 @@ class ModelOptions:
     model_kwargs: str | None = None
     leaf_modules: tuple[str, ...] = ()
     trust_pickle: bool = False
+    task: str | None = None
+    causal: tuple[str, ...] = ()
+    sample_rate: float | None = None
 
     @property
     def gives_geometry(self) -> bool:
@@ -276,6 +297,9 @@ class ModelOptions:
             leaf_modules=self.leaf_modules,
             trust_pickle=self.trust_pickle,
             pythonpath=config.search_path,
+            task=self.task or config.task,
+            causal=self.causal or config.causal,
+            sample_rate=self.sample_rate if self.sample_rate is not None else config.sample_rate,
         )
 
     def over(self, entry: ModelSpec) -> ModelSpec:
@@ -293,6 +317,9 @@ class ModelOptions:
             kwargs={**entry.kwargs, **parse_kwargs(self.model_kwargs)},
             leaf_modules=tuple(dict.fromkeys((*entry.leaf_modules, *self.leaf_modules))),
             trust_pickle=entry.trust_pickle or self.trust_pickle,
+            task=self.task or entry.task,
+            causal=self.causal or entry.causal,
+            sample_rate=self.sample_rate if self.sample_rate is not None else entry.sample_rate,
         )
 
 

@@ -19,6 +19,9 @@ from rflint.cli.base import (
 )
 from rflint.errors import UsageError
 from rflint.cli.options import (
+    CausalOption,
+    SampleRate,
+    TaskOption,
     IMAGE_SUFFIXES,
     MODEL,
     OUTPUT,
@@ -61,6 +64,9 @@ def inspect(
     model_kwargs: ModelKwargs = None,
     leaf_module: LeafModules = None,
     trust_pickle: TrustPickle = False,
+    task: TaskOption = None,
+    causal: CausalOption = None,
+    sample_rate: SampleRate = None,
     show_all: Annotated[bool, typer.Option("--all", help="Show pointwise and reshape layers too.", rich_help_panel=OUTPUT)] = False,
     output_format: Annotated[Optional[TableFormat], format_option("table or json.")] = None,
     format_: Annotated[Optional[TableFormat], format_alias()] = None,
@@ -79,7 +85,10 @@ def inspect(
         fmt = pick_format(output_format, format_, TableFormat.TABLE)
         outputs = parse_outputs(output_file, fmt.value, [f.value for f in TableFormat])
         config = load_command_config(config_file, isolated)
-        opts = ModelOptions(input_size, input_shape, model_kwargs, tuple(leaf_module or ()), trust_pickle)
+        opts = ModelOptions(
+            input_size, input_shape, model_kwargs, tuple(leaf_module or ()), trust_pickle,
+            task.value if task else None, tuple(causal or ()), sample_rate,
+        )
         reports = engine.lint_isolated(resolve_models(targets or [], opts, config, "inspect"), Sandbox(config.timeout))
         say_notes(reports)
 

@@ -181,8 +181,11 @@ def run_checks(analysis: Analysis, rules: Iterable[Rule] = ALL_RULES) -> tuple[F
 def report_for(traced: Traced, spec: ModelSpec, rules: Iterable[Rule] = ALL_RULES, timings: dict[str, float] | None = None) -> ModelReport:
     """Analyse a traced graph and run the rules on it."""
     timings = {} if timings is None else timings
+    from rflint.rf.lookahead import causal_axes
+
     t0 = time.perf_counter()
-    analysis = analyse(traced.graph)
+    causal = causal_axes(spec.causal, traced.graph.ndim)
+    analysis = analyse(traced.graph, task=spec.task, causal_axes=causal)
     timings["propagate"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     findings = run_checks(analysis, rules)

@@ -92,6 +92,10 @@ class Config:
     ops: Mapping[str, Mapping[str, object]] = field(default_factory=lambda: MappingProxyType({}))
     #: absolute folders from ``pythonpath``, relative to the config file when written
     pythonpath: tuple[Path, ...] = ()
+    #: ``task``, ``causal``, ``sample-rate``: how models are judged (a model entry may override)
+    task: str = "auto"
+    causal: tuple[str, ...] = ()
+    sample_rate: float | None = None
 
     @property
     def search_path(self) -> tuple[str, ...]:
@@ -225,7 +229,7 @@ def parse_config(
     pythonpath = _pythonpath(table.get("pythonpath", ()), root, source, prefix)
     search_path = tuple(dict.fromkeys(str(p) for p in (*pythonpath, root)))
     ops = MappingProxyType({name: MappingProxyType(dict(spec)) for name, spec in table.get("ops", {}).items()})
-    models = tuple(replace(_model_spec(entry, root, search_path), ops=ops) for entry in table.get("models", ()))
+    models = tuple(replace(_model_spec({**_judging(table), **entry}, root, search_path), ops=ops) for entry in table.get("models", ()))
     check_model_names([m.display_name for m in models], str(source), prefix)
     return Config(
         path=source,
@@ -250,6 +254,9 @@ def parse_config(
         timeout=float(table.get("timeout", Config.timeout)),
         baseline=root / table["baseline"] if "baseline" in table else None,
         table=MappingProxyType(dict(table)),
+        task=table.get("task", "auto"),
+        causal=tuple(str(a) for a in table.get("causal", ())),
+        sample_rate=table.get("sample-rate"),
     )
 
 
@@ -260,6 +267,11 @@ def _check_kwargs(table: Mapping[str, Any], source: Path, prefix: str) -> None:
         problem = form_error(entry.get("kwargs", {}), _key_path(prefix, ["models", i, "kwargs"]))
         if problem:
             raise ConfigError(f"{source}: {problem}")
+
+
+def _judging(table: Mapping[str, Any]) -> dict[str, Any]:
+    """The top-level keys that say how models are judged, as defaults for every model entry."""
+    return {k: table[k] for k in ("task", "causal", "sample-rate") if k in table}
 
 
 def _pythonpath(entries: Sequence[str], root: Path, source: Path, prefix: str) -> tuple[Path, ...]:
@@ -455,6 +467,9 @@ def _model_spec(entry: Mapping[str, Any], root: Path, search_path: tuple[str, ..
         kwargs=MappingProxyType(dict(entry.get("kwargs", {}))),
         leaf_modules=tuple(entry.get("leaf-modules", ())),
         pythonpath=search_path,
+        task=entry.get("task", "auto"),
+        causal=tuple(str(a) for a in entry.get("causal", ())),
+        sample_rate=entry.get("sample-rate"),
     )
 
 

@@ -62,9 +62,14 @@ class ModelFacts:
     lower_bounds: int = 0
     global_context: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    #: how layers were judged ("classification" or "dense") and who chose ("auto", "config")
+    task: str = "classification"
+    task_source: str = "config"
 
     def as_dict(self) -> dict[str, object]:
         return {
+            "task": self.task,
+            "task_source": self.task_source,
             "tracer": self.tracer,
             "tracer_reason": self.tracer_reason,
             "unknown_ops": self.unknown_ops,
@@ -88,8 +93,21 @@ def model_facts(reports: Sequence[ModelReport]) -> dict[str, ModelFacts]:
             lower_bounds=sum(1 for lrf in a.layers if lrf.uncertain and lrf.layer.kind is not Kind.UNKNOWN),
             global_context=a.global_via,
             notes=r.notes,
+            task=a.task,
+            task_source=a.task_source,
         )
     return out
+
+
+def task_line(ctx: RenderContext) -> str:
+    """Which models were judged per unit (the dense task); nothing when all are classifiers,
+    the criterion of Richter et al. that every rule page describes first."""
+    dense = [name for name, f in ctx.facts.items() if f.task == "dense"]
+    if not dense:
+        return ""
+    how = "auto: an output keeps spatial axes" if all(ctx.facts[n].task_source == "auto" for n in dense) else "task = dense"
+    names = ", ".join(dense[:3]) + (f" and {len(dense) - 3} more" if len(dense) > 3 else "")
+    return f"Judged per unit, corners included (dense task, {how}): {names}."
 
 
 def facts_line(ctx: RenderContext) -> str:
@@ -204,7 +222,7 @@ def run_summary(findings: Sequence[Finding], ctx: RenderContext) -> str:
     (never "All checks passed!" after ``--write-baseline``), and models that failed."""
     outcome = ctx.baseline
     said = baseline_summary(outcome, ctx.baseline_path)
-    bounds = facts_line(ctx)
+    bounds = f"{facts_line(ctx)} {task_line(ctx)}".strip()
     if outcome is None or outcome.written_path is None:
         return f"{summary_line(findings, ctx.failed)} {said} {bounds}".strip().replace("  ", " ")
     not_checked = f" {plural(ctx.failed, 'model')} could not be checked." if ctx.failed else ""
@@ -263,4 +281,4 @@ def _tracer_fields(model: str, ctx: RenderContext) -> dict[str, object]:
     facts = ctx.facts.get(model)
     if facts is None:
         return {}
-    return {"tracer": facts.tracer, "tracer_reason": facts.tracer_reason}
+    return {"tracer": facts.tracer, "tracer_reason": facts.tracer_reason, "task": facts.task}

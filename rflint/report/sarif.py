@@ -80,7 +80,7 @@ def _result(finding: Finding, index: dict[str, int], ctx: RenderContext) -> dict
             "layer": finding.layer,
             "input_size": list(finding.input_size),
             "receptive_field": dict(finding.receptive_field),
-            **({"tracer": ctx.facts[finding.model].tracer} if finding.model in ctx.facts else {}),
+            **({"tracer": ctx.facts[finding.model].tracer, "task": ctx.facts[finding.model].task} if finding.model in ctx.facts else {}),
         },
     }
     if finding.related:

@@ -34,6 +34,7 @@ from fractions import Fraction
 from functools import cached_property
 
 from rflint.ir import INF, Analysis, AxisRF, Graph, Kind, Layer, LayerRF, Number, Status, Taps
+from rflint.rf.lookahead import extent
 
 #: the largest period kept exactly; a longer one (sizes with no common factor) is widened
 #: to a one-phase bound, which keeps r_max an upper bound and r_min a lower bound
@@ -449,7 +450,8 @@ def propagate_layer(
     sizes = layer.out_size if layer.out_size is not None and len(layer.out_size) == ndim else (None,) * ndim
     axes = tuple(p.summary(n) for p, n in zip(paths, sizes))
     input_r_min = (1,) * ndim if merged is None else tuple(p.r_min for p in merged)
-    return LayerRF(layer, axes, input_r_min, unsure)
+    ahead, behind = zip(*(extent(p.classes.values(), p.has_global) for p in paths))
+    return LayerRF(layer, axes, input_r_min, unsure, tuple(ahead), tuple(behind))
 
 
 def propagate(graph: Graph) -> tuple[LayerRF, ...]:
@@ -485,8 +487,8 @@ def resolution_bounds(
     i_min_u, i_min, i_max = [], [], []
     for a in range(ndim):
         growing = [lrf for lrf in layers if lrf.layer.grows_on(a)]  # a 1x7 conv counts on W only
-        ins = [lrf.input_r_min[a] for lrf in growing if _finite(lrf.input_r_min[a])]
-        owns = [lrf.axes[a].r_min for lrf in growing if _finite(lrf.axes[a].r_min)]
+        ins = [x for x in (_input_field(lrf)[a] for lrf in growing) if _finite(x)]
+        owns = [x for x in (_own_field(lrf)[a] for lrf in growing) if _finite(x)]
         maxes = [lrf.axes[a].r_max for lrf in layers if _finite(lrf.axes[a].r_max)]
         i_min_u.append(max(ins, default=Fraction(0)) + 1)
         i_min.append(max(owns, default=Fraction(1)))
@@ -502,11 +504,31 @@ def output_global_via(layers: Iterable[LayerRF]) -> tuple[str, ...]:
     return tuple(sorted({v for lrf in sinks for axis in lrf.axes for v in axis.global_via}))
 
 
-def analyse(graph: Graph) -> Analysis:
-    """Propagate receptive fields through ``graph`` and compute its resolution bounds."""
+def analyse(graph: Graph, task: str = "classification", causal_axes: tuple[int, ...] = ()) -> Analysis:
+    """Propagate receptive fields through ``graph`` and compute its resolution bounds.
+
+    ``task``: "classification" (Richter's centre-unit criterion), "dense" (every unit judged,
+    :mod:`rflint.rf.coverage`) or "auto" (dense when an output keeps a spatial axis)."""
+    from rflint.rf.coverage import keeps_spatial_axes, with_reaches
+
     layers = propagate(graph)
+    source = "config"
+    if task == "auto":
+        task, source = ("dense" if keeps_spatial_axes(layers) else "classification"), "auto"
+    if task == "dense":
+        layers = with_reaches(graph, layers)
     i_min_u, i_min, i_max = resolution_bounds(layers, graph.ndim)
-    return Analysis(graph, layers, i_min_u, i_min, i_max, output_global_via(layers))
+    return Analysis(graph, layers, i_min_u, i_min, i_max, output_global_via(layers), task, source, causal_axes)
+
+
+def _input_field(lrf: LayerRF) -> tuple[Number, ...]:
+    """What the unproductive test compares with the input size: the narrowest input path
+    (classification) or the input's corner reach (dense)."""
+    return lrf.reach_in or lrf.input_r_min
+
+
+def _own_field(lrf: LayerRF) -> tuple[Number, ...]:
+    return lrf.reach or lrf.r_min
 
 
 def _growing_axes(lrf: LayerRF) -> list[int]:
@@ -515,11 +537,15 @@ def _growing_axes(lrf: LayerRF) -> list[int]:
 
 def unproductive_axes(lrf: LayerRF, input_size: tuple[int, ...]) -> list[int]:
     """The axes on which the layer grows while its input already sees the whole input."""
-    return [a for a in _growing_axes(lrf) if _finite(lrf.input_r_min[a]) and lrf.input_r_min[a] >= input_size[a]]
+    field = _input_field(lrf)
+    return [a for a in _growing_axes(lrf) if _finite(field[a]) and field[a] >= input_size[a]]
 
 
 def critical_axes(lrf: LayerRF, input_size: tuple[int, ...]) -> list[int]:
-    """The axes on which the layer itself pushes r_min past the input size."""
+    """The axes on which the layer itself pushes r_min past the input size (dense: on which
+    every unit of its output, corners included, sees past the whole input: corner reach > N)."""
+    if lrf.reach:
+        return [a for a in _growing_axes(lrf) if _finite(lrf.reach[a]) and lrf.reach[a] > input_size[a]]
     return [a for a in _growing_axes(lrf) if _finite(lrf.axes[a].r_min) and lrf.axes[a].r_min > input_size[a]]
 
 

@@ -19,6 +19,7 @@ from rflint.ir import INF, Graph, Kind, Layer
 from rflint.rf import tiling
 from rflint.rf.algebra import axis_names, display, layer_status
 from rflint.rf.sizes import is_transposed, layer_cost
+from rflint.views.timebase import in_time, time_lines
 from rflint.report.common import RenderContext, axes_text, display_path, render_rich
 from rflint.results import ModelReport
 
@@ -53,6 +54,10 @@ def layer_rows(report: ModelReport, show_all: bool, ctx: RenderContext) -> list[
                 "jump": [display(x) for x in lrf.jump],
                 "effective_padding": [None if a.start == INF else display(-a.start) for a in lrf.axes],
                 "centre": [display(Fraction(a.start + a.end) / 2) if a.start != INF else None for a in lrf.axes],
+                "lookahead": [display(x) for x in lrf.lookahead],
+                "history": [display(x) for x in lrf.history],
+                **({"reach_in": [display(x) for x in lrf.reach_in], "reach": [display(x) for x in lrf.reach]} if lrf.reach else {}),
+                **in_time(lrf, report.spec.sample_rate),
                 "feature_map": list(layer.out_size) if layer.out_size else None,
                 "out_channels": layer.out_channels,
                 "params": params,
@@ -121,6 +126,10 @@ def summary(report: ModelReport) -> dict[str, Any]:
         "notes": list(report.notes),
         "outputs": output_rows(report),
         "halo": halo_rows(report),
+        "task": a.task,
+        "task_source": a.task_source,
+        "causal": [axis_names(len(a.graph.input_size))[i] for i in a.causal_axes],
+        "sample_rate": report.spec.sample_rate,
     }
 
 
@@ -216,6 +225,10 @@ def table_parts(report: ModelReport, show_all: bool, ctx: RenderContext | None =
         out.append(f"Global context reaches the output via {shown} (beside the local fields above)")
     if any(r["period"] != [1] * len(r["period"]) and r["r_narrow"] != r["r_max"] for r in rows):
         out.append("r_max a-b: behind upsampling neighbouring units see from a (the narrowest) to b (the widest) pixels")
+    out.extend(time_lines(report, rows))
+    if s["task"] == "dense":
+        how = "chosen from the outputs, which keep spatial axes" if s["task_source"] == "auto" else "as configured"
+        out.append(f"task: dense ({how}): status judges every unit, corners included (see docs/dense.md)")
     out.append("pad: effective padding, how far before pixel 0 the field of unit 0 starts (unit i: i * jump later)")
     if any(r["uncertain"] for r in rows):
         out.append("? = an op of unknown receptive-field effect lies before this layer: its numbers are lower bounds")

@@ -257,7 +257,9 @@ def _side(tmp_path: Path, label: str, models: dict[str, str], size: int = 32, co
     specs = []
     for name, source in models.items():
         (root / f"{name}.py").write_text(source, encoding="utf-8")
-        specs.append(ModelSpec(str(root / f"{name}.py"), input_size=(size,), name=name))
+        # headless conv stacks keep their spatial axes (``task = "auto"`` would judge them per
+        # unit): these tests compare Richter's numbers
+        specs.append(ModelSpec(str(root / f"{name}.py"), input_size=(size,), name=name, task="classification"))
     (root / "rflint.toml").write_text(config, encoding="utf-8")
     result = engine.check(specs, load_config(cwd=root))
     return RevisionResult(Revision(label), str(root), result, tuple(s.display_name for s in specs))

@@ -144,7 +144,7 @@ def test_a_new_noqa_comment_is_honoured_on_a_hit(tmp_path, monkeypatch, lint_cal
     lines += [f"        x = self.c{i}(x)  # call {i}" for i in range(12)]
     lines += ["        return x", "", "def build_model():", "    return Deep()", ""]
     model.write_text("\n".join(lines))
-    (tmp_path / "pyproject.toml").write_text("[tool.rflint]\n")
+    (tmp_path / "pyproject.toml").write_text('[tool.rflint]\ntask = "classification"\n')  # a headless stack
     monkeypatch.chdir(tmp_path)
     findings = json.loads(check("deep.py", "-s", "16").stdout)
     flagged = [f for f in findings if f["code"] == "RF101"]

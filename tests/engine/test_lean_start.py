@@ -49,7 +49,7 @@ def project(tmp_path):
     (tmp_path / "netpkg" / "__init__.py").write_text("import torch\n")
     (tmp_path / "netpkg" / "nets.py").write_text(MODEL)
     (tmp_path / "pyproject.toml").write_text(
-        '[tool.rflint]\n[[tool.rflint.models]]\ntarget = "model.py"\ninput-size = 16\n'
+        '[tool.rflint]\ntask = "classification"\n[[tool.rflint.models]]\ntarget = "model.py"\ninput-size = 16\n'
         '[[tool.rflint.models]]\ntarget = "netpkg.nets:build_model"\ninput-size = 16\n'
     )
     return tmp_path

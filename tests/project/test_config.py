@@ -151,7 +151,7 @@ rules = { RF103 = "info" }
     )
     assert resnet.input_shape == (1, 3, 64, 64) and resnet.input_size is None
     assert config.overrides[0].layers == ("backbone.layer4.**", "!backbone.layer4.0.*")
-    assert config.enabled == {"RF001", "RF100", "RF101", "RF103"}
+    assert config.enabled == {"RF001", "RF100", "RF101", "RF103", "RF104", "RF105", "RF106"}  # select = RF1
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.select = ()  # type: ignore[misc]
 
@@ -186,15 +186,18 @@ def test_a_pythonpath_entry_that_is_not_a_folder_is_a_config_error(tmp_path):
 # --- selection ------------------------------------------------------------------------------------
 
 
+NEW = {"RF104", "RF105", "RF106"}  # the causal, dead-position and checkerboard rules (RF1xx)
+
+
 @pytest.mark.parametrize(
     ("select", "extend", "ignore", "enabled"),
     [
-        (None, (), (), {"RF001", "RF100", "RF101", "RF102", "RF103"}),
-        (("RF1",), (), (), {"RF100", "RF101", "RF102", "RF103"}),
-        (("RF1",), (), ("RF101",), {"RF100", "RF102", "RF103"}),
+        (None, (), (), {"RF001", "RF100", "RF101", "RF102", "RF103"} | NEW),
+        (("RF1",), (), (), {"RF100", "RF101", "RF102", "RF103"} | NEW),
+        (("RF1",), (), ("RF101",), {"RF100", "RF102", "RF103"} | NEW),
         (("RF101",), (), ("RF1",), {"RF101"}),  # the more specific selector wins
         (("RF10",), (), ("RF10",), set()),  # same specificity: ignore wins
-        (("ALL",), (), ("critical-layer",), {"RF001", "RF100", "RF101", "RF103"}),
+        (("ALL",), (), ("critical-layer",), {"RF001", "RF100", "RF101", "RF103"} | NEW),
         (("unproductive-layer",), ("RF001",), (), {"RF001", "RF101"}),
         ((), ("RF103",), (), {"RF103"}),
     ],

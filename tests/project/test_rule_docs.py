@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -16,7 +17,9 @@ from rflint.errors import UsageError
 from rflint.project.rule_docs import code_blocks, page, pages, render_all, render_rule, rules_dir
 from rflint.engine.pipeline import resolve_findings
 
-COMMAND = re.compile(r"^# \$ rflint check example\.py:(\w+) --input-size (\d+)$", re.MULTILINE)
+COMMAND = re.compile(
+    r"^# \$ rflint check example\.py:(\w+) --input-size (\d+)((?: --(?:causal|task) \w+)*)$", re.MULTILINE
+)
 CASES = [(rule.code, heading) for rule in ALL_RULES for heading in ("## Example", "## Use instead")]
 
 
@@ -26,7 +29,13 @@ def run_block(block: str, tmp_path, stem: str) -> set[str]:
     assert m, "a code block must end with `# $ rflint check example.py:NAME --input-size N`"
     path = tmp_path / f"{stem}.py"
     path.write_text(block, encoding="utf-8")
-    report = lint(ModelSpec(f"{path}:{m.group(1)}", input_size=(int(m.group(2)),)))
+    options = dict(re.findall(r"--(causal|task) (\w+)", m.group(3)))
+    spec = ModelSpec(f"{path}:{m.group(1)}", input_size=(int(m.group(2)),))
+    if "causal" in options:
+        spec = replace(spec, causal=(options["causal"],))
+    if "task" in options:
+        spec = replace(spec, task=options["task"])
+    report = lint(spec)
     return {f.code for f in resolve_findings([report], Config())}
 
 

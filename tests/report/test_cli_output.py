@@ -221,7 +221,7 @@ def test_rule_command(project):
     assert page.exit_code == 0 and page.stdout.startswith("# RF101 unproductive-layer\n")
     assert invoke("rule", "unused-suppression").stdout.startswith("# RF100 unused-suppression")
     rows = json.loads(invoke("rule", "--all", "--output-format", "json").stdout)
-    assert [r["code"] for r in rows] == ["RF001", "RF100", "RF101", "RF102", "RF103"]
+    assert [r["code"] for r in rows] == ["RF001", "RF100", "RF101", "RF102", "RF103", "RF104", "RF105", "RF106"]
     unknown = invoke("rule", "RF999")
     assert unknown.exit_code == 2 and "unknown rule 'RF999'" in unknown.stderr
 
