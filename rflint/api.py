@@ -19,7 +19,7 @@ from rflint import arguments as A
 from rflint.errors import ArgumentError, UsageError
 from rflint.ir import INF, Finding, LayerRF, Number, Severity
 from rflint.results import ModelReport
-from rflint.spec import ModelSpec
+from rflint.spec import ModelSpec, Overrides
 
 
 def _num(x: Number) -> int | float:
@@ -253,7 +253,7 @@ def analyze(
         Report: the model's receptive fields, and the findings the configuration keeps.
 
     Raises:
-        rflint.ArgumentError: an argument has the wrong type or value (a class instead of a
+        rflint.ArgumentError: an argument has the wrong type or value (an object that is no
             model, ``input_size="32"`` or ``32.5``, a size that is not positive, an unknown
             rule); the message names the argument, ``hint`` the fix. It is a ``ValueError``
             and a ``TypeError`` too, and a :class:`rflint.errors.RflintError`.
@@ -268,47 +268,27 @@ def analyze(
     factory_kwargs = A.kwargs_argument(kwargs, model_is_built=A.is_built(model))
     cfg = _selected(_config(config), rules)
     judging = A.judging_arguments(task, causal, sample_rate, cfg)
-    given = ModelSpec("", size, shape, name=name, kwargs=factory_kwargs, leaf_modules=leaves, ops=cfg.ops, **judging)
+    given = Overrides(size, shape, factory_kwargs, leaves, name=name, **judging)
     if isinstance(model, str):
         model_report = engine.lint(_target_spec(model, given, cfg))
     else:
-        model_report = _lint_object(model, given)
+        model_report = _lint_object(model, given, cfg)
     return Report(model_report, engine.resolve_findings([model_report], cfg))
 
 
-def _target_spec(target: str, given: ModelSpec, cfg: Any) -> ModelSpec:
-    """The spec ``rflint check TARGET`` would run: a configured entry (with what was given on
-    top, as the command line's options) or a plain target."""
-    from dataclasses import replace
-
+def _target_spec(target: str, given: Overrides, cfg: Any) -> ModelSpec:
+    """The spec ``rflint check TARGET`` would run: a configured entry with what was given on
+    top, as the command line's options, or a plain target."""
     from rflint.engine import pipeline as engine
-    from rflint.errors import UsageError
 
-    geometry = given.input_size is not None or given.input_shape is not None
-
-    def plain(t: str) -> ModelSpec:
-        return replace(given, target=t, pythonpath=cfg.search_path)
-
-    def over(entry: ModelSpec) -> ModelSpec:
-        kept = {"input_size": given.input_size, "input_shape": given.input_shape} if geometry else {}
-        return replace(
-            entry,
-            **kept,
-            name=given.name or entry.name,
-            kwargs={**entry.kwargs, **given.kwargs},
-            leaf_modules=tuple(dict.fromkeys((*entry.leaf_modules, *given.leaf_modules))),
-        )
-
-    specs = engine.resolve_specs([target], cfg, plain, geometry, overrides=over)
+    specs = engine.resolve_specs([target], cfg, given, needs_geometry=False)
     if len(specs) != 1:
-        raise UsageError(f"analyze works on one model, but {target!r} selects {len(specs)}", hint="name one of them")
+        raise ArgumentError(f"model {target!r} selects {len(specs)} models; analyze works on one", hint="name one of them")
     return specs[0]
 
 
-def _lint_object(model: Any, given: ModelSpec) -> ModelReport:
+def _lint_object(model: Any, given: Overrides, cfg: Any) -> ModelReport:
     """A built module (traced as a meta-device copy) or a class / factory (built first)."""
-    from dataclasses import replace
-
     from torch import nn
 
     from rflint.engine import pipeline as engine
@@ -322,7 +302,7 @@ def _lint_object(model: Any, given: ModelSpec) -> ModelReport:
         A.factory_call_argument(model, given.kwargs)
         module = load.build_callable(model, dict(given.kwargs)).module
     label = given.name or getattr(model, "__name__", None) or type(model).__name__
-    spec = replace(given, target=label, name=label)
+    spec = given.new_spec(label, cfg.model_defaults)
     meta = meta_copy(module)
     try:
         return engine.lint_module(meta, spec)

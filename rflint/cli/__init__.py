@@ -2,12 +2,14 @@
 exit codes: 0 = no error-level findings, 1 = findings at error level, 2 = could not run.
 
 :mod:`.base` holds the app and what every command shares; :mod:`.lint` has ``check``,
-``clean`` and ``rule``, :mod:`.views` the one-model commands (``inspect``, ``suggest``,
-``graph``, ``plot``, ``erf``) and :mod:`.diff` ``rflint diff``. The order of :data:`COMMANDS`
+``clean`` and ``rule``, :mod:`.views` the per-model views (``inspect``, ``halo``,
+``suggest``, ``graph``, ``plot``, ``erf``) and :mod:`.diff` ``rflint diff``. The order of :data:`COMMANDS`
 is the order of ``rflint --help``.
 
-Every command speaks one option vocabulary: the model options (``--input-size``,
-``--input-shape``, ``--model-kwargs``, ``--leaf-module``, ``--trust-pickle``),
+Every command speaks one option vocabulary: the model options, declared once
+(:func:`rflint.cli.options.model_options`: ``--input-size``, ``--input-shape``,
+``--model-kwargs``, ``--leaf-module``, ``--trust-pickle``, ``--task``, ``--causal``,
+``--sample-rate``),
 ``--output-format``, ``-o/--output-file`` (repeatable, ``FORMAT:PATH`` or ``PATH``),
 ``--color``, ``--config``, ``--isolated`` and ``--verbose``; every command reads the nearest
 config file and takes a configured model's ``name`` wherever it takes a target. Nothing here
@@ -35,6 +37,7 @@ COMMANDS = {
     "clean": "rflint.cli.lint",
     "rule": "rflint.cli.lint",
     "inspect": "rflint.cli.views",
+    "halo": "rflint.cli.views",
     "suggest": "rflint.cli.views",
     "graph": "rflint.cli.views",
     "plot": "rflint.cli.views",

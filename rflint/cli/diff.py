@@ -26,15 +26,11 @@ from rflint.cli.options import (
     ColorOption,
     Command,
     ConfigFile,
-    InputShape,
-    InputSize,
     Isolated,
-    LeafModules,
-    ModelKwargs,
     ModelOptions,
+    model_options,
     NoCache,
     OutputFiles,
-    TrustPickle,
     Verbose,
     cache_root,
     format_alias,
@@ -83,15 +79,12 @@ def diff_cache(config_file: Path | None, isolated: bool) -> Path | None:
 
 
 @command(cls=Command)
+@model_options
 def diff(
     base: Annotated[str, typer.Argument(help="The base git revision: origin/main, HEAD~1, a tag or a commit.")],
     head: Annotated[Optional[str], typer.Argument(help="The revision to compare with it (default: the working tree, uncommitted changes included).")] = None,
     model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="Model target or configured name (repeatable; default: every \\[\\[tool.rflint.models]] entry of each revision).", rich_help_panel=MODEL)] = None,
-    input_size: InputSize = None,
-    input_shape: InputShape = None,
-    model_kwargs: ModelKwargs = None,
-    leaf_module: LeafModules = None,
-    trust_pickle: TrustPickle = False,
+    given: ModelOptions = ModelOptions(),
     output_format: Annotated[Optional[DiffFormat], format_option("full (terminal), markdown (PR comment, job summary) or json.")] = None,
     format_: Annotated[Optional[DiffFormat], format_alias()] = None,
     output_file: OutputFiles = None,
@@ -120,11 +113,7 @@ def diff(
             raise UsageError("--max-layers must be 0 (all) or more")
         fmt = pick_format(output_format, format_, DiffFormat.FULL)
         outputs = parse_outputs(output_file, fmt.value, [f.value for f in DiffFormat])
-        opts = ModelOptions(input_size, input_shape, model_kwargs, tuple(leaf_module or ()), trust_pickle)
-        from rflint.project.config import Config
-
-        template = opts.spec("", Config()) if opts.gives_geometry else None
-        request = Request(tuple(model or ()), template, None if config_file is None else str(config_file), isolated)
+        request = Request(tuple(model or ()), given.parsed(), None if config_file is None else str(config_file), isolated)
         cache_dir = None if no_cache else diff_cache(config_file, isolated)
         if show_progress():
             with stderr.status(f"analysing {base} and {head or 'the working tree'}"):

@@ -16,27 +16,20 @@ import typer
 from rflint.errors import UsageError
 from rflint.ir import Finding, Severity
 from rflint.cli.options import (
-    CausalOption,
-    SampleRate,
-    TaskOption,
     CONFIG,
     OUTPUT,
     Color,
     ColorOption,
     Command,
     ConfigFile,
-    InputShape,
-    InputSize,
     Isolated,
     Jobs,
-    LeafModules,
-    ModelKwargs,
     ModelOptions,
+    model_options,
     NoCache,
     OutputFiles,
     TextFormat,
     Timeout,
-    TrustPickle,
     Verbose,
     cache_root,
     config_memo,
@@ -103,16 +96,10 @@ def report_baseline(outcome: Any, baseline: Path | None, summarised: bool) -> No
 
 
 @command(cls=Command)
+@model_options
 def check(
     targets: Annotated[Optional[list[str]], typer.Argument(help="Models: file.py[:attr], pkg.mod:attr, torchvision:NAME, timm:NAME, model.onnx, or a configured model's name; globs allowed. None: every \\[\\[tool.rflint.models]] entry.")] = None,
-    input_size: InputSize = None,
-    input_shape: InputShape = None,
-    model_kwargs: ModelKwargs = None,
-    leaf_module: LeafModules = None,
-    trust_pickle: TrustPickle = False,
-    task: TaskOption = None,
-    causal: CausalOption = None,
-    sample_rate: SampleRate = None,
+    given: ModelOptions = ModelOptions(),
     output_format: Annotated[Optional[OutputFormat], format_option("Output format (default: full on a terminal, concise otherwise).", envvar="RFLINT_OUTPUT_FORMAT")] = None,
     format_: Annotated[Optional[OutputFormat], format_alias()] = None,
     output_file: OutputFiles = None,
@@ -145,10 +132,7 @@ def check(
         )
         if strict:
             config = config.with_severity("RF001", Severity.ERROR)
-        opts = ModelOptions(
-            input_size, input_shape, model_kwargs, tuple(leaf_module or ()), trust_pickle,
-            task.value if task else None, tuple(causal or ()), sample_rate,
-        )
+        opts = given
         specs = resolve_models(targets or [], opts, config, "check")
         names = [f.value for f in OutputFormat]
         to_terminal = any(o.primary and o.to_stdout for o in parse_outputs(output_file, "", names)) and sys.stdout.isatty()

@@ -8,10 +8,12 @@ imports torch.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
@@ -21,7 +23,7 @@ from typer.core import TyperCommand, TyperGroup
 
 from rflint.cli.coercion import install as install_coercion
 from rflint.errors import UsageError
-from rflint.spec import ModelSpec
+from rflint.spec import ModelSpec, Overrides
 
 if TYPE_CHECKING:
     from rflint.project.config import Config
@@ -270,7 +272,8 @@ def format_alias() -> Any:
 
 @dataclass(frozen=True)
 class ModelOptions:
-    """The model options as given on the command line (None/empty when not given)."""
+    """The model options as given on the command line (None/empty when not given); every
+    command declares them once, with :func:`model_options`."""
 
     input_size: str | None = None
     input_shape: str | None = None
@@ -285,42 +288,68 @@ class ModelOptions:
     def gives_geometry(self) -> bool:
         return self.input_size is not None or self.input_shape is not None
 
-    def spec(self, target: str, config: Config) -> ModelSpec:
-        """A spec for a target that is not in the config."""
-        if not self.gives_geometry:
-            raise UsageError("no input size given", hint="pass --input-size N (e.g. 224) or --input-shape 1,3,224,224")
-        return ModelSpec(
-            target=target,
+    def parsed(self) -> Overrides:
+        """The options as the engine applies them (:class:`rflint.spec.Overrides`)."""
+        return Overrides(
             input_size=parse_size(self.input_size) if self.input_size else None,
             input_shape=parse_shape(self.input_shape) if self.input_shape else None,
             kwargs=parse_kwargs(self.model_kwargs),
             leaf_modules=self.leaf_modules,
             trust_pickle=self.trust_pickle,
-            pythonpath=config.search_path,
-            task=self.task or config.task,
-            causal=self.causal or config.causal,
-            sample_rate=self.sample_rate if self.sample_rate is not None else config.sample_rate,
+            task=self.task,
+            causal=self.causal,
+            sample_rate=self.sample_rate,
         )
 
-    def over(self, entry: ModelSpec) -> ModelSpec:
-        """A configured model with what the command line gives on top: its geometry replaces
-        the entry's, its kwargs and leaf modules add to them."""
-        geometry = {}
-        if self.gives_geometry:
-            geometry = {
-                "input_size": parse_size(self.input_size) if self.input_size else None,
-                "input_shape": parse_shape(self.input_shape) if self.input_shape else None,
-            }
-        return replace(
-            entry,
-            **geometry,
-            kwargs={**entry.kwargs, **parse_kwargs(self.model_kwargs)},
-            leaf_modules=tuple(dict.fromkeys((*entry.leaf_modules, *self.leaf_modules))),
-            trust_pickle=entry.trust_pickle or self.trust_pickle,
-            task=self.task or entry.task,
-            causal=self.causal or entry.causal,
-            sample_rate=self.sample_rate if self.sample_rate is not None else entry.sample_rate,
-        )
+
+#: the model options every command takes, as (parameter, annotation, default)
+MODEL_PARAMETERS: tuple[tuple[str, Any, Any], ...] = (
+    ("input_size", InputSize, None),
+    ("input_shape", InputShape, None),
+    ("model_kwargs", ModelKwargs, None),
+    ("leaf_module", LeafModules, None),
+    ("trust_pickle", TrustPickle, False),
+    ("task", TaskOption, None),
+    ("causal", CausalOption, None),
+    ("sample_rate", SampleRate, None),
+)
+
+
+def model_options(fn: Callable[..., Any] | None = None, *, without: tuple[str, ...] = ()) -> Any:
+    """Declare the model options of a command once. The command takes a ``given:
+    ModelOptions`` parameter; typer sees the options of :data:`MODEL_PARAMETERS` (less
+    ``without``, which the command declares its own way) in its place, and the command gets
+    them as one :class:`ModelOptions`."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        signature = inspect.signature(fn)
+        params = list(signature.parameters.values())
+        at = [p.name for p in params].index("given")
+        declared = [(n, a, d) for n, a, d in MODEL_PARAMETERS if n not in without]
+        injected = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=d, annotation=a) for n, a, d in declared]
+
+        @functools.wraps(fn)
+        def command(**rest: Any) -> Any:
+            values = {n: rest.pop(n) for n, _, _ in declared}
+            task = values.get("task")
+            options = ModelOptions(
+                input_size=values.get("input_size"),
+                input_shape=values.get("input_shape"),
+                model_kwargs=values.get("model_kwargs"),
+                leaf_modules=tuple(values.get("leaf_module") or ()),
+                trust_pickle=bool(values.get("trust_pickle")),
+                task=getattr(task, "value", task),
+                causal=tuple(values.get("causal") or ()),
+                sample_rate=values.get("sample_rate"),
+            )
+            return fn(given=options, **rest)
+
+        new = params[:at] + injected + params[at + 1 :]
+        command.__signature__ = signature.replace(parameters=new)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in new} | {"return": signature.return_annotation}
+        return command
+
+    return decorate(fn) if fn is not None else decorate
 
 
 def load_command_config(config_file: Path | None, isolated: bool, memo: Any = None) -> Config:
@@ -351,7 +380,7 @@ def resolve_models(targets: Sequence[str], opts: ModelOptions, config: Config, c
     single-model command accepts a bare call when exactly one model is configured."""
     from rflint.engine import pipeline as engine
 
-    specs = engine.resolve_specs(targets, config, lambda t: opts.spec(t, config), opts.gives_geometry, overrides=opts.over)
+    specs = engine.resolve_specs(targets, config, opts.parsed())
     if not many and len(specs) != 1:
         names = ", ".join(s.display_name for s in specs)
         raise UsageError(f"rflint {command_name} works on one model, but {len(specs)} are selected ({names})", hint="name one of them")

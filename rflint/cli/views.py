@@ -19,9 +19,6 @@ from rflint.cli.base import (
 )
 from rflint.errors import UsageError
 from rflint.cli.options import (
-    CausalOption,
-    SampleRate,
-    TaskOption,
     IMAGE_SUFFIXES,
     MODEL,
     OUTPUT,
@@ -31,16 +28,12 @@ from rflint.cli.options import (
     ConfigFile,
     GraphFormat,
     ImageFormat,
-    InputShape,
-    InputSize,
     Isolated,
-    LeafModules,
-    ModelKwargs,
     ModelOptions,
+    model_options,
     OutputFiles,
     TableFormat,
     TextFormat,
-    TrustPickle,
     Verbose,
     format_alias,
     format_option,
@@ -57,16 +50,10 @@ from rflint.engine.sandbox import Sandbox
 
 
 @command(cls=Command)
+@model_options
 def inspect(
     targets: Annotated[Optional[list[str]], typer.Argument(help="Models or configured model names (none: every configured model).")] = None,
-    input_size: InputSize = None,
-    input_shape: InputShape = None,
-    model_kwargs: ModelKwargs = None,
-    leaf_module: LeafModules = None,
-    trust_pickle: TrustPickle = False,
-    task: TaskOption = None,
-    causal: CausalOption = None,
-    sample_rate: SampleRate = None,
+    given: ModelOptions = ModelOptions(),
     show_all: Annotated[bool, typer.Option("--all", help="Show pointwise and reshape layers too.", rich_help_panel=OUTPUT)] = False,
     output_format: Annotated[Optional[TableFormat], format_option("table or json.")] = None,
     format_: Annotated[Optional[TableFormat], format_alias()] = None,
@@ -85,10 +72,7 @@ def inspect(
         fmt = pick_format(output_format, format_, TableFormat.TABLE)
         outputs = parse_outputs(output_file, fmt.value, [f.value for f in TableFormat])
         config = load_command_config(config_file, isolated)
-        opts = ModelOptions(
-            input_size, input_shape, model_kwargs, tuple(leaf_module or ()), trust_pickle,
-            task.value if task else None, tuple(causal or ()), sample_rate,
-        )
+        opts = given
         reports = engine.lint_isolated(resolve_models(targets or [], opts, config, "inspect"), Sandbox(config.timeout))
         say_notes(reports)
 
@@ -105,13 +89,10 @@ def inspect(
 
 
 @command(cls=Command)
+@model_options
 def halo(
     targets: Annotated[Optional[list[str]], typer.Argument(help="Models or configured model names (none: every configured model).")] = None,
-    input_size: InputSize = None,
-    input_shape: InputShape = None,
-    model_kwargs: ModelKwargs = None,
-    leaf_module: LeafModules = None,
-    trust_pickle: TrustPickle = False,
+    given: ModelOptions = ModelOptions(),
     output_format: Annotated[Optional[TableFormat], format_option("table (one line per axis) or json.")] = None,
     format_: Annotated[Optional[TableFormat], format_alias()] = None,
     output_file: OutputFiles = None,
@@ -128,7 +109,7 @@ def halo(
         fmt = pick_format(output_format, format_, TableFormat.TABLE)
         outputs = parse_outputs(output_file, fmt.value, [f.value for f in TableFormat])
         config = load_command_config(config_file, isolated)
-        opts = ModelOptions(input_size, input_shape, model_kwargs, tuple(leaf_module or ()), trust_pickle)
+        opts = given
         reports = [engine.lint(spec) for spec in resolve_models(targets or [], opts, config, "halo")]
         say_notes(reports)
         emit(outputs, lambda output: view.render_json(reports) if output.fmt == TableFormat.JSON.value else view.render_text(reports))
@@ -138,13 +119,10 @@ def halo(
 
 
 @command(cls=Command)
+@model_options
 def suggest(
     target: Annotated[Optional[str], typer.Argument(help="The model to refine, or a configured model's name (none: the only configured model).")] = None,
-    input_size: InputSize = None,
-    input_shape: InputShape = None,
-    model_kwargs: ModelKwargs = None,
-    leaf_module: LeafModules = None,
-    trust_pickle: TrustPickle = False,
+    given: ModelOptions = ModelOptions(),
     top: Annotated[int, typer.Option("--top", metavar="K", help="Candidates shown per direction.")] = 3,
     emit_python: Annotated[bool, typer.Option("--emit-python", help="Output a refine(model) function applying the chosen edit (the table goes to stderr).")] = False,
     pick: Annotated[int, typer.Option("--pick", metavar="ROW", help="Which row (#) --emit-python applies.")] = 1,
@@ -170,7 +148,7 @@ def suggest(
         if top < 1:
             raise UsageError("--top must be at least 1")
         config = load_command_config(config_file, isolated)
-        opts = ModelOptions(input_size, input_shape, model_kwargs, tuple(leaf_module or ()), trust_pickle)
+        opts = given
         (spec,) = resolve_models([target] if target else [], opts, config, "suggest", many=False)
         advice = suggest_edits(spec, top=top, verify=not no_verify)
         rows = view.rows(advice)
@@ -206,13 +184,10 @@ def suggest(
 
 
 @command(cls=Command)
+@model_options
 def graph(
     target: Annotated[Optional[str], typer.Argument(help="The model to draw, or a configured model's name (none: the only configured model).")] = None,
-    input_size: InputSize = None,
-    input_shape: InputShape = None,
-    model_kwargs: ModelKwargs = None,
-    leaf_module: LeafModules = None,
-    trust_pickle: TrustPickle = False,
+    given: ModelOptions = ModelOptions(),
     no_collapse: Annotated[bool, typer.Option("--no-collapse", help="Draw every layer; by default chains of pointwise/reshape layers are folded into their neighbour's box.")] = False,
     output_format: Annotated[Optional[GraphFormat], format_option("svg, or html (graph plus layer table); default: the file's extension, else svg.")] = None,
     output_file: OutputFiles = None,
@@ -237,7 +212,7 @@ def graph(
         fmt = (output_format or GraphFormat.SVG).value
         outputs = parse_outputs(values, fmt, [f.value for f in GraphFormat], {} if output_format else suffixes)
         config = load_command_config(config_file, isolated)
-        opts = ModelOptions(input_size, input_shape, model_kwargs, tuple(leaf_module or ()), trust_pickle)
+        opts = given
         (spec,) = resolve_models([target] if target else [], opts, config, "graph", many=False)
         analysis = engine.lint_isolated([spec], Sandbox(config.timeout))[0].analysis
         draw = {"svg": lambda: viz_svg.render(analysis, collapse=not no_collapse), "html": lambda: viz_html.graph_document(analysis, collapse=not no_collapse)}
@@ -248,13 +223,11 @@ def graph(
 
 
 @command(cls=Command)
+@model_options(without=("input_size",))
 def plot(
     targets: Annotated[Optional[list[str]], typer.Argument(help="Models or configured model names, overlaid (none: every configured model).")] = None,
     input_size: Annotated[Optional[list[str]], typer.Option("--input-size", "-s", metavar="SIZE", help="Spatial input size (repeatable: each size is overlaid).", rich_help_panel=MODEL)] = None,
-    input_shape: InputShape = None,
-    model_kwargs: ModelKwargs = None,
-    leaf_module: LeafModules = None,
-    trust_pickle: TrustPickle = False,
+    given: ModelOptions = ModelOptions(),
     axis: Annotated[int, typer.Option("--axis", metavar="N", help="Spatial axis to plot for non-square inputs (0 = height).")] = 0,
     title: Annotated[Optional[str], typer.Option("--title", metavar="TEXT", help="Figure title.")] = None,
     output_format: Annotated[Optional[ImageFormat], format_option("Image format (default: the file's extension).")] = None,
@@ -286,7 +259,7 @@ def plot(
         outputs = parse_outputs(values, fmt, [f.value for f in ImageFormat], {} if output_format else IMAGE_SUFFIXES)
         config = load_command_config(config_file, isolated)
         sizes = list(input_size or [])
-        opts = ModelOptions(sizes[0] if sizes else None, input_shape, model_kwargs, tuple(leaf_module or ()), trust_pickle)
+        opts = replace(given, input_size=sizes[0] if sizes else None)
         series = []
         for spec in resolve_models(targets or [], opts, config, "plot"):
             for size in sizes or [None]:
@@ -307,13 +280,10 @@ def plot(
 
 
 @command(cls=Command)
+@model_options
 def erf(
     target: Annotated[Optional[str], typer.Argument(help="The model to measure, or a configured model's name (none: the only configured model).")] = None,
-    input_size: InputSize = None,
-    input_shape: InputShape = None,
-    model_kwargs: ModelKwargs = None,
-    leaf_module: LeafModules = None,
-    trust_pickle: TrustPickle = False,
+    given: ModelOptions = ModelOptions(),
     layer: Annotated[Optional[str], typer.Option("--layer", metavar="QUALNAME", help="Layer qualname (see `rflint inspect`); default: the last spatial layer before global pooling.")] = None,
     samples: Annotated[int, typer.Option("--samples", metavar="N", help="Random inputs (or at most this many images) to average over.")] = 32,
     batch_size: Annotated[int, typer.Option("--batch-size", metavar="N", help="Inputs per forward/backward pass.")] = 8,
@@ -354,7 +324,7 @@ def erf(
         from rflint.views import erf as view
 
         config = load_command_config(config_file, isolated)
-        opts = ModelOptions(input_size, input_shape, model_kwargs, tuple(leaf_module or ()), trust_pickle)
+        opts = given
         (spec,) = resolve_models([target] if target else [], opts, config, "erf", many=False)
         result = engine.erf(
             spec, layer=layer, samples=samples, batch_size=batch_size, weights=weights, images=images, device=device, seed=seed

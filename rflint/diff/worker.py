@@ -23,15 +23,15 @@ import subprocess
 import sys
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from rflint.diff.compare import Revision, RevisionResult
-from rflint.errors import RflintError, TargetError, UsageError, unexpected
+from rflint.errors import RflintError, TargetError, unexpected
 from rflint.serialize import from_data, to_data
 from rflint.sources.zoo import is_zoo_target
-from rflint.spec import ModelSpec
+from rflint.spec import ModelSpec, Overrides
 
 if TYPE_CHECKING:
     from rflint.project.config import Config
@@ -45,14 +45,11 @@ RFLINT_HOME = str(Path(__file__).resolve().parents[2])
 
 @dataclass(frozen=True)
 class Request:
-    """What to analyse at every revision: the command line's model options.
-
-    ``template`` carries the command line's geometry and factory options (its target is
-    filled per model); None when no input size was given, so targets must be configured.
-    """
+    """What to analyse at every revision: the command line's model options, applied to each
+    revision's own configuration as ``rflint check`` applies them."""
 
     targets: tuple[str, ...] = ()
-    template: ModelSpec | None = None
+    overrides: Overrides = Overrides()
     config: str | None = None
     isolated: bool = False
 
@@ -215,22 +212,12 @@ def revision_specs(request: Request, config: Config) -> tuple[list[ModelSpec], l
     from rflint.engine import pipeline as engine
 
     if not request.targets:
-        return list(config.models), []
-    template = request.template
-
-    def cli_spec(target: str) -> ModelSpec:
-        if template is None:
-            raise UsageError(
-                f"{target}: no input size given",
-                hint="pass --input-size N (e.g. 224) or list the model in [tool.rflint.models]",
-            )
-        return replace(template, target=target)
-
+        return [request.overrides.over(spec) for spec in config.models], []
     specs: list[ModelSpec] = []
     absent: list[str] = []
     for target in request.targets:
         try:
-            found = engine.resolve_specs([target], config, cli_spec, template is not None)
+            found = engine.resolve_specs([target], config, request.overrides)
         except TargetError:  # a glob that matches nothing at this revision
             absent.append(target)
             continue

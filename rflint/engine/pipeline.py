@@ -21,7 +21,7 @@ from rflint.checks import ALL_RULES, Rule
 from rflint.errors import RflintError, ShapeError, TraceError, UsageError, first_line
 from rflint.ir import Analysis, Finding, Graph, Source
 from rflint.results import BaselineOutcome, CheckResult, Failure, ModelReport
-from rflint.spec import ModelSpec
+from rflint.spec import ModelSpec, Overrides
 
 if TYPE_CHECKING:
     from rflint.project.config import Config
@@ -236,15 +236,12 @@ def lint_module(module: Any, spec: ModelSpec, rules: Iterable[Rule] = ALL_RULES)
 
 
 def resolve_specs(
-    targets: Sequence[str],
-    config: Config,
-    cli_spec: Callable[[str], ModelSpec],
-    explicit_size: bool,
-    overrides: Callable[[ModelSpec], ModelSpec] | None = None,
+    targets: Sequence[str], config: Config, overrides: Overrides = Overrides(), *, needs_geometry: bool = True
 ) -> list[ModelSpec]:
-    """What to check: the targets, or every ``[[tool.rflint.models]]`` entry. A configured
-    model's name or target reuses its entry, with ``overrides`` (what the command line gives)
-    applied; without ``overrides`` an explicit input size makes it a plain target."""
+    """What to check: the targets, or every ``[[tool.rflint.models]]`` entry, with
+    ``overrides`` (what the command line or the API call gives) on top. A configured model's
+    name or target reuses its entry; any other target needs a geometry from ``overrides``
+    unless ``needs_geometry`` is False (the API, which takes the model's own where it says)."""
     from rflint.sources.targets import check_target_path, expand_targets
 
     if not targets:
@@ -253,18 +250,21 @@ def resolve_specs(
                 "no model given",
                 hint="pass a target such as torchvision:resnet18 or list models in [tool.rflint.models]",
             )
-        return [overrides(spec) if overrides else spec for spec in config.models]
+        return [overrides.over(spec) for spec in config.models]
     by_key = {k: spec for spec in config.models for k in (spec.target, spec.display_name)}
     specs = []
     for target in targets:
         check_target_path(target)
         target = _configured_key(target, by_key)
-        if target in by_key and overrides is not None:
-            specs.append(overrides(by_key[target]))
-        elif target in by_key and not explicit_size:
-            specs.append(by_key[target])
-        else:
-            specs.extend(replace(cli_spec(name), ops=config.ops) for name in expand_targets([target]))
+        if target in by_key:
+            specs.append(overrides.over(by_key[target]))
+            continue
+        if needs_geometry and not overrides.gives_geometry:
+            raise UsageError(
+                f"{target}: no input size given",
+                hint="pass --input-size N (e.g. 224) or --input-shape 1,3,224,224, or list the model in [tool.rflint.models]",
+            )
+        specs.extend(overrides.new_spec(name, config.model_defaults) for name in expand_targets([target]))
     return specs
 
 

@@ -103,6 +103,12 @@ class Config:
         file's folder, or the working directory without one), as in pytest's ``pythonpath``."""
         return tuple(dict.fromkeys(str(p) for p in (*self.pythonpath, self.root)))
 
+    @property
+    def model_defaults(self) -> ModelSpec:
+        """What the configuration gives a model that no entry names (a target on the command
+        line): the search path, the declared ops and how models are judged."""
+        return ModelSpec("", ops=self.ops, pythonpath=self.search_path, task=self.task, causal=self.causal, sample_rate=self.sample_rate)
+
     def with_severity(self, code: str, severity: Severity) -> Config:
         """The config with one rule's severity set (``--strict``: RF001 as an error)."""
         return replace(self, severities=MappingProxyType({**self.severities, code: severity}))
