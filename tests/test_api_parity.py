@@ -23,7 +23,6 @@ from typer.testing import CliRunner
 import rflint
 from rflint.engine import pipeline as engine
 from rflint.cli import app
-from rflint.errors import TargetError
 
 FILES = {
     "models/__init__.py": "from .tiny import *\nfrom .droppath import *\n",
@@ -188,7 +187,8 @@ def test_kwargs_with_a_class_reach_the_factory(repo):
 def test_kwargs_for_a_built_module_and_unknown_objects_are_one_line_errors(repo):
     from models import Tiny
 
-    with pytest.raises(TargetError, match="already-built module; kwargs cannot be applied"):
+    # bad API arguments are the one documented type (issue 20): rflint.ArgumentError
+    with pytest.raises(rflint.ArgumentError, match="model is already built"):
         rflint.analyze(Tiny(), input_size=16, kwargs={"width": 8})
-    with pytest.raises(TargetError, match="not int"):
+    with pytest.raises(rflint.ArgumentError, match="not int 3"):
         rflint.analyze(3, input_size=16)

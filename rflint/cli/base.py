@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 
 from rflint._version import __version__
-from rflint.errors import RflintError, unexpected
+from rflint.errors import BrokenInstallError, RflintError, unexpected
 from rflint.cli.options import (
     Color,
     Group,
@@ -84,7 +84,7 @@ def fail(exc: BaseException, verbose: bool, model: str = "") -> None:
         message, hint = f"{exc.filename}: {exc.strerror}", "check the path and its permissions"  # the file system said no
     else:
         message, hint = broken or (unexpected(exc), "this may be a bug in rflint; rerun with --verbose for the traceback")
-    if model and broken is None and not message.startswith(f"{model}: "):
+    if model and broken is None and not isinstance(exc, BrokenInstallError) and not message.startswith(f"{model}: "):
         message = f"{model}: {message}"
     stderr.print(error_line(escape.text(message), escape.text(hint)), markup=False, highlight=False, soft_wrap=True)
 
