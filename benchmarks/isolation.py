@@ -10,7 +10,10 @@ Usage::
 Every run is a fresh interpreter (this checkout first on ``PYTHONPATH``) timed from outside,
 so interpreter start-up and every import are counted, with the result cache off (every run is
 a miss). Both variants call :func:`rflint.engine.pipeline.check` on the same spec and print the number
-of findings, which must agree. References in the same run: ``python -c pass`` and
+of findings, which must agree. A child ends with ``os._exit`` (no interpreter teardown, which
+with torch loaded takes a second or more), so a third variant, in process but ending the same
+way, separates what the process boundary costs from what the skipped teardown saves.
+References in the same run: ``python -c pass`` and
 ``python -c "import torch"``; ``rflint check`` is the command line end to end (isolated).
 Rows give the minimum and the median wall time and the minimum CPU time (user + system of the
 process and its children), which other work on a shared machine disturbs less.
@@ -56,6 +59,11 @@ CHECK = textwrap.dedent(
         result = engine.check([spec], Config(), sandbox=sandbox)
         assert not result.failures, result.failures
         print(len(result.findings))
+        if sys.argv[2] == "inprocess-exit":  # as a child ends: no interpreter teardown
+            import os
+
+            sys.stdout.flush()
+            os._exit(0)
     """
 )
 
@@ -93,6 +101,7 @@ def main() -> None:
             "python -c pass": [py, "-c", "pass"],
             "python -c 'import torch'": [py, "-c", "import torch"],
             "engine.check, in process": [py, "check.py", target, "inprocess", tmp],
+            "engine.check, in process, os._exit": [py, "check.py", target, "inprocess-exit", tmp],
             "engine.check, isolated": [py, "check.py", target, "isolated", tmp],
             "rflint check (isolated)": [py, "-m", "rflint", "check", target, "-s", "64", "--no-cache", "--output-format", "concise"],
         }
@@ -105,16 +114,17 @@ def main() -> None:
                 wall, cpu, out = timed(cmd, folder, env)
                 times[name].append((wall, cpu))
                 outputs[name].add(out)
-    if outputs["engine.check, in process"] != outputs["engine.check, isolated"]:
+    if not outputs["engine.check, in process"] == outputs["engine.check, in process, os._exit"] == outputs["engine.check, isolated"]:
         raise SystemExit(f"the two variants disagree: {outputs}")
     print(f"{args.repeat} runs each, {target if args.target else f'{args.layers}-layer CNN'} at 64 px, cache off (every run a miss)")
-    print(f"{'':28} {'min':>7} {'median':>7} {'cpu min':>8}")
+    print(f"{'':36} {'min':>7} {'median':>7} {'cpu min':>8}")
     for name, samples in times.items():
         walls = [w for w, _ in samples]
-        print(f"{name:28} {min(walls):7.2f} {statistics.median(walls):7.2f} {min(c for _, c in samples):8.2f}")
-    base = min(w for w, _ in times["engine.check, in process"])
+        print(f"{name:36} {min(walls):7.2f} {statistics.median(walls):7.2f} {min(c for _, c in samples):8.2f}")
     iso = min(w for w, _ in times["engine.check, isolated"])
-    print(f"isolation costs a miss {iso - base:+.2f} s ({iso / base:.2f}x the in-process check), minimum against minimum")
+    for ref in ("engine.check, in process", "engine.check, in process, os._exit"):
+        base = min(w for w, _ in times[ref])
+        print(f"isolated vs {ref}: {iso - base:+.2f} s ({iso / base:.2f}x), minimum against minimum")
 
 
 if __name__ == "__main__":

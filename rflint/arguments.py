@@ -76,7 +76,7 @@ def _module_type() -> type | None:
 
 
 def _size(value: Any, argument: str, example: str) -> int:
-    if isinstance(value, bool) or isinstance(value, (str, bytes)):
+    if isinstance(value, (bool, str, bytes)):
         raise ArgumentError(f"{argument} must hold integers, not {_kind(value)}", hint=f"pass e.g. {example}")
     try:
         size = operator.index(value)  # int, numpy integers; never a float

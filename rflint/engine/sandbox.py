@@ -37,6 +37,7 @@ though ``os._exit`` and hangs are not.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import sys
 import time
@@ -50,6 +51,8 @@ from rflint.sources.guards import _flush, exit_error, guarded, stdout_to_stderr,
 
 #: how long a finished child may take to exit before it is killed
 _EXIT_GRACE = 2.0
+#: how often the children are polled for having died
+_POLL = 0.5
 
 
 @dataclass(frozen=True)
@@ -150,7 +153,8 @@ class _Run:
             return
         child.job = self.queue.popleft()
         child.deadline = None if self.limit is None else time.monotonic() + self.limit
-        child.conn.send(self.send(child.job))
+        with contextlib.suppress(OSError):  # a child that just died: its end of the pipe reports it
+            child.conn.send(self.send(child.job))
 
     def drop(self, child: _Child) -> int | None:
         """Kill a child that died or hung (a fresh one takes over if jobs are left); the
@@ -165,9 +169,11 @@ class _Run:
             self.start()
         return job
 
-    def next_deadline(self) -> float | None:
-        deadlines = [c.deadline for c in self.children if c.deadline is not None]
-        return None if not deadlines else max(0.0, min(deadlines) - time.monotonic())
+    def next_wakeup(self) -> float:
+        """Seconds until the next deadline, :data:`_POLL` at most (a child's death is polled
+        for as well as read off its pipe: a process it forked keeps the pipe open)."""
+        deadlines = [c.deadline - time.monotonic() for c in self.children if c.deadline is not None]
+        return max(0.0, min([_POLL, *deadlines]))
 
 
 def run_isolated(
@@ -192,11 +198,13 @@ def run_isolated(
         for _ in range(min(processes, len(jobs))):
             run.start()
         while run.children:
-            readable = wait([c.conn for c in run.children], timeout=run.next_deadline())
+            readable = wait([c.conn for c in run.children], timeout=run.next_wakeup())
             now = time.monotonic()
             for child in list(run.children):
                 if child.conn in readable:
                     yield from _receive(child, run)
+                elif not child.process.is_alive():  # a process the model forked may hold the pipe open
+                    yield from _died(child, run)
                 elif child.deadline is not None and now >= child.deadline:
                     job = run.drop(child)
                     if job is not None:
@@ -215,20 +223,27 @@ def _quiet_resource_tracker() -> None:
     flag = "ignore::UserWarning:multiprocessing.resource_tracker"
     sys.warnoptions.append(flag)
     try:
-        resource_tracker.ensure_running()
-    except Exception:  # noqa: BLE001 - without a tracker, spawn starts its own as before
-        pass
+        # nor with rflint's stderr (it passes sys.stderr's descriptor when it has one): a
+        # process the model forked keeps the tracker alive, and the tracker would keep a
+        # caller's stderr pipe open (pre-commit, CI) until then
+        with contextlib.suppress(Exception), contextlib.redirect_stderr(io.StringIO()):
+            resource_tracker.ensure_running()
     finally:
         sys.warnoptions.remove(flag)
+
+
+def _died(child: _Child, run: _Run) -> Iterator[tuple[int, Any]]:
+    """A child ended before it was told to: the model's code ended it."""
+    job = run.drop(child)
+    if job is not None:
+        yield job, exit_error(run.name(job), child.process.exitcode)
 
 
 def _receive(child: _Child, run: _Run) -> Iterator[tuple[int, Any]]:
     try:
         message = child.conn.recv()
-    except (EOFError, OSError):  # the child died: the model's code ended it
-        job = run.drop(child)
-        if job is not None:
-            yield job, exit_error(run.name(job), child.process.exitcode)
+    except (EOFError, OSError):
+        yield from _died(child, run)
         return
     child.ready = True
     job, child.job, child.deadline = child.job, None, None

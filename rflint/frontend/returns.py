@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Container
 from typing import Any
 
-import torch.fx as fx
+from torch import fx
 
 from rflint.errors import OutputError
 

@@ -122,3 +122,22 @@ def test_a_bad_timeout_option_is_a_usage_error(tmp_path, value):
     result = check(tmp_path, "good.py", "-s", "8", "--no-cache", "--timeout", value)
     assert result.returncode == 2
     assert error_lines(result) == [error_lines(result)[0]] and "--timeout must be a number of seconds >= 0" in result.stderr
+
+
+def test_a_model_whose_forked_process_outlives_it_does_not_hold_up_the_run(tmp_path):
+    # the forked process inherits the child's end of rflint's pipe; rflint must see the child
+    # die anyway. Its output goes to files: the forked process also holds rflint's stdout and
+    # stderr, and a pipe would stay open (for whoever reads it) until that process ends
+    (tmp_path / "forks.py").write_text(
+        "import os, time\n\ndef build_model():\n    if os.fork() == 0:\n        time.sleep(400)\n        os._exit(0)\n    os._exit(0)\n"
+    )
+    (tmp_path / "good.py").write_text(GOOD)
+    t0 = time.monotonic()
+    with open(tmp_path / "out", "w") as out, open(tmp_path / "err", "w") as err:
+        args = [sys.executable, "-m", "rflint", "check", "forks.py", "good.py", "-s", "8", "--no-cache", "--output-format", "json"]
+        code = subprocess.run(args, cwd=tmp_path, stdout=out, stderr=err, timeout=600).returncode
+    assert time.monotonic() - t0 < 300  # not held until the forked process ends (400 s)
+    assert code == 2
+    errors = [line for line in (tmp_path / "err").read_text().splitlines() if line.startswith("rflint: error:")]
+    assert len(errors) == 1 and "forks.py: the model's code exited the process (exit status 0)" in errors[0]
+    assert {f["model"] for f in json.loads((tmp_path / "out").read_text())} == {"good.py"}
