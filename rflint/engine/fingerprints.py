@@ -161,7 +161,7 @@ def file_records(report: ModelReport | None, files: Mapping[str, FileState]) -> 
     each source position the report holds in it (without one, only its bytes count; without a
     report, a failure's entry, there are no positions)."""
     positions: dict[str, set[tuple[int, int]]] = {}
-    for source in (*sources_in(report.analysis), *sources_in(report.findings)) if report is not None else ():
+    for source in sources_in(report) if report is not None else ():  # the factory's line too
         positions.setdefault(os.path.abspath(source.file), set()).add((source.line, source.col))
     records: dict[str, dict[str, Any]] = {}
     for path, state in files.items():

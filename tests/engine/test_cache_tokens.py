@@ -122,10 +122,14 @@ def test_positions_really_move_with_the_edit(project, lint_calls):
     edit(project.model, "class Net", "# one\n# two\n# three\nclass Net")
     after = check()
     assert lint_calls == ["model.py"]
-    rows = [(f["location"]["row"] if f.get("location") else None) for f in before]
-    moved = [(f["location"]["row"] if f.get("location") else None) for f in after]
-    assert any(r is not None for r in rows)
-    assert moved == [None if r is None else r + 3 for r in rows]
+    def rows(findings: list[dict]) -> list[tuple[str, int] | None]:
+        return [(Path(f["filename"]).name, f["location"]["row"]) if f.get("location") else None for f in findings]
+
+    # three lines above the class: every position in model.py moves by 3, the builder's
+    # positions (layers are attributed to the builder's line, docs/attribution.md) stay
+    expected = [None if r is None else (r[0], r[1] + 3 if r[0] == "model.py" else r[1]) for r in rows(before)]
+    assert any(r is not None and r[0] == "model.py" for r in rows(before))
+    assert rows(after) == expected
 
 
 CODE_CHANGES = {
