@@ -39,8 +39,8 @@ def test_concise_lines_of_two_models_built_by_one_factory_name_each_model(repo):
     factory = line_of(repo, "models/yolo.py", "def build(")
     rf103 = [line for line in result.stdout.splitlines() if " RF103 " in line]
     assert rf103 == [
-        f"models/yolo.py:{factory}:1: RF103 [yolo-s] the architecture is not refined for input size 4: I_min 5 >= 4 (1 px short) (I_min: the smallest input at which no layer is critical)",
-        f"models/yolo.py:{factory}:1: RF103 [yolo-m] the architecture is not refined for input size 4: I_min 7 >= 4 (3 px short) (I_min: the smallest input at which no layer is critical)",
+        f"models/yolo.py:{factory}:1: RF103 [yolo-s] the architecture is not refined for input size 4: I_min 5 >= 4 (2 px short) (I_min: the smallest input at which no layer is critical)",
+        f"models/yolo.py:{factory}:1: RF103 [yolo-m] the architecture is not refined for input size 4: I_min 7 >= 4 (4 px short) (I_min: the smallest input at which no layer is critical)",
     ]
 
 
@@ -125,7 +125,7 @@ def test_a_layer_built_in_site_packages_is_reported_at_the_users_call(tmp_path):
     (tmp_path / "venv/lib/site-packages/monai_like/__init__.py").write_text(LIBRARY, encoding="utf-8")
     (tmp_path / "net.py").write_text(USER, encoding="utf-8")
     (tmp_path / "pyproject.toml").write_text('[tool.rflint]\npythonpath = ["venv/lib/site-packages", "."]\n', encoding="utf-8")
-    found = _json(tmp_path, "net.py:build", "--input-size", "8")
+    found = _json(tmp_path, "net.py:build", "--input-size", "8", "--task", "classification")
     call = line_of(tmp_path, "net.py", "return UNetLike")
     rf101 = [f for f in found if f["code"] == "RF101"]
     assert [f["layer"] for f in rf101] == ["convs.4", "convs.5"]
