@@ -46,6 +46,8 @@ def leaf_coercer(annotation: Any, info: Any) -> Any:
         return lambda value, ctx: str(value)
     if annotation is int:
         return lambda value, ctx: _integer(value)
+    if annotation is float:
+        return lambda value, ctx: _number(value)
     if annotation is bool:
         return lambda value, ctx: _boolean(value)
     if isinstance(annotation, type) and issubclass(annotation, Enum):
@@ -54,6 +56,15 @@ def leaf_coercer(annotation: Any, info: Any) -> Any:
     if annotation is Path and _plain_path(info):
         return lambda value, ctx: value if isinstance(value, Path) else Path(value)
     return None
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    try:
+        return float(str(value).strip())
+    except ValueError:
+        raise ValueError(f"{value!r} is not a valid float.") from None
 
 
 def _integer(value: Any) -> int:

@@ -209,7 +209,7 @@ CausalOption = Annotated[
 ]
 SampleRate = Annotated[
     Optional[float],
-    typer.Option("--sample-rate", metavar="HZ", min=1e-9, help="Samples per second of a 1-D model's input: fields, jumps and lookahead also in ms.", rich_help_panel=MODEL),
+    typer.Option("--sample-rate", metavar="HZ", help="Samples per second of a 1-D model's input: fields, jumps and lookahead also in ms.", rich_help_panel=MODEL),
 ]
 OutputFiles = Annotated[
     Optional[list[str]],
@@ -290,6 +290,8 @@ class ModelOptions:
 
     def parsed(self) -> Overrides:
         """The options as the engine applies them (:class:`rflint.spec.Overrides`)."""
+        if self.sample_rate is not None and not 0 < self.sample_rate < float("inf"):
+            raise UsageError(f"--sample-rate must be a positive number of samples per second, not {self.sample_rate:g}", hint="e.g. --sample-rate 16000")
         return Overrides(
             input_size=parse_size(self.input_size) if self.input_size else None,
             input_shape=parse_shape(self.input_shape) if self.input_shape else None,

@@ -173,7 +173,7 @@ def test_cli_and_config_turn_the_rule_on(tmp_path):
     )
     cmd = [sys.executable, "-m", "rflint", "check", "tcn.py:Net", "--input-shape", "1,2,32", "--no-cache"]
     out = subprocess.run([*cmd, "--isolated", "--causal", "T"], capture_output=True, text=True, cwd=tmp_path)
-    assert "RF104 conv (Conv1d 3) is not causal along L" in out.stdout
+    assert "RF104 [tcn.py:Net] conv (Conv1d 3) is not causal along L" in out.stdout  # findings name their model
     (tmp_path / "rflint.toml").write_text("causal = [0]\n", encoding="utf-8")
     assert "RF104" in subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path).stdout
     bad = subprocess.run([*cmd, "--isolated", "--causal", "H"], capture_output=True, text=True, cwd=tmp_path)
@@ -198,7 +198,7 @@ class FeatureEncoder(nn.Module):
 
 def test_sample_rate_shows_wav2vec_fields_in_samples_and_ms(tmp_path):
     (tmp_path / "w2v.py").write_text("from test_causal import FeatureEncoder\n", encoding="utf-8")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
     cmd = [sys.executable, "-m", "rflint", "inspect", "w2v.py:FeatureEncoder", "--input-shape", "1,1,16000", "--isolated"]
     out = subprocess.run([*cmd, "--sample-rate", "16000", "--output-format", "json"], capture_output=True, text=True, cwd=tmp_path, env=env)
     shown = json.loads(out.stdout)

@@ -259,7 +259,7 @@ def test_the_python_api_takes_the_task():
     assert dense.analysis.task == "dense" and dense.unproductive == ("convs.7",)
     classic = rflint.analyze(Plain(), input_shape=(1, 2, 8, 8), task="classification")
     assert classic.unproductive == ("convs.4", "convs.5", "convs.6", "convs.7")  # input r_min 9, 11, 13, 15 >= 8
-    with pytest.raises(Exception, match="unknown task 'segmentation'"):
+    with pytest.raises(rflint.ArgumentError, match="task must be one of auto, classification, dense, not 'segmentation'"):
         rflint.analyze(Plain(), input_shape=(1, 2, 8, 8), task="segmentation")
 
 

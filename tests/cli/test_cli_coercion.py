@@ -81,8 +81,9 @@ def _app(cls: type | None = None) -> typer.Typer:
         where: Path = Path("."),
         tags: Annotated[Optional[list[str]], typer.Option("--tag")] = None,
         flag: bool = False,
+        rate: Optional[float] = None,
     ) -> None:
-        print(repr((n, shade, where, tags, flag)))
+        print(repr((n, shade, where, tags, flag, rate)))
 
     @app.command()
     def other() -> None:
@@ -93,7 +94,11 @@ def _app(cls: type | None = None) -> typer.Typer:
 
 @pytest.mark.parametrize(
     "args",
-    [[], ["--n", "3", "--shade", "dark", "--where", "a/b", "--tag", "x", "--tag", "y", "--flag"], ["--n", " 7 ", "--no-flag"]],
+    [
+        [],
+        ["--n", "3", "--shade", "dark", "--where", "a/b", "--tag", "x", "--tag", "y", "--flag", "--rate", "16000"],
+        ["--n", " 7 ", "--no-flag", "--rate", "0.5"],
+    ],
 )
 def test_plain_options_get_the_values_typer_gives(args):
     from typer.core import TyperCommand
@@ -103,12 +108,16 @@ def test_plain_options_get_the_values_typer_gives(args):
     assert ours.exit_code == typers.exit_code == 0, ours.output
     assert ours.stdout == typers.stdout
     if args[:2] == ["--n", "3"]:
-        assert ours.stdout.strip() == repr((3, Shade.DARK, Path("a/b"), ["x", "y"], True))
+        assert ours.stdout.strip() == repr((3, Shade.DARK, Path("a/b"), ["x", "y"], True, 16000.0))
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["--n", "three"], "'three' is not a valid integer."), (["--shade", "grey"], "'grey' is not one of 'light', 'dark'.")],
+    [
+        (["--n", "three"], "'three' is not a valid integer."),
+        (["--shade", "grey"], "'grey' is not one of 'light', 'dark'."),
+        (["--rate", "fast"], "'fast' is not a valid float."),
+    ],
 )
 def test_a_bad_value_is_a_usage_error_naming_it(args, message):
     result = CliRunner().invoke(_app(), ["show", *args])
@@ -120,5 +129,5 @@ def test_options_typer_must_check_itself_keep_typer_s_coercion():
     info = typer.models.OptionInfo(min=0)
     assert coercion.coercer(int, info) is None  # a range
     assert coercion.coercer(Path, typer.models.OptionInfo(exists=True)) is None  # a path check
-    assert coercion.coercer(float, typer.models.OptionInfo()) is None  # a type rflint does not use
+    assert coercion.coercer(float, typer.models.OptionInfo(min=1.0)) is None  # a range on a float
     assert coercion.coercer(list[int], typer.models.OptionInfo()) is not None
