@@ -114,7 +114,7 @@ def trace_module(module: Any, spec: ModelSpec) -> Traced:
     """
     from rflint.frontend.fx import trace_graph
     from rflint.frontend.geometry import candidates, describe
-    from rflint.frontend.torch_ops import declared_ops
+    from rflint.frontend.torch_modules import declared_ops
     from rflint.sources.imports import on_sys_path
 
     with on_sys_path(spec.pythonpath), declared_ops(spec.ops):  # ops import as the model did

@@ -69,7 +69,7 @@ MODELS_PER_PROCESS = 4
 
 
 #: what a worker imports before its first model: torch and the frontends a miss runs through
-PRELOAD = ("torch", "torch.fx", "rflint.sources.load", "rflint.frontend.fx", "rflint.frontend.geometry", "rflint.frontend.torch_ops", "rflint.frontend.shapes")
+PRELOAD = ("torch", "torch.fx", "rflint.sources.load", "rflint.frontend.fx", "rflint.frontend.geometry", "rflint.frontend.torch_ops", "rflint.frontend.torch_modules", "rflint.frontend.shapes")
 START_METHODS = ("fork", "forkserver", "spawn")
 
 

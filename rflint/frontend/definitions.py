@@ -65,44 +65,22 @@ class _Expr:
     cls: ast.ClassDef | None
 
 
-class _DefinitionFinder:
-    def __init__(self, root: Any) -> None:
-        from torch import nn
+#: an assignment found in a class: (its statement, the value, the file, the value as an _Expr)
+_Assignment = tuple[ast.stmt, ast.expr, str, _Expr]
 
-        self.root = root
-        self.containers = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+
+class _ClassSources:
+    """The parsed ``class`` statements of module classes and the ``self.<attr> = ...``
+    statements in them, each looked up once: a model repeats a few classes many times."""
+
+    def __init__(self) -> None:
         self._class_cache: dict[type, tuple[str, ast.ClassDef, dict[ast.AST, ast.AST]] | None] = {}
-        self._assign_cache: dict[type, dict[str, tuple[ast.stmt, ast.expr, str, _Expr]]] = {}
-        self._parents_cache: dict[ast.AST, dict[ast.AST, ast.AST]] = {}
+        self._assign_cache: dict[type, dict[str, _Assignment]] = {}
         self._super_cache: dict[type, ast.Call | None] = {}
 
-    # -- public
-    def definition(self, qualname: str) -> Source | None:
-        if not qualname:
-            return None
-        parts = qualname.split(".")
-        parent = self._module(parts[:-1])
-        if parent is None or parts[-1] not in parent._modules:
-            return None
-        attr = parts[-1]
-        if isinstance(parent, self.containers):
-            expr = self._container_element(parts[:-1], parent, attr)
-            return None if expr is None else Source(expr.file, expr.node.lineno, expr.node.col_offset + 1)
-        found = self._assignment(type(parent), attr)
-        if found is None:
-            return None
-        stmt, _, file, _ = found
-        return Source(file, stmt.lineno, stmt.col_offset + 1)
-
-    # -- modules
-    def _module(self, path: Sequence[str]) -> Any:
-        try:
-            return self.root.get_submodule(".".join(path))
-        except AttributeError:
-            return None
-
-    # -- classes
-    def _class(self, cls: type) -> tuple[str, ast.ClassDef, dict[ast.AST, ast.AST]] | None:
+    def source(self, cls: type) -> tuple[str, ast.ClassDef, dict[ast.AST, ast.AST]] | None:
+        """(file, class statement, its parent map); None for torch's own classes (their
+        definitions are not the user's lines) and for classes without Python source."""
         if cls in self._class_cache:
             return self._class_cache[cls]
         result = None
@@ -118,12 +96,12 @@ class _DefinitionFinder:
         self._class_cache[cls] = result
         return result
 
-    def _assignments(self, klass: type) -> dict[str, tuple[ast.stmt, ast.expr, str, _Expr]]:
+    def assignments(self, klass: type) -> dict[str, _Assignment]:
         """Every ``self.<attr> = ...`` (or ``add_module``) in one class, first one per attr."""
         if klass in self._assign_cache:
             return self._assign_cache[klass]
-        out: dict[str, tuple[ast.stmt, ast.expr, str, _Expr]] = {}
-        found = self._class(klass)
+        out: dict[str, _Assignment] = {}
+        found = self.source(klass)
         if found is not None:
             file, node, parents = found
             for sub in ast.walk(node):
@@ -137,21 +115,59 @@ class _DefinitionFinder:
         self._assign_cache[klass] = out
         return out
 
-    def _super_init(self, klass: type, node: ast.ClassDef) -> ast.Call | None:
+    def super_init(self, klass: type, node: ast.ClassDef) -> ast.Call | None:
+        """The class's first ``super().__init__(...)`` call (a container subclass passes its
+        children there)."""
         if klass not in self._super_cache:
             calls = [sub for sub in ast.walk(node) if isinstance(sub, ast.Call) and _is_super_init(sub)]
             self._super_cache[klass] = calls[0] if calls else None
         return self._super_cache[klass]
 
-    def _assignment(self, cls: type, attr: str) -> tuple[ast.stmt, ast.expr, str, _Expr] | None:
+    def assignment(self, cls: type, attr: str) -> _Assignment | None:
         """The statement that sets ``self.<attr>`` in ``cls`` or a base class, and its value."""
         for klass in cls.__mro__:
-            hit = self._assignments(klass).get(attr)
+            hit = self.assignments(klass).get(attr)
             if hit is not None:
                 return hit
         return None
 
-    # -- containers
+
+class _DefinitionFinder:
+    """Finds the defining expression of submodules of one model: an attribute of an ordinary
+    module is found in its class (:class:`_ClassSources`), a container's child in the
+    expression that built the container (:func:`_element`)."""
+
+    def __init__(self, root: Any) -> None:
+        from torch import nn
+
+        self.root = root
+        self.containers = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+        self.classes = _ClassSources()
+
+    def definition(self, qualname: str) -> Source | None:
+        """Where the submodule ``qualname`` is defined; None where that cannot be found."""
+        if not qualname:
+            return None
+        parts = qualname.split(".")
+        parent = self._module(parts[:-1])
+        if parent is None or parts[-1] not in parent._modules:
+            return None
+        attr = parts[-1]
+        if isinstance(parent, self.containers):
+            expr = self._container_element(parts[:-1], parent, attr)
+            return None if expr is None else Source(expr.file, expr.node.lineno, expr.node.col_offset + 1)
+        found = self.classes.assignment(type(parent), attr)
+        if found is None:
+            return None
+        stmt, _, file, _ = found
+        return Source(file, stmt.lineno, stmt.col_offset + 1)
+
+    def _module(self, path: Sequence[str]) -> Any:
+        try:
+            return self.root.get_submodule(".".join(path))
+        except AttributeError:
+            return None
+
     def _creation(self, path: Sequence[str]) -> _Expr | None:
         """The expression that built the module at ``path``."""
         if not path:
@@ -161,105 +177,128 @@ class _DefinitionFinder:
             return None
         if isinstance(parent, self.containers):
             return self._container_element(path[:-1], parent, path[-1])
-        found = self._assignment(type(parent), path[-1])
+        found = self.classes.assignment(type(parent), path[-1])
         return None if found is None else found[3]
 
     def _container_element(self, path: Sequence[str], container: Any, key: str) -> _Expr | None:
         """The expression of child ``key`` of the container at ``path``."""
         cls = type(container)
         if cls not in self.containers:
-            # A subclass: its children come from add_module, or from the super().__init__(...)
-            # call of the class that derives directly from the torch container.
-            for klass in cls.__mro__:
-                if klass in self.containers:
-                    break
-                found = self._class(klass)
-                if found is None:
-                    continue
-                hit = self._assignments(klass).get(key)
-                if hit is not None:
-                    return hit[3]
-                base = next((b for b in klass.__bases__ if b in self.containers), None)
-                if base is None:
-                    continue
-                file, node, parents = found
-                call = self._super_init(klass, node)
-                if call is None:
-                    return None
-                expr = _Expr(call, file, _enclosing_function(call, parents), node)
-                if base is not self.containers[0] and len(call.args) == 1:
-                    expr = replace_node(expr, call.args[0])  # ModuleList([...]) / ModuleDict({...})
-                return self._element(expr, key, parents)
+            decided, expr = self._subclass_element(cls, key)
+            if decided:
+                return expr
         created = self._creation(path)
         if created is None:
             return None
-        found = self._class_parents(created)
-        return self._element(created, key, found)
+        return _element(created, key)
 
-    def _class_parents(self, expr: _Expr) -> dict[ast.AST, ast.AST]:
-        if expr.cls is None:
-            return {}
-        if expr.cls not in self._parents_cache:
-            self._parents_cache[expr.cls] = _parents(expr.cls)
-        return self._parents_cache[expr.cls]
+    def _subclass_element(self, cls: type, key: str) -> tuple[bool, _Expr | None]:
+        """(decided, expr) for child ``key`` of a subclass of a torch container: its children
+        come from ``add_module``, or from the ``super().__init__(...)`` call of the class that
+        derives directly from the torch container. Not decided when no class below the torch
+        container settles it (none with source, an ``add_module`` of ``key`` or the container as
+        a direct base), so the expression that built the container is searched instead."""
+        for klass in cls.__mro__:
+            if klass in self.containers:
+                break
+            found = self.classes.source(klass)
+            if found is None:
+                continue
+            hit = self.classes.assignments(klass).get(key)
+            if hit is not None:
+                return True, hit[3]
+            base = next((b for b in klass.__bases__ if b in self.containers), None)
+            if base is None:
+                continue
+            file, node, parents = found
+            call = self.classes.super_init(klass, node)
+            if call is None:
+                return True, None
+            expr = _Expr(call, file, _enclosing_function(call, parents), node)
+            if base is not self.containers[0] and len(call.args) == 1:
+                expr = replace_node(expr, call.args[0])  # ModuleList([...]) / ModuleDict({...})
+            return True, _element(expr, key)
+        return False, None
 
-    def _element(self, expr: _Expr, key: str, parents: dict[ast.AST, ast.AST], depth: int = 0) -> _Expr | None:
-        node = expr.node
-        if depth > 5:
+
+#: calls whose arguments list a container's children
+_CONTAINER_CALLS = ("Sequential", "ModuleList", "ModuleDict", "OrderedDict", "dict")
+
+
+def _element(expr: _Expr, key: str, depth: int = 0) -> _Expr | None:
+    """The part of ``expr`` that builds child ``key`` of the container it makes, following
+    local names and helper methods up to five steps (``depth``), so that a helper that returns
+    its own call cannot recurse forever."""
+    node = expr.node
+    if depth > 5:
+        return None
+    if isinstance(node, ast.Name) and expr.func is not None:
+        value = _local_value(expr.func, node.id, before=node)
+        if value is None:
             return None
-        if isinstance(node, ast.Name) and expr.func is not None:
-            value = _local_value(expr.func, node.id, before=node)
-            if value is None:
+        return _element(replace_node(expr, value), key, depth + 1)
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return _pick(expr, list(node.elts), key)
+    if isinstance(node, ast.Dict):
+        for k, v in zip(node.keys, node.values):
+            if isinstance(k, ast.Constant) and k.value == key:
+                return replace_node(expr, v)
+        return None
+    if not isinstance(node, ast.Call):
+        return None
+    if _call_name(node.func) in _CONTAINER_CALLS or _is_super_init(node):
+        return _container_call_element(expr, node, key, depth)
+    return _helper_element(expr, node, key, depth)
+
+
+def _container_call_element(expr: _Expr, node: ast.Call, key: str, depth: int) -> _Expr | None:
+    """Child ``key`` of ``Sequential(a, b, *rest)``, ``ModuleList([...])``, ``OrderedDict(...)``
+    or a container subclass's ``super().__init__(...)``: positional arguments, a starred
+    local list, or the one iterable argument."""
+    name = _call_name(node.func)
+    args = list(node.args)
+    if name in ("ModuleList", "ModuleDict", "OrderedDict", "dict") and len(args) == 1:
+        return _element(replace_node(expr, args[0]), key, depth + 1)
+    if len(args) == 1 and isinstance(args[0], ast.Call) and _call_name(args[0].func) == "OrderedDict":
+        return _element(replace_node(expr, args[0]), key, depth + 1)
+    flat: list[ast.expr] = []
+    for arg in args:
+        if isinstance(arg, ast.Starred):
+            inner = arg.value
+            if isinstance(inner, ast.Name) and expr.func is not None:
+                inner = _local_list(expr.func, inner.id, before=node)
+            if not isinstance(inner, (ast.List, ast.Tuple)):
                 return None
-            return self._element(replace_node(expr, value), key, parents, depth + 1)
-        if isinstance(node, (ast.List, ast.Tuple)):
-            return self._pick(expr, list(node.elts), key, parents)
-        if isinstance(node, ast.Dict):
-            for k, v in zip(node.keys, node.values):
-                if isinstance(k, ast.Constant) and k.value == key:
-                    return replace_node(expr, v)
-            return None
-        if not isinstance(node, ast.Call):
-            return None
-        name = _call_name(node.func)
-        if name in ("Sequential", "ModuleList", "ModuleDict", "OrderedDict", "dict") or _is_super_init(node):
-            args = list(node.args)
-            if name in ("ModuleList", "ModuleDict", "OrderedDict", "dict") and len(args) == 1:
-                return self._element(replace_node(expr, args[0]), key, parents, depth + 1)
-            if len(args) == 1 and isinstance(args[0], ast.Call) and _call_name(args[0].func) == "OrderedDict":
-                return self._element(replace_node(expr, args[0]), key, parents, depth + 1)
-            flat: list[ast.expr] = []
-            for arg in args:
-                if isinstance(arg, ast.Starred):
-                    inner = arg.value
-                    if isinstance(inner, ast.Name) and expr.func is not None:
-                        inner = _local_list(expr.func, inner.id, before=node)
-                    if not isinstance(inner, (ast.List, ast.Tuple)):
-                        return None
-                    flat.extend(inner.elts)
-                else:
-                    flat.append(arg)
-            return self._pick(expr, flat, key, parents)
-        # self._make_layer(...): a helper method of the same class that returns the container
-        if isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name) and node.func.value.id == "self" and expr.cls is not None:
-            for item in expr.cls.body:
-                if isinstance(item, ast.FunctionDef) and item.name == node.func.attr:
-                    returns = [n for n in ast.walk(item) if isinstance(n, ast.Return) and n.value is not None]
-                    if len(returns) == 1:
-                        inner = _Expr(returns[0].value, expr.file, item, expr.cls)
-                        return self._element(inner, key, parents, depth + 1)
-        return None
+            flat.extend(inner.elts)
+        else:
+            flat.append(arg)
+    return _pick(expr, flat, key)
 
-    def _pick(self, expr: _Expr, elements: list[ast.expr], key: str, parents: dict[ast.AST, ast.AST]) -> _Expr | None:
-        if any(isinstance(e, ast.Starred) for e in elements):
-            return None
-        if key.isdigit():
-            i = int(key)
-            return replace_node(expr, elements[i]) if i < len(elements) else None
-        for e in elements:  # OrderedDict([("conv", nn.Conv2d(...)), ...])
-            if isinstance(e, ast.Tuple) and len(e.elts) == 2 and isinstance(e.elts[0], ast.Constant) and e.elts[0].value == key:
-                return replace_node(expr, e.elts[1])
+
+def _helper_element(expr: _Expr, node: ast.Call, key: str, depth: int) -> _Expr | None:
+    """Child ``key`` of ``self._make_layer(...)``: a helper method of the same class whose one
+    ``return`` gives the container."""
+    if isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name) and node.func.value.id == "self" and expr.cls is not None:
+        for item in expr.cls.body:
+            if isinstance(item, ast.FunctionDef) and item.name == node.func.attr:
+                returns = [n for n in ast.walk(item) if isinstance(n, ast.Return) and n.value is not None]
+                if len(returns) == 1:
+                    inner = _Expr(returns[0].value, expr.file, item, expr.cls)
+                    return _element(inner, key, depth + 1)
+    return None
+
+
+def _pick(expr: _Expr, elements: list[ast.expr], key: str) -> _Expr | None:
+    """Element ``key`` of a literal list of children: by position, or an OrderedDict pair by name."""
+    if any(isinstance(e, ast.Starred) for e in elements):
         return None
+    if key.isdigit():
+        i = int(key)
+        return replace_node(expr, elements[i]) if i < len(elements) else None
+    for e in elements:  # OrderedDict([("conv", nn.Conv2d(...)), ...])
+        if isinstance(e, ast.Tuple) and len(e.elts) == 2 and isinstance(e.elts[0], ast.Constant) and e.elts[0].value == key:
+            return replace_node(expr, e.elts[1])
+    return None
 
 
 def _find_class(tree: ast.Module, cls: type) -> ast.ClassDef | None:

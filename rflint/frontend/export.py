@@ -26,7 +26,7 @@ import logging
 import operator
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -283,101 +283,139 @@ def _declared_layer(
     return lower_call(call), type(module).__name__
 
 
+@dataclass(frozen=True)
+class _Lowering:
+    """What lowering the exported graph builds up node by node, shared by the two kinds of
+    node: each node's output layout (a node without one does not depend on the input), the
+    layers so far, the qualnames taken, and the nodes inside declared modules."""
+
+    ndim: int
+    root: nn.Module | None
+    layouts: dict[fx.Node, Any] = field(default_factory=dict)
+    layers: list[Layer] = field(default_factory=list)
+    names_used: dict[str, int] = field(default_factory=dict)
+    scopes: dict[str, Any] = field(default_factory=dict)  # module path -> its declared handler or None
+    inside: dict[fx.Node, tuple[str, list[fx.Node]]] = field(default_factory=dict)  # scope, external inputs
+
+
 def lower(
     ep: torch.export.ExportedProgram, input_shape: tuple[int, ...], ndim: int, root: nn.Module | None = None, model_name: str = "model"
 ) -> list[Layer]:
     """Lower every input-dependent node of the exported graph to a Layer (an
     :class:`~rflint.errors.OutputError` if model ``model_name`` returns none of them)."""
     data_input = _data_input(ep)
-    layouts: dict[fx.Node, Any] = {}
-    layers: list[Layer] = []
-    names_used: dict[str, int] = {}
-    scopes: dict[str, Any] = {}
-    inside: dict[fx.Node, tuple[str, list[fx.Node]]] = {}  # nodes of declared modules: scope, external inputs
+    state = _Lowering(ndim, root)
     for node in ep.graph.nodes:
         if node is data_input:
-            layouts[node] = L.initial(input_shape, ndim)
-            layers.append(Layer(node.name, "input", "input", Kind.INPUT, out_size=tuple(input_shape[-ndim:])))
+            state.layouts[node] = L.initial(input_shape, ndim)
+            state.layers.append(Layer(node.name, "input", "input", Kind.INPUT, out_size=tuple(input_shape[-ndim:])))
             continue
         if node.op != "call_function":
             continue
         flat = tree_flatten((node.args, node.kwargs))[0]
-        scope = _declared_scope(node, root, scopes)
-        if scope is not None:
-            external = [
-                e for a in flat if isinstance(a, fx.Node) for e in (inside[a][1] if a in inside else [a] if a in layouts else [])
-            ]
-            if not external:
-                continue
-            inside[node] = (scope, list(dict.fromkeys(external)))
-            if all(_declared_scope(user, root, scopes) == scope for user in node.users):
-                continue  # internal to the declared module
-            low, label = _declared_layer(node, scope, inside[node][1], layouts, root, ndim)
-            layouts[node] = low.layouts[0]
-            layers.append(
-                make_layer(
-                    low, name=node.name, qualname=unique_qualname(scope, names_used), op=label,
-                    inputs=tuple(n.name for n in inside[node][1]), out_layout=layouts[node], ndim=ndim,
-                    module_type=f"{type(root.get_submodule(scope)).__module__}.{label}", source=source_of(node),
-                )
-            )
-            continue
-        dep_nodes = [a for a in flat if isinstance(a, fx.Node) and a in layouts]
-        if not dep_nodes:
-            continue
-        out = _concrete(_val(node))
-        if not produces_tensor(out):
-            continue  # sizes, asserts, python numbers: no receptive field
-        target = node.target
-        is_aten = isinstance(target, torch._ops.OpOverload)
-        name = op_name(target) if is_aten else ("getitem" if target is operator.getitem else fx_op_name(node))
-        if name in CONSTANT_OPS:
-            continue  # depends on the input's shape only
-        args = _bind(target, node.args, node.kwargs) if is_aten else Args(tuple(node.args), dict(node.kwargs))
-        args = Args(
-            tuple(node_operands(list(args.args), _concrete(list(args.args)), layouts.get)),
-            {k: node_operands(v, _concrete(v), layouts.get) for k, v in args.kwargs.items()},
-        )
-        source = layouts.get(node.args[0]) if node.args and isinstance(node.args[0], fx.Node) else None
-        outputs = output_shapes(out)
-        if name == "getitem" and isinstance(source, Outputs):
-            low, label = Lowered(Kind.RESHAPE, (source[node.args[1]],)), "getitem"
-        elif not is_aten and target is not operator.getitem:
-            mod = getattr(target, "__module__", "") or ""
-            label = f"{mod}.{name}" if mod else name
-            low = unknown(OpCall("unknown", {}, tuple(tensor_operands(args)), outputs, ndim, label), "opaque function (not traced through)")
-        else:
-            op, params, operands = normalise_function(name, args, "aten" if is_aten else "function")
-            # the schema-named kwargs repeat the positional args: operands come from the positions
-            positional = Args(args.args, {} if is_aten else args.kwargs)
-            inputs = tuple(o for o in (operands if operands is not None else tensor_operands(positional)) if isinstance(o, Operand))
-            label = name
-            low = lower_call(OpCall(op, params, inputs, outputs, ndim, name))
-        single = isinstance(out, TensorMeta)
-        layouts[node] = low.layouts[0] if single else Outputs(low.layouts)
-        if name == "getitem":
-            path = _scope(node)[0]
-            qual, module_type = (f"{path}.getitem" if path else "getitem"), ""
-        else:
-            qual, module_type = _qualname(node, label)
-            if module_type and low.kind is not Kind.UNKNOWN:
-                label = module_type.rsplit(".", 1)[-1]  # Conv2d, as fx names a leaf module's layer
-        qual = unique_qualname(qual, names_used)
-        layers.append(
-            make_layer(
-                low,
-                name=node.name,
-                qualname=qual,
-                op=label,
-                inputs=tuple(dict.fromkeys(a.name for a in dep_nodes)),
-                out_layout=layouts[node] if single else None,
-                ndim=ndim,
-                module_type=module_type,
-                source=source_of(node),
-            )
-        )
-    require_input_dependent_output(ep.graph, layouts, _returned(ep), model_name)
-    return layers
+        scope = _declared_scope(node, root, state.scopes)
+        layer = _lower_call(node, flat, state) if scope is None else _lower_declared(node, flat, scope, state)
+        if layer is not None:
+            state.layers.append(layer)
+    require_input_dependent_output(ep.graph, state.layouts, _returned(ep), model_name)
+    return state.layers
+
+
+def _lower_declared(node: fx.Node, flat: list[Any], scope: str, state: _Lowering) -> Layer | None:
+    """A node inside a declared module. Export traces through the module, so its nodes only
+    collect the module's inputs from outside it; the node whose value leaves the module becomes
+    the module's one layer, lowered by its declaration."""
+    inside, layouts = state.inside, state.layouts
+    external = [e for a in flat if isinstance(a, fx.Node) for e in (inside[a][1] if a in inside else [a] if a in layouts else [])]
+    if not external:
+        return None
+    inside[node] = (scope, list(dict.fromkeys(external)))
+    if all(_declared_scope(user, state.root, state.scopes) == scope for user in node.users):
+        return None  # internal to the declared module
+    low, label = _declared_layer(node, scope, inside[node][1], layouts, state.root, state.ndim)
+    layouts[node] = low.layouts[0]
+    return make_layer(
+        low, name=node.name, qualname=unique_qualname(scope, state.names_used), op=label,
+        inputs=tuple(n.name for n in inside[node][1]), out_layout=layouts[node], ndim=state.ndim,
+        module_type=f"{type(state.root.get_submodule(scope)).__module__}.{label}", source=source_of(node),
+    )
+
+
+def _lower_call(node: fx.Node, flat: list[Any], state: _Lowering) -> Layer | None:
+    """A call that depends on the input becomes a layer; shape arithmetic on it and ops that
+    read only its shape (``zeros_like``) do not, since no value flows through them."""
+    dep_nodes = [a for a in flat if isinstance(a, fx.Node) and a in state.layouts]
+    if not dep_nodes:
+        return None
+    out = _concrete(_val(node))
+    if not produces_tensor(out):
+        return None  # sizes, asserts, python numbers: no receptive field
+    target = node.target
+    is_aten = isinstance(target, torch._ops.OpOverload)
+    name = op_name(target) if is_aten else ("getitem" if target is operator.getitem else fx_op_name(node))
+    if name in CONSTANT_OPS:
+        return None  # depends on the input's shape only
+    args = _operand_args(node, is_aten, state.layouts)
+    low, label = _lowered_call(node, name, is_aten, args, output_shapes(out), state)
+    single = isinstance(out, TensorMeta)
+    state.layouts[node] = low.layouts[0] if single else Outputs(low.layouts)
+    qual, module_type, label = _layer_names(node, name, label, low)
+    return make_layer(
+        low,
+        name=node.name,
+        qualname=unique_qualname(qual, state.names_used),
+        op=label,
+        inputs=tuple(dict.fromkeys(a.name for a in dep_nodes)),
+        out_layout=state.layouts[node] if single else None,
+        ndim=state.ndim,
+        module_type=module_type,
+        source=source_of(node),
+    )
+
+
+def _operand_args(node: fx.Node, is_aten: bool, layouts: dict[fx.Node, Any]) -> Args:
+    """The call's arguments with tensors as :class:`Operand` records; an aten op's bound to
+    its schema's names, because :mod:`.torch_ops` reads aten arguments by name."""
+    target = node.target
+    args = _bind(target, node.args, node.kwargs) if is_aten else Args(tuple(node.args), dict(node.kwargs))
+    return Args(
+        tuple(node_operands(list(args.args), _concrete(list(args.args)), layouts.get)),
+        {k: node_operands(v, _concrete(v), layouts.get) for k, v in args.kwargs.items()},
+    )
+
+
+def _lowered_call(
+    node: fx.Node, name: str, is_aten: bool, args: Args, outputs: tuple[tuple[int, ...] | None, ...], state: _Lowering
+) -> tuple[Lowered, str]:
+    """(lowered, label). A getitem of a multi-output op takes that output's layout; a call that
+    is no aten op (a function export kept whole) is unknown, since nothing says what it reads;
+    an aten op is named for the op table and lowered there."""
+    target = node.target
+    source = state.layouts.get(node.args[0]) if node.args and isinstance(node.args[0], fx.Node) else None
+    if name == "getitem" and isinstance(source, Outputs):
+        return Lowered(Kind.RESHAPE, (source[node.args[1]],)), "getitem"
+    if not is_aten and target is not operator.getitem:
+        mod = getattr(target, "__module__", "") or ""
+        label = f"{mod}.{name}" if mod else name
+        return unknown(OpCall("unknown", {}, tuple(tensor_operands(args)), outputs, state.ndim, label), "opaque function (not traced through)"), label
+    op, params, operands = normalise_function(name, args, "aten" if is_aten else "function")
+    # the schema-named kwargs repeat the positional args: operands come from the positions
+    positional = Args(args.args, {} if is_aten else args.kwargs)
+    inputs = tuple(o for o in (operands if operands is not None else tensor_operands(positional)) if isinstance(o, Operand))
+    return lower_call(OpCall(op, params, inputs, outputs, state.ndim, name)), name
+
+
+def _layer_names(node: fx.Node, name: str, label: str, low: Lowered) -> tuple[str, str, str]:
+    """(qualname, module_type, label) as the fx frontend names the same layer: a getitem after
+    its scope, an op inside a standard torch.nn module after that module, labelled with its
+    class (``Conv2d``) unless rflint has no rule for it."""
+    if name == "getitem":
+        path = _scope(node)[0]
+        return (f"{path}.getitem" if path else "getitem"), "", label
+    qual, module_type = _qualname(node, label)
+    if module_type and low.kind is not Kind.UNKNOWN:
+        label = module_type.rsplit(".", 1)[-1]  # Conv2d, as fx names a leaf module's layer
+    return qual, module_type, label
 
 
 def _returned(ep: torch.export.ExportedProgram) -> Any:

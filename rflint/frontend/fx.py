@@ -6,8 +6,8 @@ Three steps, each small:
    classes and timm's no-trace registry as leaves, and records stack traces (for source lines);
 2. **run** the traced graph on a meta tensor of the user's input shape (no real compute, no
    real weights) and record every node's evaluated arguments and output shape;
-3. **lower** every node: name it for the op table (:mod:`.torch_ops`), hand the call to
-   :func:`rflint.ops.table.lower`, and keep the layout of its output (which tensor dim carries
+3. **lower** every node: name it for the op table (:mod:`.torch_ops`, :mod:`.torch_modules`),
+   hand the call to :func:`rflint.ops.table.lower`, and keep the layout of its output (which tensor dim carries
    which spatial axis, :mod:`.layout`), because a ``Linear`` is pointwise in ConvNeXt's
    channels-last MLP but global in MLP-Mixer's token mixing.
 
@@ -46,7 +46,8 @@ from rflint.frontend.nodes import (
     source_of,
     tensor_operands,
 )
-from rflint.frontend.torch_ops import CONSTANT_OPS, SHAPE_PRESERVING, Args, normalise_function, normalise_module
+from rflint.frontend.torch_modules import SHAPE_PRESERVING, normalise_module
+from rflint.frontend.torch_ops import CONSTANT_OPS, Args, normalise_function
 from rflint.frontend.tracer import trace
 from rflint.ir import Graph, Kind, Layer
 from rflint.ops import layout as L

@@ -1,25 +1,22 @@
-"""Naming torch ops for the op table: a torch function, tensor method, aten op or ``nn.Module``
-becomes a canonical op name of :data:`rflint.ops.table.OPS` and its hyper-parameters.
+"""Naming torch calls for the op table: a torch function, tensor method or aten op becomes a
+canonical op name of :data:`rflint.ops.table.OPS` and its hyper-parameters.
 
 This module holds no receptive-field semantics, only *where* torch keeps each argument: the
-fx frontend (functional calls, methods, leaf modules) and the torch.export frontend (aten ops,
-whose arguments are bound to their schema's names) share it, so an op is named once for both.
+fx frontend (functional calls, methods) and the torch.export frontend (aten ops, whose
+arguments are bound to their schema's names) share it, so an op is named once for both.
+Leaf ``nn.Module`` instances keep their arguments as attributes instead and are named by
+:mod:`rflint.frontend.torch_modules`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from torch import nn
-
-from rflint.errors import ConfigError
-from rflint.ops.table import CUSTOM_OPS, Operand, register_op
+from rflint.ops.table import Operand
 
 
 @dataclass
@@ -99,7 +96,9 @@ def _convolution(a: Args, name: str) -> Normalised:
     return "conv", params, None
 
 
-def _n(name: str) -> int | None:
+def spatial_rank(name: str) -> int | None:
+    """The spatial rank a torch name spells (``max_pool2d``, ``AvgPool3d``); None where it
+    spells none, so the op reads it from its input."""
     m = re.search(r"(\d)d", name)
     return int(m.group(1)) if m else None
 
@@ -110,23 +109,23 @@ def _max_pool(a: Args, name: str) -> Normalised:
         "stride": a.get(2, "stride"),
         "padding": a.get(3, "padding", 0),
         "dilation": a.get(4, "dilation", 1),
-        "n": _n(name),
+        "n": spatial_rank(name),
     }, None
 
 
 def _avg_pool(a: Args, name: str) -> Normalised:
-    return "pool", {"kernel_size": a.get(1, "kernel_size"), "stride": a.get(2, "stride"), "padding": a.get(3, "padding", 0), "n": _n(name)}, None
+    return "pool", {"kernel_size": a.get(1, "kernel_size"), "stride": a.get(2, "stride"), "padding": a.get(3, "padding", 0), "n": spatial_rank(name)}, None
 
 
 def _lp_pool(a: Args, name: str) -> Normalised:
-    return "pool", {"kernel_size": a.get(2, "kernel_size"), "stride": a.get(3, "stride"), "n": _n(name)}, None
+    return "pool", {"kernel_size": a.get(2, "kernel_size"), "stride": a.get(3, "stride"), "n": spatial_rank(name)}, None
 
 
 def _adaptive(a: Args, name: str) -> Normalised:
-    return "adaptive_pool", {"n": _n(name)}, None
+    return "adaptive_pool", {"n": spatial_rank(name)}, None
 
 
-def _inverse_scale(value: Any) -> Any:
+def inverse_scale(value: Any) -> Any:
     """``scale_factor`` (output per input) as input units per output unit, per axis."""
     if value is None:
         return None
@@ -136,7 +135,7 @@ def _inverse_scale(value: Any) -> Any:
 
 
 def _interpolate(a: Args, name: str) -> Normalised:
-    scale = None if a.get(5, "recompute_scale_factor", False) else _inverse_scale(a.get(2, "scale_factor"))
+    scale = None if a.get(5, "recompute_scale_factor", False) else inverse_scale(a.get(2, "scale_factor"))
     return "interpolate", {"mode": a.get(3, "mode", "nearest"), "align_corners": a.get(4, "align_corners", False), "scale": scale}, None
 
 
@@ -149,14 +148,14 @@ def _aten_upsample(a: Args, name: str) -> Normalised:
     if scales is None:
         scales = [a.kwargs.get(k) for k in ("scales_d", "scales_h", "scales_w", "scales") if k in a.kwargs]
         scales = None if not scales or all(s is None for s in scales) else scales
-    return "interpolate", {"mode": mode, "align_corners": a.kwargs.get("align_corners", False), "scale": _inverse_scale(scales)}, None
+    return "interpolate", {"mode": mode, "align_corners": a.kwargs.get("align_corners", False), "scale": inverse_scale(scales)}, None
 
 
 def _pixel_shuffle(a: Args, name: str) -> Normalised:
     return name, {"factor": a.get(1, "upscale_factor" if name == "pixel_shuffle" else "downscale_factor")}, None
 
 
-def _torch_pads(pad: Sequence[int], rank: int) -> tuple[tuple[int, int], ...]:
+def torch_pads(pad: Sequence[int], rank: int) -> tuple[tuple[int, int], ...]:
     """torch's ``pad`` (last dim first: left, right, top, bottom, ...) as (before, after) per dim."""
     out = [(0, 0)] * rank
     for i in range(len(pad) // 2):
@@ -168,7 +167,7 @@ def _pad(a: Args, name: str) -> Normalised:
     x = a.get(0, "input", a.get(0, "self"))
     pad = a.get(1, "pad", a.get(1, "padding"))
     mode = a.get(2, "mode", "constant") if name == "pad" else ("circular" if "circular" in name else "constant")
-    return "pad", {"pads": _torch_pads(list(pad or ()), len(_shape(x))), "mode": mode}, None
+    return "pad", {"pads": torch_pads(list(pad or ()), len(_shape(x))), "mode": mode}, None
 
 
 def _getitem(a: Args, name: str) -> Normalised:
@@ -468,182 +467,3 @@ def normalise_function(name: str, args: Args, kind: str = "function") -> Normali
     if extractor is None:
         return "unknown", {"note": f"no receptive-field rule for {name}"}, None
     return extractor(args, name)
-
-
-# ---------------------------------------------------------------------------------------------
-# modules
-
-
-def _module_conv(m: nn.Module) -> tuple[str, dict[str, Any]]:
-    params = {
-        "kernel_size": tuple(m.kernel_size),
-        "stride": m.stride,
-        "padding": m.padding,
-        "dilation": m.dilation,
-        "groups": m.groups,
-        "in_channels": m.in_channels,
-        "out_channels": m.out_channels,
-    }
-    if isinstance(m, nn.modules.conv._ConvTransposeNd):
-        return "conv_transpose", params
-    return "conv", params
-
-
-def _module_pool(m: nn.Module) -> tuple[str, dict[str, Any]]:
-    return "pool", {
-        "kernel_size": m.kernel_size,
-        "stride": m.stride,
-        "padding": getattr(m, "padding", 0),
-        "dilation": getattr(m, "dilation", 1),
-        "n": _n(type(m).__name__.lower()),
-    }
-
-
-def _module_upsample(m: nn.Module) -> tuple[str, dict[str, Any]]:
-    return "interpolate", {
-        "mode": m.mode,
-        "align_corners": bool(m.align_corners),
-        "scale": None if getattr(m, "recompute_scale_factor", False) else _inverse_scale(m.scale_factor),
-    }
-
-
-def _module_batch_norm(m: nn.Module, rank: int) -> tuple[str, dict[str, Any]]:
-    batch_stats = m.training or not m.track_running_stats or m.running_mean is None
-    return "norm", {"stats": (0, *range(2, rank)) if batch_stats else ()}
-
-
-def _module_instance_norm(m: nn.Module, rank: int) -> tuple[str, dict[str, Any]]:
-    running = m.track_running_stats and not m.training
-    return "norm", {"stats": () if running else tuple(range(2, rank))}
-
-
-def _module_pad(m: nn.Module, rank: int) -> tuple[str, dict[str, Any]]:
-    mode = "circular" if "Circular" in type(m).__name__ else "constant"
-    return "pad", {"pads": _torch_pads(list(m.padding), rank), "mode": mode}
-
-
-#: module class -> (canonical op, params); walked along the MRO, so subclasses inherit
-MODULES: dict[type, Callable[[nn.Module, int], tuple[str, dict[str, Any]]]] = {
-    nn.modules.conv._ConvNd: lambda m, rank: _module_conv(m),
-    nn.modules.pooling._MaxPoolNd: lambda m, rank: _module_pool(m),
-    nn.modules.pooling._AvgPoolNd: lambda m, rank: _module_pool(m),
-    nn.modules.pooling._LPPoolNd: lambda m, rank: _module_pool(m),
-    nn.modules.pooling._AdaptiveAvgPoolNd: lambda m, rank: ("adaptive_pool", {"n": _n(type(m).__name__.lower())}),
-    nn.modules.pooling._AdaptiveMaxPoolNd: lambda m, rank: ("adaptive_pool", {"n": _n(type(m).__name__.lower())}),
-    nn.Upsample: lambda m, rank: _module_upsample(m),
-    nn.PixelShuffle: lambda m, rank: ("pixel_shuffle", {"factor": m.upscale_factor}),
-    nn.PixelUnshuffle: lambda m, rank: ("pixel_unshuffle", {"factor": m.downscale_factor}),
-    nn.Linear: lambda m, rank: ("linear", {"in_channels": m.in_features, "out_channels": m.out_features}),
-    nn.Softmax: lambda m, rank: ("along", {"dim": m.dim if m.dim is not None else -1}),
-    nn.LogSoftmax: lambda m, rank: ("along", {"dim": m.dim if m.dim is not None else -1}),
-    nn.Softmin: lambda m, rank: ("along", {"dim": m.dim if m.dim is not None else -1}),
-    nn.Softmax2d: lambda m, rank: ("along", {"dim": -3}),
-    nn.Flatten: lambda m, rank: ("reshape", {}),
-    nn.Unflatten: lambda m, rank: ("reshape", {}),
-    nn.MultiheadAttention: lambda m, rank: ("multihead_attention", {"batch_first": m.batch_first}),
-    nn.modules.batchnorm._BatchNorm: _module_batch_norm,
-    nn.modules.instancenorm._InstanceNorm: _module_instance_norm,
-    nn.GroupNorm: lambda m, rank: ("norm", {"stats": tuple(range(1, rank))}),
-    nn.LayerNorm: lambda m, rank: ("norm", {"stats": tuple(range(rank - len(m.normalized_shape), rank))}),
-    nn.modules.padding._ConstantPadNd: _module_pad,
-    nn.modules.padding._ReflectionPadNd: _module_pad,
-    nn.modules.padding._ReplicationPadNd: _module_pad,
-    nn.Unfold: lambda m, rank: ("unfold", {"kernel_size": m.kernel_size, "dilation": m.dilation, "padding": m.padding, "stride": m.stride}),
-    **{
-        cls: (lambda m, rank: ("identity", {}))
-        for cls in (
-            nn.modules.dropout._DropoutNd, nn.Identity, nn.LocalResponseNorm, nn.ChannelShuffle, nn.ReLU, nn.ReLU6, nn.GELU,
-            nn.SiLU, nn.Sigmoid, nn.Tanh, nn.Hardswish, nn.Hardsigmoid, nn.Hardtanh, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU,
-            nn.CELU, nn.Mish, nn.Softplus, nn.Softsign, nn.GLU, nn.LogSigmoid, nn.Tanhshrink, nn.Threshold,
-        )
-    },
-}
-if hasattr(nn, "RMSNorm"):
-    MODULES[nn.RMSNorm] = lambda m, rank: ("norm", {"stats": tuple(range(rank - len(m.normalized_shape), rank))})
-if hasattr(nn.modules.padding, "_CircularPadNd"):
-    MODULES[nn.modules.padding._CircularPadNd] = _module_pad
-
-#: modules whose output has their input's shape and layout: the meta run can skip them
-SHAPE_PRESERVING: tuple[type, ...] = tuple(
-    cls
-    for cls in (
-        nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm, nn.modules.dropout._DropoutNd,
-        nn.Identity, nn.ReLU, nn.ReLU6, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh, nn.Hardswish, nn.Hardsigmoid, nn.Hardtanh,
-        nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.Mish, nn.Softplus, nn.Softsign, nn.LogSigmoid, nn.Tanhshrink,
-        nn.Threshold, nn.ChannelShuffle,
-    )
-)
-
-
-def normalise_module(m: nn.Module, rank: int) -> tuple[str, dict[str, Any]]:
-    """The op-table name and parameters of a leaf module (a registered custom op first)."""
-    for cls in type(m).__mro__:
-        if cls in MODULES:
-            op, params = MODULES[cls](m, rank)
-            if op == "conv" and getattr(m, "padding_mode", "zeros") == "circular":
-                params = {**params, "circular": True}
-            return op, params
-    return "unknown", {"note": f"leaf module {type(m).__module__}.{type(m).__qualname__}"}
-
-
-def leaf_types() -> tuple[type, ...]:
-    """Module classes the fx tracer keeps as leaves beyond torch.nn's: the declared ops."""
-    return tuple(t for t in CUSTOM_OPS if isinstance(t, type))
-
-
-def is_declared_leaf(m: nn.Module) -> bool:
-    """A module whose class is declared (by identity, or by source file and qualname)."""
-    from rflint.ops.table import custom_handler
-
-    return custom_handler(m) is not None
-
-
-def opaque_functions() -> tuple[Callable, ...]:
-    """Functions the fx tracer must not trace into: the declared ops."""
-    return tuple(t for t in CUSTOM_OPS if not isinstance(t, type))
-
-
-def import_dotted(dotted: str) -> Any:
-    """The object a dotted path names (``pkg.module.Class``, ``pkg.module.Outer.Inner``)."""
-    parts = dotted.split(".")
-    for cut in range(len(parts) - 1, 0, -1):
-        try:
-            obj = importlib.import_module(".".join(parts[:cut]))
-        except ImportError:
-            continue
-        for name in parts[cut:]:
-            obj = getattr(obj, name)
-        return obj
-    raise ImportError(f"no module of {dotted!r} can be imported")
-
-
-@contextlib.contextmanager
-def declared_ops(declarations: Mapping[str, Mapping[str, Any]]) -> Iterator[None]:
-    """Register the ``[tool.rflint.ops]`` declarations while a model is traced, and forget
-    them afterwards (a declaration belongs to one project's configuration). The caller puts
-    the project's search path on ``sys.path`` (the engine does, as for the model itself).
-
-    Raises:
-        ConfigError: a declaration names no importable class or function.
-    """
-    added: list[tuple[Any, Any]] = []
-    try:
-        for dotted, spec in declarations.items():
-            try:
-                target = import_dotted(dotted)
-            except (ImportError, AttributeError) as exc:
-                raise ConfigError(
-                    f"tool.rflint.ops.{dotted!r}: cannot import {dotted} ({type(exc).__name__}: {exc})",
-                    hint="give the dotted path of a class or function importable from the project (see `pythonpath`)",
-                ) from exc
-            if not callable(target):
-                raise ConfigError(f"tool.rflint.ops.{dotted!r}: {dotted} is not a class or function")
-            added.append((target, CUSTOM_OPS.get(target)))
-            register_op(target, dict(spec), name=f"tool.rflint.ops.{dotted!r}")
-        yield
-    finally:
-        for target, previous in reversed(added):
-            if previous is None:
-                CUSTOM_OPS.pop(target, None)
-            else:
-                CUSTOM_OPS[target] = previous

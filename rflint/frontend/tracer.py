@@ -16,8 +16,8 @@ import torch.fx as fx
 from torch import nn
 
 from rflint.errors import TraceError, first_line
-from rflint.frontend.torch_ops import is_declared_leaf, opaque_functions
-from rflint.frontend.torch_ops import leaf_types as registered_leaves
+from rflint.frontend.torch_modules import is_declared_leaf, opaque_functions
+from rflint.frontend.torch_modules import leaf_types as registered_leaves
 from rflint.ir import Source
 
 TORCH_DIR = os.path.dirname(torch.__file__) + os.sep  # frames inside torch itself are not the user's

@@ -190,47 +190,60 @@ def unused_suppressions(
     seen: set[tuple[str, int]] = set()
     out: list[Finding] = []
     for report in reports:
-        model = report.spec.display_name
-        places: list[tuple[str, Source]] = [
-            (qualname, s) for qualname, sources in layer_lines(report).items() for s in sources
-        ]
-        places += [("", s) for s in (extra_places or {}).get(model, ())]
-        for qualname, place in places:
+        for qualname, place in _checked_places(report, (extra_places or {}).get(report.spec.display_name, ())):
             key = (place.file, place.line)
             sup = file_suppressions(place.file).get(place.line)
             if sup is None or key in seen:
                 continue
-            seen.add(key)
-            if sup.codes is None:
-                if sup.kind == "noqa" or (sup.file, sup.line, "*") in used:
-                    continue
-                problems = ["suppresses nothing"]
-            else:
-                if "RF100" in sup.codes:
-                    continue
-                problems = []
-                for code in sorted(c for c in sup.codes if c.startswith("RF")):
-                    if (sup.file, sup.line, code) in used:
-                        continue
-                    if code not in known:
-                        problems.append(f"{code} is not an rflint rule")
-                    elif code not in enabled:
-                        problems.append(f"{code} is not enabled")
-                    else:
-                        problems.append(f"no {code} finding on this line")
-            if not problems:
-                continue
-            out.append(
-                Finding(
-                    code=RF100.code,
-                    name=RF100.name,
-                    severity=RF100.severity,
-                    message=f"unused suppression `{sup.text}`: {'; '.join(problems)}",
-                    model=model,
-                    layer=qualname,
-                    source=Source(sup.file, sup.line, sup.col),
-                    input_size=report.analysis.graph.input_size,
-                    hint="remove the comment, or the codes it no longer needs",
-                )
-            )
+            seen.add(key)  # a line shared by several layers or models is judged once
+            problems = _unused_codes(sup, used, known, enabled)
+            if problems:
+                out.append(_unused_finding(sup, problems, report, qualname))
     return out
+
+
+def _checked_places(report: ModelReport, extra: Sequence[Source]) -> list[tuple[str, Source]]:
+    """(layer qualname, line) for every line of one model where a suppression may sit: each
+    layer's definition and call site, then the model's extra lines (no layer: ``""``). Only
+    these lines are judged: a comment on any other line is tied to no layer of this run."""
+    places: list[tuple[str, Source]] = [(qualname, s) for qualname, sources in layer_lines(report).items() for s in sources]
+    places += [("", s) for s in extra]
+    return places
+
+
+def _unused_codes(sup: Suppression, used: set[tuple[str, int, str]], known: set[str], enabled: set[str]) -> list[str]:
+    """Why ``sup`` is unused, one phrase per rflint code that silenced nothing; empty when
+    there is nothing to report. A bare ``# noqa`` and a comment naming RF100 are never
+    judged: the first also serves other linters, the second asks for exactly this silence."""
+    if sup.codes is None:
+        if sup.kind == "noqa" or (sup.file, sup.line, "*") in used:
+            return []
+        return ["suppresses nothing"]
+    if "RF100" in sup.codes:
+        return []
+    problems = []
+    for code in sorted(c for c in sup.codes if c.startswith("RF")):
+        if (sup.file, sup.line, code) in used:
+            continue
+        if code not in known:
+            problems.append(f"{code} is not an rflint rule")
+        elif code not in enabled:
+            problems.append(f"{code} is not enabled")
+        else:
+            problems.append(f"no {code} finding on this line")
+    return problems
+
+
+def _unused_finding(sup: Suppression, problems: list[str], report: ModelReport, qualname: str) -> Finding:
+    """The RF100 finding for one unused suppression, at the comment itself."""
+    return Finding(
+        code=RF100.code,
+        name=RF100.name,
+        severity=RF100.severity,
+        message=f"unused suppression `{sup.text}`: {'; '.join(problems)}",
+        model=report.spec.display_name,
+        layer=qualname,
+        source=Source(sup.file, sup.line, sup.col),
+        input_size=report.analysis.graph.input_size,
+        hint="remove the comment, or the codes it no longer needs",
+    )
