@@ -10,6 +10,8 @@ import sys
 TORCH_FREE = [
     "rflint.ir",
     "rflint.rf.algebra",
+    "rflint.rf.status",
+    "rflint.rf.display",
     "rflint.checks",
     "rflint.advise.advisor",
     "rflint.advise.edits",
