@@ -24,6 +24,8 @@ TORCH_FREE = [
     "rflint.sources.imports",
     "rflint.sources.guards",
     "rflint.engine.dependencies",
+    "rflint.engine.cache_keys",
+    "rflint.engine.cache_dir",
     "rflint.cli.outputs",
     "rflint.cli",  # torch only inside the commands that build models
 ]

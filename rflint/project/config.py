@@ -114,7 +114,7 @@ class Config:
     #: resolved against the file's directory
     baseline: Path | None = None
     #: the validated table as written: the result cache keys on the parts that can change a
-    #: model's raw report (:func:`rflint.engine.cache.config_fingerprint`)
+    #: model's raw report (:func:`rflint.engine.cache_keys.config_fingerprint`)
     table: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def with_selection(
