@@ -21,6 +21,7 @@ TORCH_FREE = [
     "rflint.frontend.common",
     "rflint.frontend.definitions",
     "rflint.project.rule_docs",
+    "rflint.project.config_schema",
     "rflint.sources.imports",
     "rflint.sources.guards",
     "rflint.engine.dependencies",
