@@ -139,7 +139,7 @@ def bare_fx_seconds(target: str) -> float | None:
 
 
 def run_rflint(target: str, size: int) -> Row:
-    from rflint.rf.algebra import display
+    from rflint.rf.display import display
     from rflint.engine.pipeline import lint
     from rflint.spec import ModelSpec
     from rflint.errors import RflintError

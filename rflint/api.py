@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from rflint.rf.algebra import display, layer_status
+from rflint.rf.display import display
+from rflint.rf.status import layer_status
 from rflint import arguments as A
 from rflint.errors import ArgumentError, UsageError
 from rflint.ir import INF, Finding, LayerRF, Number, Severity

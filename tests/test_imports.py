@@ -10,6 +10,8 @@ import sys
 TORCH_FREE = [
     "rflint.ir",
     "rflint.rf.algebra",
+    "rflint.rf.status",
+    "rflint.rf.display",
     "rflint.checks",
     "rflint.advise.advisor",
     "rflint.advise.edits",
@@ -19,9 +21,12 @@ TORCH_FREE = [
     "rflint.frontend.common",
     "rflint.frontend.definitions",
     "rflint.project.rule_docs",
+    "rflint.project.config_schema",
     "rflint.sources.imports",
     "rflint.sources.guards",
     "rflint.engine.dependencies",
+    "rflint.engine.cache_keys",
+    "rflint.engine.cache_dir",
     "rflint.cli.outputs",
     "rflint.cli",  # torch only inside the commands that build models
 ]

@@ -87,7 +87,7 @@ def _rule_index() -> str:
 
 def _config_schema() -> dict[str, Any]:
     """The JSON schema rflint validates ``[tool.rflint]`` against."""
-    from rflint.project.config import config_schema
+    from rflint.project.config_schema import config_schema
 
     return config_schema()
 

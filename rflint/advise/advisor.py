@@ -48,12 +48,11 @@ from fractions import Fraction
 from rflint.rf.algebra import (
     AxisPaths,
     analyse,
-    display,
-    is_unproductive,
     output_global_via,
     propagate_layer,
-    resolution_bounds,
 )
+from rflint.rf.display import display
+from rflint.rf.status import is_unproductive, resolution_bounds
 from rflint.advise.edits import Edit, apply_edit, enumerate_edits
 from rflint.ir import Analysis, Graph, Kind, Layer, LayerRF
 from rflint.rf.sizes import graph_cost

@@ -13,10 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
-from rflint.rf.algebra import (
-    is_critical,
-    is_unproductive,
-)
+from rflint.rf.status import is_critical, is_unproductive
 from rflint.ir import Analysis, Graph, Kind, Layer
 from rflint.rf.sizes import Size, Sizes, is_conv_or_linear, propagate_sizes
 

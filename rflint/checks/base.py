@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from rflint.rf.algebra import axis_names, display
+from rflint.rf.display import axis_names, display
 from rflint.ir import Analysis, Finding, LayerRF, Number, Severity
 
 

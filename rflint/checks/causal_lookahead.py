@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 
-from rflint.rf.algebra import axis_names, display, op_summary
+from rflint.rf.display import axis_names, display, op_summary
 from rflint.checks.base import Rule, layer_finding
 from rflint.ir import INF, Analysis, Finding, Severity
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from rflint.rf.algebra import critical_axes, is_critical, op_summary
+from rflint.rf.status import critical_axes, is_critical
+from rflint.rf.display import op_summary
 from rflint.checks.base import Rule, dense_words, layer_finding, per_axis
 from rflint.ir import Analysis, Finding, LayerRF, Severity
 

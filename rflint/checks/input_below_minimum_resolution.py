@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from rflint.rf.algebra import axis_names, display, fmt_axes
+from rflint.rf.display import axis_names, display, fmt_axes
 from rflint.checks.base import Rule
 from rflint.ir import Analysis, Finding, Severity
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from rflint.rf.algebra import is_unproductive, op_summary, unproductive_axes
+from rflint.rf.status import is_unproductive, unproductive_axes
+from rflint.rf.display import op_summary
 from rflint.checks.base import Rule, layer_finding, per_axis
 from rflint.checks.base import dense_words
 from rflint.ir import Analysis, Finding, Severity

@@ -230,7 +230,7 @@ def clean(
     """Remove the result cache (.rflint_cache next to the config file, cache-dir, or $RFLINT_CACHE_DIR)."""
 
     def body() -> int:
-        from rflint.engine.cache import clean as remove
+        from rflint.engine.cache_dir import clean as remove
         from rflint.project.config import load_config
 
         root = cache_root(load_config(config_file))

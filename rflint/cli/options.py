@@ -362,7 +362,7 @@ def load_command_config(config_file: Path | None, isolated: bool, memo: Any = No
 
 def cache_root(config: Config) -> Path:
     """Where the cache of this configuration lives; ``$RFLINT_CACHE_DIR`` wins."""
-    from rflint.engine.cache import resolve_root
+    from rflint.engine.cache_dir import resolve_root
 
     return resolve_root(config.root, config.cache_dir, os.environ.get("RFLINT_CACHE_DIR"))
 

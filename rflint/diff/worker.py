@@ -185,7 +185,8 @@ def analyse(job: Job) -> RevisionResult:
     specs, absent = revision_specs(request, config)
     linter = engine.lint
     if job.cache_dir is not None:
-        from rflint.engine.cache import CachedLinter, ResultCache, run_context
+        from rflint.engine.cache import CachedLinter, ResultCache
+        from rflint.engine.cache_keys import run_context
 
         linter = CachedLinter(ResultCache(Path(job.cache_dir), run_context(config.table)), engine.lint)
     result = engine.check(specs, config, linter=linter)

@@ -35,7 +35,8 @@ from pathlib import Path
 import torch
 from torch import fx, nn
 
-from rflint.rf.algebra import analyse, display
+from rflint.rf.algebra import analyse
+from rflint.rf.display import display
 from rflint.engine.erf_inputs import image_batches, image_files, random_batches
 from rflint.errors import ErfError, UsageError, first_line
 from rflint.ir import INF, Analysis, LayerRF

@@ -3,10 +3,10 @@
 The file is found by walking up from the current directory (``rflint.toml`` wins over
 ``pyproject.toml`` in the same directory, as ``ruff.toml`` does over ``pyproject.toml``);
 ``--config PATH`` overrides the search and ``--isolated`` ignores every file. The TOML is
-validated against ``config_schema.json`` (a real JSON Schema, ``additionalProperties: false``)
-whose rule selectors are filled from the rule registry at load time, so unknown keys, wrong
-types and unknown rule codes all fail the same way: a :class:`~rflint.errors.ConfigError`
-naming the file and the key path.
+validated against ``config_schema.json`` (a real JSON Schema, ``additionalProperties: false``,
+loaded by :mod:`rflint.project.config_schema`) whose rule selectors are filled from the rule
+registry at load time, so unknown keys, wrong types and unknown rule codes all fail the same
+way: a :class:`~rflint.errors.ConfigError` naming the file and the key path.
 
 Rules know nothing about configuration: :func:`apply_config` is a pure function from the raw
 findings of one model to the findings the user asked for.
@@ -16,19 +16,18 @@ from __future__ import annotations
 
 import copy
 import fnmatch
-import json
 import os
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from rflint.checks import ALL_RULES, Rule
 from rflint.project.config_checks import check_model_names, check_ops
+from rflint.project.config_schema import check_schema, key_path, selectors
 from rflint.spec import ModelSpec
 from rflint.errors import ConfigError, UsageError
 from rflint.kwargs import form_error
@@ -41,11 +40,6 @@ FILE_SUFFIXES = (".py", ".pt2", ".onnx", ".pt", ".pth", ".ckpt")
 #: config; 0 for none): far beyond any real model (a 700-layer timm model takes a few
 #: seconds), short enough that a hanging pre-commit hook ends on its own
 DEFAULT_TIMEOUT = 300.0
-
-
-
-if TYPE_CHECKING:
-    import jsonschema
 
 
 class ValidationMemo(Protocol):
@@ -120,7 +114,7 @@ class Config:
     #: resolved against the file's directory
     baseline: Path | None = None
     #: the validated table as written: the result cache keys on the parts that can change a
-    #: model's raw report (:func:`rflint.engine.cache.config_fingerprint`)
+    #: model's raw report (:func:`rflint.engine.cache_keys.config_fingerprint`)
     table: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def with_selection(
@@ -133,7 +127,7 @@ class Config:
         ``select``; ``--extend-select`` and ``--ignore`` add to the file's lists."""
         for option, values in (("--select", select or ()), ("--extend-select", extend_select), ("--ignore", ignore)):
             for value in values:
-                if value not in _selectors():
+                if value not in selectors():
                     raise UsageError(
                         f"{option}: unknown rule code or name {value!r}",
                         hint="run `rflint rule --all` for the list of rules",
@@ -220,11 +214,7 @@ def parse_config(
         ConfigError: naming ``source`` and the key path of the first problem.
     """
     if memo is None or not memo.seen(source, table):
-        errors = sorted(config_validator().iter_errors(table), key=lambda e: _key_path(prefix, e.absolute_path))
-        if errors:
-            first = _describe(errors[0], prefix)
-            more = f" (and {len(errors) - 1} more problem{'s' * (len(errors) > 2)})" if len(errors) > 1 else ""
-            raise ConfigError(f"{source}: {first}{more}", hint="see the configuration reference in docs/configuration.md")
+        check_schema(table, source, prefix)
         if memo is not None:
             memo.remember(source, table)
     if not isinstance(table, Mapping):
@@ -270,7 +260,7 @@ def _check_kwargs(table: Mapping[str, Any], source: Path, prefix: str) -> None:
     """Class references in ``[[tool.rflint.models]] kwargs`` (``{ class = "torch.nn.Conv3d" }``)
     are checked for their form here, and imported only when the model is built."""
     for i, entry in enumerate(table.get("models", ())):
-        problem = form_error(entry.get("kwargs", {}), _key_path(prefix, ["models", i, "kwargs"]))
+        problem = form_error(entry.get("kwargs", {}), key_path(prefix, ["models", i, "kwargs"]))
         if problem:
             raise ConfigError(f"{source}: {problem}")
 
@@ -290,30 +280,10 @@ def _pythonpath(entries: Sequence[str], root: Path, source: Path, prefix: str) -
         except (OSError, RuntimeError):  # a symbolic link loop
             folder = root / entry
         if not folder.is_dir():
-            key = _key_path(prefix, ["pythonpath", i])
+            key = key_path(prefix, ["pythonpath", i])
             raise ConfigError(f"{source}: {key}: {entry!r} is not a folder (relative paths start at {root})")
         out.append(folder)
     return tuple(out)
-
-
-@lru_cache(maxsize=1)
-def config_schema() -> dict[str, Any]:
-    """The JSON Schema of the config table, with rule selectors filled from the registry."""
-    schema = json.loads(resources.files("rflint.project").joinpath("config_schema.json").read_text(encoding="utf-8"))
-    schema = copy.deepcopy(schema)
-    schema["$defs"]["selector"]["enum"] = sorted(_selectors())
-    schema["$defs"]["rule-key"]["enum"] = sorted(_rule_keys())
-    return schema
-
-
-@lru_cache(maxsize=1)
-def config_validator() -> jsonschema.protocols.Validator:
-    """The schema's validator (the schema itself is checked against its metaschema by the
-    tests, not on every run)."""
-    import jsonschema
-
-    schema = config_schema()
-    return jsonschema.validators.validator_for(schema)(schema)
 
 
 # --- applying it ------------------------------------------------------------------------------
@@ -394,19 +364,6 @@ def _table(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _selectors() -> frozenset[str]:
-    """Every valid selector: ALL, every prefix of every code (R, RF, RF1, RF10, RF101), every name."""
-    out = {"ALL"}
-    for rule in ALL_RULES:
-        out.update(rule.code[:i] for i in range(1, len(rule.code) + 1))
-        out.add(rule.name)
-    return frozenset(out)
-
-
-def _rule_keys() -> frozenset[str]:
-    return frozenset(k for rule in ALL_RULES for k in (rule.code, rule.name))
-
-
 def _code(key: str) -> str:
     for rule in ALL_RULES:
         if key in (rule.code, rule.name):
@@ -477,41 +434,3 @@ def _model_spec(entry: Mapping[str, Any], root: Path, search_path: tuple[str, ..
         causal=tuple(str(a) for a in entry.get("causal", ())),
         sample_rate=entry.get("sample-rate"),
     )
-
-
-def _key_path(prefix: str, path: Iterable[str | int]) -> str:
-    out = prefix
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
-def _describe(error: jsonschema.ValidationError, prefix: str) -> str:
-    """One line for one schema error, naming the key path the user wrote."""
-    where = _key_path(prefix, error.absolute_path) or "top level"
-    if error.validator == "additionalProperties":
-        allowed = set(error.schema.get("properties", {}))
-        unknown = sorted(set(error.instance) - allowed)
-        keys = ", ".join(_key_path(prefix, [*error.absolute_path, k]) for k in unknown)
-        return f"unknown key {keys} (allowed: {', '.join(sorted(allowed))})"
-    if error.validator == "enum" and error.validator_value == ["error", "warn", "info", "ignore"]:
-        return f"{where}: severity must be one of error, warn, info, ignore, not {error.instance!r}"
-    if error.validator == "enum" and set(error.validator_value) <= _selectors():
-        return f"{where}: unknown rule code or name {error.instance!r}"
-    if error.validator == "enum":
-        allowed = ", ".join(json.dumps(v) for v in error.validator_value)
-        return f"{where}: must be one of {allowed}, not {error.instance!r}"
-    if error.validator == "propertyNames":
-        return f"{where}: unknown rule code or name {error.instance!r}"
-    if error.validator == "not" and error.validator_value == {"required": ["input-size", "input-shape"]}:
-        return f"{where}: give input-size or input-shape, not both"
-    if error.validator == "oneOf":
-        return f"{where}: must be a positive integer or a list of positive integers, not {error.instance!r}"
-    if error.validator == "type":
-        return f"{where}: must be of type {error.validator_value}, not {type(error.instance).__name__} {error.instance!r}"
-    if error.validator == "required":
-        return f"{where}: {error.message}"
-    return f"{where}: {error.message}"

@@ -11,7 +11,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from rflint._version import __version__
-from rflint.rf.algebra import fmt_axes
+from rflint.rf.display import fmt_axes
 from rflint.checks import ALL_RULES, Rule
 from rflint.ir import Finding, Severity
 from rflint.results import BaselineOutcome, ModelReport

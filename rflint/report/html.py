@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
-from rflint.rf.algebra import layer_status
+from rflint.rf.status import layer_status
 from rflint.errors import UsageError
 from rflint.ir import Analysis, Finding, Kind, Status
 from rflint.viz import svg
-from rflint.rf.algebra import fmt_axes
+from rflint.rf.display import fmt_axes
 from rflint.viz.graph_layout import op_label
 
 #: layer kinds listed in the main table; the rest sit in a folded "all layers" table

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from rflint.rf.algebra import fmt_axes
+from rflint.rf.display import fmt_axes
 from rflint.results import ModelReport
 from rflint.ir import Finding
 from rflint.report.common import RenderContext, display_path, run_summary

@@ -60,7 +60,7 @@ _ALIASES = {1: {"T": 0, "TIME": 0}, 3: {"D": 0, "TIME": 0}}
 def causal_axes(names: Iterable[str | int], ndim: int) -> tuple[int, ...]:
     """The axis indices ``causal = [...]`` names for a model with ``ndim`` spatial axes: an
     axis name (``L``; ``H``, ``W``; ``T``, ``H``, ``W``; ``T`` also for a 1-D model) or an index."""
-    from rflint.rf.algebra import axis_names
+    from rflint.rf.display import axis_names
     from rflint.errors import UsageError
 
     known = {n.upper(): a for a, n in enumerate(axis_names(ndim))} | _ALIASES.get(ndim, {})

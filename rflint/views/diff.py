@@ -20,7 +20,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from rflint.rf.algebra import display
+from rflint.rf.display import display
 from rflint.diff.compare import Change, Diff, FindingRef, LayerChange, LayerRef, ModelDiff, Revision, Status, Values
 from rflint.ir import Severity
 from rflint.report.common import RenderContext, axes_text, render_rich

@@ -17,7 +17,8 @@ from rich.table import Table
 
 from rflint.ir import INF, Graph, Kind, Layer
 from rflint.rf import tiling
-from rflint.rf.algebra import axis_names, display, layer_status
+from rflint.rf.display import axis_names, display
+from rflint.rf.status import layer_status
 from rflint.rf.sizes import is_transposed, layer_cost
 from rflint.views.timebase import in_time, time_lines
 from rflint.report.common import RenderContext, axes_text, display_path, render_rich

@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rflint.advise.advisor import Advice, Candidate, feature_map_term, fmt_number
-from rflint.rf.algebra import display
+from rflint.rf.display import display
 from rflint.report.common import RenderContext, axes_text, render_rich
 
 SCHEMA_VERSION = 1

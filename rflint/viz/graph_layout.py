@@ -23,7 +23,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from rflint.rf.algebra import fmt_axes, layer_status, op_summary
+from rflint.rf.display import fmt_axes, op_summary
+from rflint.rf.status import layer_status
 from rflint.ir import Analysis, Kind, Layer, LayerRF, Status
 
 #: kinds that never change the receptive field and may be folded into a neighbour's box

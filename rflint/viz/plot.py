@@ -13,7 +13,7 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rflint.rf.algebra import is_critical, is_unproductive
+from rflint.rf.status import is_critical, is_unproductive
 from rflint.errors import UsageError
 from rflint.ir import INF, Analysis, LayerRF
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from xml.sax.saxutils import escape, quoteattr
 
-from rflint.rf.algebra import layer_status
+from rflint.rf.status import layer_status
 from rflint.ir import Analysis, Status
-from rflint.rf.algebra import fmt_axes
+from rflint.rf.display import fmt_axes
 from rflint.viz.graph_layout import LINE_H, PAD_X, PAD_Y, Layout, layout
 
 #: fill and stroke per status; ok is quiet on purpose so that problems stand out

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from unit_oracle import corner_reach, unit_fields
 
-from rflint.rf.algebra import is_critical, is_unproductive
+from rflint.rf.status import is_critical, is_unproductive
 from rflint.engine.pipeline import lint_module
 from rflint.ir import INF
 from rflint.spec import ModelSpec

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 from typer.testing import CliRunner
 
-from rflint.engine import cache
+from rflint.engine import cache, cache_keys
 from rflint.engine import sandbox
 from rflint.cli import app
 from rflint.spec import ModelSpec
@@ -264,39 +264,39 @@ def test_stale_entries_are_pruned_and_used_ones_kept(project):
 
 def test_only_keys_that_act_after_the_cache_leave_the_context_unchanged():
     base = {"models": [{"target": "a.py", "input-size": 32}]}
-    same = cache.run_context(base)
+    same = cache_keys.run_context(base)
     for key, value in [("select", ["RF101"]), ("ignore", ["RF102"]), ("rules", {"RF101": "warn"}), ("overrides", [{"ignore": ["RF101"]}])]:
-        assert cache.run_context({**base, key: value}) == same, key
+        assert cache_keys.run_context({**base, key: value}) == same, key
     # a key the cache does not know (the custom-op table to come) invalidates by default
-    assert cache.run_context({**base, "ops": {"my.Op": "pointwise"}}) != same
+    assert cache_keys.run_context({**base, "ops": {"my.Op": "pointwise"}}) != same
 
 
 def test_an_installed_distribution_change_changes_the_context(tmp_path, monkeypatch):
     site = tmp_path / "site"
     (site / "somelib-1.0.dist-info").mkdir(parents=True)
     monkeypatch.syspath_prepend(str(site))
-    before = cache.run_context({})
+    before = cache_keys.run_context({})
     (site / "somelib-1.0.dist-info").rename(site / "somelib-1.1.dist-info")
-    assert cache.run_context({}) != before
+    assert cache_keys.run_context({}) != before
 
 
 def test_a_change_to_rflints_own_source_changes_the_fingerprint(tmp_path, monkeypatch):
     package = tmp_path / "rflint_copy"
     package.mkdir()
     (package / "algebra.py").write_text("X = 1\n")
-    monkeypatch.setattr(cache, "_PACKAGE_DIR", package)
-    cache.rflint_fingerprint.cache_clear()
+    monkeypatch.setattr(cache_keys, "_PACKAGE_DIR", package)
+    cache_keys.rflint_fingerprint.cache_clear()
     try:
-        before = cache.rflint_fingerprint()
+        before = cache_keys.rflint_fingerprint()
         (package / "algebra.py").write_text("X = 2\n")
-        cache.rflint_fingerprint.cache_clear()
-        assert cache.rflint_fingerprint() != before
+        cache_keys.rflint_fingerprint.cache_clear()
+        assert cache_keys.rflint_fingerprint() != before
     finally:
-        cache.rflint_fingerprint.cache_clear()
+        cache_keys.rflint_fingerprint.cache_clear()
 
 
 def test_specs_that_differ_get_different_entries(tmp_path):
-    store = cache.ResultCache(tmp_path, cache.run_context({}))
+    store = cache.ResultCache(tmp_path, cache_keys.run_context({}))
     base = ModelSpec("m.py", input_size=(32,))
     variants = [
         ModelSpec("m.py", input_size=(64,)),
@@ -310,9 +310,9 @@ def test_specs_that_differ_get_different_entries(tmp_path):
 
 
 def test_only_project_files_are_dependencies():
-    assert not cache.is_project_file(json.__file__)  # the standard library
-    assert not cache.is_project_file(pytest.__file__)  # site-packages
-    assert not cache.is_project_file(cache.__file__)  # rflint itself
-    assert cache.is_project_file(__file__)
-    assert not cache.is_project_file(str(Path(__file__).parent / "__pycache__" / "x.pyc"))
+    assert not cache_keys.is_project_file(json.__file__)  # the standard library
+    assert not cache_keys.is_project_file(pytest.__file__)  # site-packages
+    assert not cache_keys.is_project_file(cache.__file__)  # rflint itself
+    assert cache_keys.is_project_file(__file__)
+    assert not cache_keys.is_project_file(str(Path(__file__).parent / "__pycache__" / "x.pyc"))
 

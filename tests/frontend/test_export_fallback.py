@@ -19,7 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 from typer.testing import CliRunner
 
-from rflint.rf.algebra import analyse, display
+from rflint.rf.algebra import analyse
+from rflint.rf.display import display
 from rflint.cli import app
 from rflint.engine.pipeline import lint
 from rflint.spec import ModelSpec

@@ -20,7 +20,8 @@ import torch.nn.functional as F
 from oracle import unit_intervals
 from torch import nn
 
-from rflint.rf.algebra import analyse, display
+from rflint.rf.algebra import analyse
+from rflint.rf.display import display
 from rflint.frontend.fx import trace_graph
 
 SHAPE = (1, 2, 48, 40)

@@ -23,7 +23,8 @@ import torch
 from onnx import TensorProto, helper
 from torch import nn
 
-from rflint.rf.algebra import analyse, display
+from rflint.rf.algebra import analyse
+from rflint.rf.display import display
 from rflint.errors import ShapeError, TargetError
 from rflint.frontend.onnx import graph_from_onnx
 from rflint.ir import Kind

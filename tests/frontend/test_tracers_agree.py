@@ -12,7 +12,8 @@ import torch
 import torchvision
 from torch import nn
 
-from rflint.rf.algebra import analyse, display
+from rflint.rf.algebra import analyse
+from rflint.rf.display import display
 from rflint.frontend.export import graph_from_export
 from rflint.frontend.fx import trace_graph
 from rflint.ir import Kind

@@ -16,7 +16,7 @@ from oracle import measure_support
 from typer.testing import CliRunner
 
 import rflint
-from rflint.rf.algebra import display
+from rflint.rf.display import display
 from rflint.cli import app
 from rflint.project.config import Config
 from rflint.engine.pipeline import lint

@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rflint.rf.algebra import analyse, display
+from rflint.rf.algebra import analyse
+from rflint.rf.display import display
 from rflint.errors import ShapeError, TraceError
 from rflint.frontend.fx import trace_graph
 from rflint.ir import Kind
@@ -402,7 +403,7 @@ class Factorised(nn.Module):
 
 
 def test_a_1x7_conv_is_judged_only_on_the_axis_it_grows_along():
-    from rflint.rf.algebra import is_critical, is_unproductive
+    from rflint.rf.status import is_critical, is_unproductive
 
     analysis = analysed(Factorised(), size=(32,))
     wide = by_qualname(analysis)["wide"]
@@ -418,7 +419,7 @@ def test_a_1x7_conv_is_judged_only_on_the_axis_it_grows_along():
 def test_inception_v3_minimum_resolution_without_unproductive_layers_is_144():
     # Oracle: brute force over every square size (is_unproductive at each) gives 144; counting
     # the 1x7 convs on H as well (a bug) gave 240.
-    from rflint.rf.algebra import is_unproductive
+    from rflint.rf.status import is_unproductive
     from rflint.engine.pipeline import lint
     from rflint.spec import ModelSpec
 

@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rflint.rf.algebra import analyse, display
+from rflint.rf.algebra import analyse
+from rflint.rf.display import display
 from rflint.frontend.export import graph_from_export
 from rflint.frontend.fx import trace_graph
 from rflint.frontend.onnx import graph_from_onnx

@@ -24,7 +24,8 @@ import torchvision
 from oracle import linearize, measure_support, measure_units, support_extent
 from torch import nn
 
-from rflint.rf.algebra import analyse, display
+from rflint.rf.algebra import analyse
+from rflint.rf.display import display
 from rflint.engine.pipeline import lint
 from rflint.spec import ModelSpec
 from rflint.frontend.fx import trace_graph

@@ -25,7 +25,7 @@ import torchvision
 from oracle import measure_units_at
 from torch import nn
 
-from rflint.rf.algebra import display
+from rflint.rf.display import display
 from rflint.engine.pipeline import lint_module
 from rflint.ir import Analysis, LayerRF
 from rflint.spec import ModelSpec

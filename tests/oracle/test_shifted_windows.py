@@ -22,7 +22,7 @@ import torch
 from oracle import measure_units_at, unit_intervals
 from torch import nn
 
-from rflint.rf.algebra import display
+from rflint.rf.display import display
 from rflint.engine.pipeline import lint_module
 from rflint.ir import Analysis, Kind
 from rflint.spec import ModelSpec

@@ -19,7 +19,8 @@ import pytest
 from published import RESNET18_TABLE
 import torchvision  # noqa: F401  (a test dependency: fail loudly rather than skip)
 
-from rflint.rf.algebra import display, is_unproductive
+from rflint.rf.display import display
+from rflint.rf.status import is_unproductive
 from rflint.engine.pipeline import lint
 from rflint.results import ModelReport
 from rflint.spec import ModelSpec
@@ -107,7 +108,7 @@ def test_final_field_growing_layer_matches_rfa_toolbox(name):
 
 # rfa's default I_min is max(own r_min of every node, k x J_max of every node); rflint's i_min is
 # max own r_min of the field-growing layers, without the k x J feature-map term (rflint keeps that
-# term out of I_min on purpose; see algebra.resolution_bounds). They agree wherever the feature-map
+# term out of I_min on purpose; see status.resolution_bounds). They agree wherever the feature-map
 # term does not bind.
 I_MIN_DIFFERS = {
     # ResNet-50: rfa's 96 is k x J = 3 x 32 of layer4.0.conv2 (stride 2 on the 3x3, torchvision's

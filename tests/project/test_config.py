@@ -292,7 +292,7 @@ def test_the_config_schema_is_a_valid_json_schema():
     """(checked here rather than on every run: the metaschema check costs 30 ms)"""
     import jsonschema
 
-    from rflint.project.config import config_schema
+    from rflint.project.config_schema import config_schema
 
     schema = config_schema()
     jsonschema.validators.validator_for(schema).check_schema(schema)

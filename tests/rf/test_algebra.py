@@ -22,7 +22,9 @@ import pytest
 from published import RESNET18_TABLE  # [B.2], shared with the torchvision tests
 
 from rflint.rf import algebra
-from rflint.rf.algebra import analyse, display, is_critical, is_unproductive, layer_status
+from rflint.rf.algebra import analyse
+from rflint.rf.display import display
+from rflint.rf.status import is_critical, is_unproductive, layer_status
 from rflint.ir import INF, Graph, Kind, Layer, LayerRF, Status, Taps
 
 # --------------------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from rflint.rf.algebra import analyse, display
+from rflint.rf.algebra import analyse
+from rflint.rf.display import display
 from rflint.engine.pipeline import lint_module
 from rflint.frontend.export import graph_from_export
 from rflint.frontend.fx import trace_graph

@@ -22,7 +22,7 @@ from torch import nn
 
 import rflint
 from rflint.rf import tiling
-from rflint.rf.algebra import display
+from rflint.rf.display import display
 from rflint.engine.pipeline import lint_module
 from rflint.spec import ModelSpec
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from rflint.engine import cache
+from rflint.engine import cache_dir, cache_keys
 from rflint.cli import app
 from rflint.results import ModelReport
 from rflint.serialize import to_data
@@ -88,7 +88,7 @@ def test_an_unreadable_entry_is_a_miss_and_is_rewritten(project, content):
     for entry in entries():
         entry.write_bytes(content)
     assert check() == good
-    assert all(json.loads(e.read_bytes())["format"] == cache.ENTRY_FORMAT for e in entries())
+    assert all(json.loads(e.read_bytes())["format"] == cache_keys.ENTRY_FORMAT for e in entries())
 
 
 def test_an_entry_whose_dependency_is_a_pipe_does_not_hang(project):
@@ -177,6 +177,6 @@ def test_a_cache_folder_another_run_is_creating_is_accepted(tmp_path):
     root = tmp_path / ".rflint_cache"
     root.mkdir()
     (root / ".CACHEDIR.TAG.123.abcd.tmp").write_text("Signature")
-    assert cache.root_problem(root, tmp_path) == ""
+    assert cache_dir.root_problem(root, tmp_path) == ""
     (root / "notes.txt").write_text("mine")
-    assert "no CACHEDIR.TAG" in cache.root_problem(root, tmp_path)
+    assert "no CACHEDIR.TAG" in cache_dir.root_problem(root, tmp_path)

@@ -14,7 +14,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from rflint.rf.algebra import analyse, layer_status
+from rflint.rf.algebra import analyse
+from rflint.rf.status import layer_status
 from rflint.errors import UsageError
 from rflint.ir import Graph, Kind, Layer, Status
 from rflint.report import html

@@ -21,7 +21,7 @@ import pytest
 import timm  # test extra (pip install -e ".[test]"): a missing one fails here, it is not skipped
 import torchvision
 
-from rflint.rf.algebra import display
+from rflint.rf.display import display
 from rflint.engine.pipeline import lint
 from rflint.spec import ModelSpec
 from rflint.errors import RflintError
