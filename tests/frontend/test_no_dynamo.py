@@ -56,7 +56,7 @@ def test_shape_run_does_not_import_dynamo(model_file):
     # (a plain model file: importing torchvision imports torch._dynamo by itself)
     code = (
         "import sys\n"
-        "from rflint import engine\n"
+        "from rflint.engine import pipeline as engine\n"
         "from rflint.spec import ModelSpec\n"
         f"engine.lint(ModelSpec({str(model_file)!r}, input_size=(32,)))\n"
         "print('torch' in sys.modules, 'torch._dynamo' in sys.modules)\n"

@@ -72,6 +72,7 @@ FILES = {
 
 PYPROJECT = """\
 [tool.rflint]
+task = "classification"  # headless test nets: judged by Richter's centre-unit rule
 {extra}
 
 [[tool.rflint.models]]
@@ -199,7 +200,7 @@ def test_the_configured_baseline_hides_recorded_findings_and_the_flag_overrides_
 
 def test_the_baseline_key_must_be_a_string(tmp_path, monkeypatch):
     result = run(project(tmp_path, extra="baseline = 3"), monkeypatch, "check")
-    assert result.exit_code == 2 and "tool.rflint.project.baseline: must be of type string" in result.output, result.output
+    assert result.exit_code == 2 and "tool.rflint.baseline: must be of type string" in result.output, result.output
 
 
 def test_a_project_class_is_the_object_the_model_s_code_imports_in_every_model_of_a_run(tmp_path, monkeypatch):

@@ -146,7 +146,7 @@ class Branches(nn.Module):
 
 
 def rf102(model: nn.Module, size: int) -> list:
-    report = lint_module(model, ModelSpec("m", (size,), name="m"))
+    report = lint_module(model, ModelSpec("m", (size,), name="m", task="classification"))  # headless nets: the centre-unit rule
     return [f for f in report.findings if f.code == "RF102"]
 
 

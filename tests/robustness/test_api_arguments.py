@@ -20,7 +20,10 @@ def small() -> nn.Module:
 #: (id, positional arguments, keyword arguments, the argument named, a fragment of the fix)
 BAD = [
     ("model-none", (None,), {"input_size": 32}, "model", "pass the built model"),
-    ("model-class", (nn.Conv2d,), {"input_size": 32}, "model", "build it first: analyze(Conv2d(...)"),
+    # a model class is built as `rflint check pkg.mod:Net` builds it (issue 21); one that cannot be
+    # built with the kwargs given is a bad argument, named before anything runs
+    ("model-class-missing-arguments", (nn.Conv2d,), {"input_size": 32}, "model", "pass its arguments as kwargs="),
+    ("model-class-not-a-module", (dict,), {"input_size": 32}, "model", "pass an nn.Module"),
     ("model-int", (3,), {"input_size": 32}, "model", "torchvision:resnet18"),
     ("model-empty-string", ("  ",), {"input_size": 32}, "model", "torchvision:resnet18"),
     ("model-a-tensor", (torch.zeros(1, 3, 8, 8),), {"input_size": 32}, "model", "pass the built model"),
