@@ -3,7 +3,7 @@
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -49,6 +49,23 @@ from rflint.engine.sandbox import Sandbox
 # inspect and suggest
 
 
+def table_outputs(output_format: Any, format_: Any, output_file: Any) -> list[Output]:
+    """The outputs of a command that writes a table or JSON (``inspect``, ``halo``)."""
+    fmt = pick_format(output_format, format_, TableFormat.TABLE)
+    return parse_outputs(output_file, fmt.value, [f.value for f in TableFormat])
+
+
+def checked_models(targets: Any, given: ModelOptions, config_file: Any, isolated: bool, command_name: str, many: bool = True) -> tuple[Any, list[Any]]:
+    """The configuration and the reports of the models a view command shows, each checked in a
+    child process as ``rflint check`` checks it (the model's code cannot touch this process)."""
+    from rflint.engine import pipeline as engine
+
+    config = load_command_config(config_file, isolated)
+    reports = engine.lint_isolated(resolve_models(targets or [], given, config, command_name, many), Sandbox(config.timeout))
+    say_notes(reports)
+    return config, reports
+
+
 @command(cls=Command)
 @model_options
 def inspect(
@@ -66,15 +83,10 @@ def inspect(
     """Show every layer's receptive field, jump, feature-map size, channels, parameters, MACs and status."""
 
     def body() -> int:
-        from rflint.engine import pipeline as engine
         from rflint.views import inspection as view
 
-        fmt = pick_format(output_format, format_, TableFormat.TABLE)
-        outputs = parse_outputs(output_file, fmt.value, [f.value for f in TableFormat])
-        config = load_command_config(config_file, isolated)
-        opts = given
-        reports = engine.lint_isolated(resolve_models(targets or [], opts, config, "inspect"), Sandbox(config.timeout))
-        say_notes(reports)
+        outputs = table_outputs(output_format, format_, output_file)
+        config, reports = checked_models(targets, given, config_file, isolated, "inspect")
 
         def text(output: Output) -> str:
             ctx = render_context(config.root, output, color, wide=True)
@@ -103,15 +115,10 @@ def halo(
     """Show the halo tiled inference needs per axis and side, and the grid tiles are cut on."""
 
     def body() -> int:
-        from rflint.engine import pipeline as engine
         from rflint.views import halo as view
 
-        fmt = pick_format(output_format, format_, TableFormat.TABLE)
-        outputs = parse_outputs(output_file, fmt.value, [f.value for f in TableFormat])
-        config = load_command_config(config_file, isolated)
-        opts = given
-        reports = [engine.lint(spec) for spec in resolve_models(targets or [], opts, config, "halo")]
-        say_notes(reports)
+        outputs = table_outputs(output_format, format_, output_file)
+        _, reports = checked_models(targets, given, config_file, isolated, "halo")
         emit(outputs, lambda output: view.render_json(reports) if output.fmt == TableFormat.JSON.value else view.render_text(reports))
         return EXIT_OK
 
@@ -148,8 +155,7 @@ def suggest(
         if top < 1:
             raise UsageError("--top must be at least 1")
         config = load_command_config(config_file, isolated)
-        opts = given
-        (spec,) = resolve_models([target] if target else [], opts, config, "suggest", many=False)
+        (spec,) = resolve_models([target] if target else [], given, config, "suggest", many=False)
         advice = suggest_edits(spec, top=top, verify=not no_verify)
         rows = view.rows(advice)
         if not emit_python:
@@ -200,7 +206,6 @@ def graph(
     """Draw the layer graph as SVG or HTML, boxes coloured by status (no graphviz needed)."""
 
     def body() -> int:
-        from rflint.engine import pipeline as engine
         from rflint.report import html as viz_html
         from rflint.viz import svg as viz_svg
 
@@ -211,10 +216,8 @@ def graph(
                 raise UsageError(f"cannot tell the format of {value!r}", hint="name the file .svg or .html, or pass --output-format")
         fmt = (output_format or GraphFormat.SVG).value
         outputs = parse_outputs(values, fmt, [f.value for f in GraphFormat], {} if output_format else suffixes)
-        config = load_command_config(config_file, isolated)
-        opts = given
-        (spec,) = resolve_models([target] if target else [], opts, config, "graph", many=False)
-        analysis = engine.lint_isolated([spec], Sandbox(config.timeout))[0].analysis
+        _, reports = checked_models([target] if target else [], given, config_file, isolated, "graph", many=False)
+        analysis = reports[0].analysis
         draw = {"svg": lambda: viz_svg.render(analysis, collapse=not no_collapse), "html": lambda: viz_html.graph_document(analysis, collapse=not no_collapse)}
         emit(outputs, lambda o: draw[o.fmt](), announce=True)
         return EXIT_OK
@@ -324,8 +327,7 @@ def erf(
         from rflint.views import erf as view
 
         config = load_command_config(config_file, isolated)
-        opts = given
-        (spec,) = resolve_models([target] if target else [], opts, config, "erf", many=False)
+        (spec,) = resolve_models([target] if target else [], given, config, "erf", many=False)
         result = engine.erf(
             spec, layer=layer, samples=samples, batch_size=batch_size, weights=weights, images=images, device=device, seed=seed
         )

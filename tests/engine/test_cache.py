@@ -13,7 +13,6 @@ import pytest
 from typer.testing import CliRunner
 
 from rflint.engine import cache, cache_keys
-from rflint.engine import sandbox
 from rflint.cli import app
 from rflint.spec import ModelSpec
 
@@ -54,21 +53,6 @@ def project(tmp_path, monkeypatch):
     (tmp_path / "pyproject.toml").write_text('[tool.rflint]\n[[tool.rflint.models]]\ntarget = "model.py"\ninput-size = 16\n')
     monkeypatch.chdir(tmp_path)
     return SimpleNamespace(root=tmp_path, blocks=tmp_path / f"{blocks}.py")
-
-
-@pytest.fixture()
-def lint_calls(monkeypatch):
-    """How often a model was really built and analysed (not answered from the cache): the
-    models `check` hands to a child process (rflint.engine.sandbox), which only misses reach."""
-    calls: list[str] = []
-    real = sandbox.run_isolated
-
-    def counting(jobs, send, *args, **kwargs):
-        calls.extend(Path(send(job)["target"]).name for job in jobs)  # configured targets are absolute
-        return real(jobs, send, *args, **kwargs)
-
-    monkeypatch.setattr(sandbox, "run_isolated", counting)
-    return calls
 
 
 def check(*args: str):

@@ -12,7 +12,6 @@ from types import SimpleNamespace
 import pytest
 from typer.testing import CliRunner
 
-from rflint.engine import sandbox
 
 from rflint.engine import fingerprints
 from rflint.cli import app
@@ -65,21 +64,6 @@ def project(tmp_path, monkeypatch):
     (tmp_path / "pyproject.toml").write_text('[tool.rflint]\n[[tool.rflint.models]]\ntarget = "model.py"\ninput-size = 16\n')
     monkeypatch.chdir(tmp_path)
     return SimpleNamespace(root=tmp_path, model=tmp_path / "model.py", blocks=tmp_path / f"{blocks}.py", arch=tmp_path / "arch.json")
-
-
-@pytest.fixture()
-def lint_calls(monkeypatch):
-    """How often a model was really built and analysed: the models `check` hands to a child
-    process (:mod:`rflint.engine.sandbox`), which only misses reach."""
-    calls: list[str] = []
-    real = sandbox.run_isolated
-
-    def counting(jobs, send, *args, **kwargs):
-        calls.extend(Path(send(job)["target"]).name for job in jobs)  # configured targets are absolute
-        return real(jobs, send, *args, **kwargs)
-
-    monkeypatch.setattr(sandbox, "run_isolated", counting)
-    return calls
 
 
 def check(*args: str):
