@@ -161,7 +161,7 @@ def test_published_hook_rejects_an_unproductive_layer_and_accepts_the_fix(tmp_pa
     smaller = commit(run, "train at 12 px")
     output = smaller.stdout + smaller.stderr
     assert smaller.returncode != 0 and re.search(r"rflint\.+Failed", output), output
-    assert "RF101 stages.1.conv.0 (Conv2d 3x3) is unproductive" in output
+    assert "RF101 [acme-net] stages.1.conv.0 (Conv2d 3x3) is unproductive" in output
 
 
 def test_local_system_hook_rejects_an_unrefined_model_and_accepts_the_refined_one(tmp_path):
@@ -171,7 +171,7 @@ def test_local_system_hook_rejects_an_unrefined_model_and_accepts_the_refined_on
     bad = commit(run, "unrefined model")
     output = bad.stdout + bad.stderr
     assert bad.returncode != 0 and re.search(r"rflint\.+Failed", output), output
-    assert "RF101 refine.2.0 (Conv2d 3x3) is unproductive" in output
+    assert "RF101 [acme-net] refine.2.0 (Conv2d 3x3) is unproductive" in output
     assert run("git", "rev-parse", "--verify", "HEAD").returncode != 0  # nothing was committed
 
     (work / "src/acme/models/net.py").write_text(
