@@ -36,6 +36,7 @@ from enum import Enum
 from pathlib import PurePosixPath
 
 from rflint.ir import Finding, LayerRF, Number, Severity
+from rflint.rf import tiling
 from rflint.results import CheckResult, ModelReport
 
 Values = tuple[Number, ...]  # one number per spatial axis
@@ -183,6 +184,9 @@ class ModelDiff:
     layers_renamed: tuple[Rename, ...] = ()
     layers_changed: tuple[LayerChange, ...] = ()  # largest first
     failures: tuple[SideFailure, ...] = ()
+    #: the tiling halo per axis before and after each unit (:mod:`rflint.rf.tiling`)
+    halo_before: Change = Change(None, None)
+    halo_after: Change = Change(None, None)
 
     @property
     def new_errors(self) -> tuple[FindingRef, ...]:
@@ -256,7 +260,7 @@ def _failed_at_both(failures: Sequence[SideFailure]) -> bool:
 
 def _failed_everywhere(m: ModelDiff, side: str) -> ModelDiff:
     reason = SideFailure(side, f"the {side} revision could not be analysed (the error is reported once, for the revision)")
-    return ModelDiff(m.model, Status.FAILED, m.input_size, m.i_min, m.i_min_unproductive, m.i_max, m.refined, failures=(reason,))
+    return ModelDiff(m.model, Status.FAILED, m.input_size, m.i_min, m.i_min_unproductive, m.i_max, refined=m.refined, failures=(reason,), halo_before=m.halo_before, halo_after=m.halo_after)
 
 
 def _model_diff(name: str, base: RevisionResult, head: RevisionResult) -> ModelDiff:
@@ -271,6 +275,7 @@ def _model_diff(name: str, base: RevisionResult, head: RevisionResult) -> ModelD
         key: Change(getattr(before.analysis, key) if before else None, getattr(after.analysis, key) if after else None)
         for key in ("i_min", "i_min_unproductive", "i_max")
     }
+    numbers.update(halo_before=Change(_halo(before, "before"), _halo(after, "before")), halo_after=Change(_halo(before, "after"), _halo(after, "after")))
     sizes = Change(before.analysis.graph.input_size if before else None, after.analysis.graph.input_size if after else None)
     refined = (_refined(before), _refined(after))
     if len(failures) == 2 and failures[0].message == failures[1].message:  # the same problem: say it once
@@ -317,7 +322,7 @@ def _model_diff(name: str, base: RevisionResult, head: RevisionResult) -> ModelD
 
 def _is_unchanged(m: ModelDiff) -> bool:
     return not (
-        any(c.changed for c in (m.input_size, m.i_min, m.i_min_unproductive, m.i_max))
+        any(c.changed for c in (m.input_size, m.i_min, m.i_min_unproductive, m.i_max, m.halo_before, m.halo_after))
         or m.findings_added
         or m.findings_removed
         or m.layers_added
@@ -325,6 +330,13 @@ def _is_unchanged(m: ModelDiff) -> bool:
         or m.layers_renamed
         or m.layers_changed
     )
+
+
+def _halo(report: ModelReport | None, side: str) -> tuple[Number, ...] | None:
+    """The tiling halo of ``report``'s model on one side of each unit, per axis."""
+    if report is None:
+        return None
+    return tuple(getattr(h, side) for h in tiling.halo(report.analysis))
 
 
 def _report(side: RevisionResult, name: str) -> ModelReport | None:

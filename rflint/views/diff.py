@@ -32,7 +32,16 @@ ROWS = (
     ("i_min", "I_min"),
     ("i_min_unproductive", "I_min (no unproductive layer)"),
     ("i_max", "I_max"),
+    ("halo_before", "tiling halo before"),
+    ("halo_after", "tiling halo after"),
 )
+#: rows the human tables show only when they changed (a classifier's halo is the whole input)
+WHEN_CHANGED = frozenset({"halo_before", "halo_after"})
+
+
+def shown_rows(m: ModelDiff) -> list[tuple[str, str]]:
+    """The rows of a model's before / after table."""
+    return [(key, label) for key, label in ROWS if key not in WHEN_CHANGED or getattr(m, key).changed]
 STYLES = {Severity.ERROR: "bold red", Severity.WARN: "yellow", Severity.INFO: "cyan"}
 
 
@@ -219,7 +228,7 @@ def _full_model(m: ModelDiff, diff: Diff, max_layers: int) -> list[Any]:
     table = Table(box=None, padding=(0, 2, 0, 2), show_edge=False)
     for name, justify in (("", "left"), ("before", "right"), ("after", "right"), ("delta", "right")):
         table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
-    for key, label in ROWS:
+    for key, label in shown_rows(m):
         change: Change = getattr(m, key)
         table.add_row(*map(Text, (label, values_text(change.before), values_text(change.after), delta_text(change))))
     table.add_row(*map(Text, ("refined", _yes_no(m.refined[0]), _yes_no(m.refined[1]), "")))
@@ -297,7 +306,7 @@ def _markdown_model(m: ModelDiff, max_layers: int) -> list[str]:
     if m.failures:
         out.append("")
     out += ["| | before | after | delta |", "| --- | ---: | ---: | ---: |"]
-    for key, label in ROWS:
+    for key, label in shown_rows(m):
         change: Change = getattr(m, key)
         out.append(f"| {label} | {values_text(change.before)} | {values_text(change.after)} | {delta_text(change)} |")
     out += [f"| refined | {_yes_no(m.refined[0])} | {_yes_no(m.refined[1])} | |", ""]

@@ -366,3 +366,25 @@ def test_the_comparing_process_never_needs_torch():
     )
     result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+def test_a_change_of_the_tiling_halo_is_reported_and_only_then_shown():
+    """The halo of a conv stack grows with its kernels (a stride-2 stem, then 3x3 / 5x5 convs:
+    halo = sum of (k - 1) / 2 * jump before each unit, by hand 1 + 2 + 2 = 5 and 1 + 2 + 4 = 7
+    on the input grid), and the human table shows the halo rows only when they changed."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        base = _side(Path(tmp), "base", {"m": seq(3, 3)})
+        head = _side(Path(tmp), "head", {"m": seq(3, 5)})
+        same = _side(Path(tmp), "same", {"m": seq(3, 3)})
+    (m,) = compare(base, head).models
+    assert m.halo_before.changed and m.halo_after.changed
+    assert m.halo_before.before == (5, 5) and m.halo_before.after == (7, 7)
+    assert "tiling halo before" in view.render_markdown(compare(base, head), RenderContext(root="."), 10)
+    (unchanged,) = compare(base, same).models
+    assert not unchanged.halo_before.changed
+    assert "tiling halo" not in view.render_markdown(compare(base, same), RenderContext(root="."), 10)
+    data = json.loads(view.render_json(compare(base, head)))
+    jsonschema.validate(data, SCHEMA)
+    assert data["models"][0]["halo_before"] == {"before": [5, 5], "after": [7, 7], "delta": [2, 2]}
