@@ -140,7 +140,6 @@ def check(
         outputs = absolute_outputs(parse_outputs(output_file, fmt.value, names))
         formats = {o.fmt for o in outputs}
         linter = run_linter(config, no_cache)
-        from rflint.advise.advisor import hint_for_rf103
         sandbox = Sandbox(timeout_seconds(timeout, config.timeout))
         applied = configured_baseline(baseline, write_baseline, config)
         with progress_display(len(specs)) as on_model:
@@ -150,7 +149,7 @@ def check(
                 baseline=applied,
                 write_baseline=write_baseline,
                 force=force,
-                hints=hint_for_rf103 if OutputFormat.FULL.value in formats else None,
+                hints=refinement_hint() if OutputFormat.FULL.value in formats else None,
                 on_model=on_model,
                 on_failure=lambda spec, exc: fail(exc, verbose, spec.display_name),
                 linter=linter,
@@ -181,6 +180,13 @@ def check(
         return final_exit_code(findings, bool(result.failures), exit_zero)
 
     raise typer.Exit(run_guarded(verbose, body))
+
+
+def refinement_hint() -> Callable[[Any], str | None]:
+    """The advisor's best edit for RF103 (imported only for the format that shows it)."""
+    from rflint.advise.advisor import hint_for_rf103
+
+    return hint_for_rf103
 
 
 def absolute_outputs(outputs: Sequence[Output]) -> list[Output]:
