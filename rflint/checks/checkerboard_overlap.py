@@ -8,10 +8,11 @@ from dataclasses import replace
 from rflint.rf.display import axis_names, op_summary
 from rflint.checks.base import Rule, layer_finding
 from rflint.ir import Analysis, Finding, Severity
-from rflint.rf.overlap import uneven_overlaps
 
 
 def check(analysis: Analysis) -> Iterator[Finding]:
+    from rflint.rf.overlap import uneven_overlaps  # the per-phase math: only when a model is checked, not on a cache hit
+
     names = axis_names(analysis.graph.ndim)
     by_name = {lrf.layer.name: lrf for lrf in analysis.layers}
     for found in uneven_overlaps(analysis.graph):

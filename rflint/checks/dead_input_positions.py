@@ -8,7 +8,6 @@ from fractions import Fraction
 from rflint.rf.display import axis_names, op_summary
 from rflint.checks.base import Rule
 from rflint.ir import Analysis, Finding, Severity
-from rflint.rf.reads import dead_positions
 
 
 def _examples(dead: tuple[int, ...]) -> str:
@@ -17,6 +16,8 @@ def _examples(dead: tuple[int, ...]) -> str:
 
 
 def check(analysis: Analysis) -> Iterator[Finding]:
+    from rflint.rf.reads import dead_positions  # the per-phase math: only when a model is checked, not on a cache hit
+
     names = axis_names(analysis.graph.ndim)
     by_name = {lrf.layer.name: lrf for lrf in analysis.layers}
     for found in dead_positions(analysis.graph):

@@ -44,7 +44,6 @@ from rflint.cli.options import (
 )
 from rflint.cli.outputs import Output, parse_outputs
 from rflint.report import OutputFormat
-from rflint.engine.sandbox import Sandbox
 from rflint.spec import ModelSpec
 
 if TYPE_CHECKING:
@@ -140,6 +139,8 @@ def check(
         outputs = absolute_outputs(parse_outputs(output_file, fmt.value, names))
         formats = {o.fmt for o in outputs}
         linter = run_linter(config, no_cache)
+        from rflint.engine.sandbox import Sandbox  # its process machinery: not on a hit
+
         sandbox = Sandbox(timeout_seconds(timeout, config.timeout))
         applied = configured_baseline(baseline, write_baseline, config)
         with progress_display(len(specs)) as on_model:

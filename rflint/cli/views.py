@@ -43,7 +43,6 @@ from rflint.cli.options import (
     resolve_models,
 )
 from rflint.cli.outputs import Output, parse_outputs
-from rflint.engine.sandbox import Sandbox
 
 # ---------------------------------------------------------------------------------------------
 # inspect and suggest
@@ -59,6 +58,7 @@ def checked_models(targets: Any, given: ModelOptions, config_file: Any, isolated
     """The configuration and the reports of the models a view command shows, each checked in a
     child process as ``rflint check`` checks it (the model's code cannot touch this process)."""
     from rflint.engine import pipeline as engine
+    from rflint.engine.sandbox import Sandbox
 
     config = load_command_config(config_file, isolated)
     reports = engine.lint_isolated(resolve_models(targets or [], given, config, command_name, many), Sandbox(config.timeout))
