@@ -35,7 +35,7 @@ def write_project(root: Path, extra: str = "", models: tuple[str, ...] = ("net",
     for name in models:
         (root / f"{name}.py").write_text(MODEL)
     entries = "".join(f'[[tool.rflint.models]]\ntarget = "{m}.py:build"\nname = "{m}"\ninput-size = 8\n' for m in models)
-    (root / "pyproject.toml").write_text(f"[tool.rflint]\n{extra}\n{entries}")
+    (root / "pyproject.toml").write_text(f"[tool.rflint]\ntask = \"classification\"\n{extra}\n{entries}")  # headless nets: the centre-unit rule
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
@@ -215,7 +215,7 @@ def test_an_output_file_never_replaces_a_source_or_config_file(project, output):
     assert snapshot(project) == before
 
 
-@pytest.mark.parametrize("text", ["[" * 100000 + "]" * 100000, '{"version": 1, "models": ' * 5000])
+@pytest.mark.parametrize("text", ["[" * 100000 + "]" * 100000, '{"version": 1, "models": ' * 5000], ids=["deep-list", "deep-object"])  # short ids: pytest puts the id in PYTEST_CURRENT_TEST, which children inherit
 def test_a_deeply_nested_baseline_is_one_line(project, text):
     write_project(project)
     (project / "base.json").write_text(text)
