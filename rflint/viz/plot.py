@@ -94,7 +94,7 @@ def growth_figure(series: Sequence[Series], axis: int = 0, title: str | None = N
         key = (s.analysis.graph.name, tuple(rmin), tuple(rmax))
         if key not in curves_drawn:
             curves_drawn.add(key)
-            _draw_curves(ax, rmin, rmax, colour, (s.analysis.graph.name if len(models) > 1 else "") + " ")
+            _draw_curves(ax, rmin, rmax, colour, (drawable(s.analysis.graph.name) if len(models) > 1 else "") + " ")
         _shade_layers(ax, layers, size, rmax, colour, multi)
         if n not in sizes_drawn:
             sizes_drawn.add(n)
@@ -132,7 +132,7 @@ def _shade_layers(ax, layers: list, size: tuple[int, ...], rmax: list[float], co
     if True in unprod:
         i = unprod.index(True)
         ax.annotate(
-            f"first unproductive:\n{layers[i].layer.qualname}", xy=(i + 1, rmax[i]), xytext=(-30, 22), textcoords="offset points",
+            f"first unproductive:\n{drawable(layers[i].layer.qualname)}", xy=(i + 1, rmax[i]), xytext=(-30, 22), textcoords="offset points",
             ha="right", fontsize=8.5, color="#c92a2a", arrowprops={"arrowstyle": "->", "color": "#c92a2a", "lw": 0.8},
         )
 
@@ -151,8 +151,15 @@ def _legend(ax, multi: bool, several_sizes: bool) -> None:
 
 
 def _default_title(series: Sequence[Series], axis: int) -> str:
-    title = ", ".join(dict.fromkeys(s.analysis.graph.name for s in series)) + " — receptive-field growth"
+    title = ", ".join(dict.fromkeys(drawable(s.analysis.graph.name) for s in series)) + " — receptive-field growth"
     return title + (f" (axis {axis})" if len(set(series[0].analysis.graph.input_size)) > 1 else "")
+
+
+def drawable(name: str) -> str:
+    """A layer name as a picture shows it: characters no font draws (control characters, an
+    ``nn.ModuleDict`` key's escape sequence) written as escapes, so matplotlib neither drops
+    them nor warns about them with the raw character on stderr."""
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in name)
 
 
 def growth_png(series: Sequence[Series], axis: int = 0, title: str | None = None) -> bytes:
@@ -211,7 +218,7 @@ def erf_figure(result):
     ax.set_ylim(h - 0.5, -0.5)
     ax.plot([result.peak[1]], [result.peak[0]], marker="+", color="#4dabf7", ms=10)
     ax.set_title(
-        f"{result.model}: {result.layer} (unit {tuple(result.centre)} of {'x'.join(map(str, result.output_size))})",
+        f"{drawable(result.model)}: {drawable(result.layer)} (unit {tuple(result.centre)} of {'x'.join(map(str, result.output_size))})",
         fontsize=10,
     )
     outside = cx - rw / 2 <= -0.5 and cx + rw / 2 >= w - 0.5 and cy - rh / 2 <= -0.5 and cy + rh / 2 >= h - 0.5

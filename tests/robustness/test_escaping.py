@@ -141,7 +141,7 @@ def test_every_output_format_of_a_model_with_hostile_layer_names_is_valid(tmp_pa
     are unproductive, so each hostile name appears in findings."""
     (tmp_path / "net.py").write_text(MODEL.format(names=HOSTILE))
     outs = {fmt: tmp_path / f"out.{fmt}" for fmt in FORMATS}
-    args = [sys.executable, "-m", "rflint", "check", "net.py:build", "--input-size", "4", "--no-cache", "--output-format", "concise"]
+    args = [sys.executable, "-m", "rflint", "check", "net.py:build", "--input-size", "4", "--task", "classification", "--no-cache", "--output-format", "concise"]
     for fmt, path in outs.items():
         args += ["-o", f"{fmt}:{path}"]
     run = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, errors="surrogateescape", timeout=300)
