@@ -199,12 +199,3 @@ def _main(
     version: Annotated[bool, typer.Option("--version", "-V", callback=_version_callback, is_eager=True, help="Show the version and exit.")] = False,
 ) -> None:
     """rflint: receptive-field linter for PyTorch models."""
-
-
-def main() -> None:
-    """Run the CLI (the console script goes through :func:`rflint.__main__.main`, which also
-    catches a broken install of the CLI's own dependencies); :func:`rflint.cli.main` imports
-    only the invoked command's module."""
-    from rflint.cli import main as run
-
-    run()

@@ -70,13 +70,12 @@ class Sandbox:
 # the child
 
 
-def _child_main(conn: Any, linter: Callable[[Any], Any]) -> None:
+def _child_main(conn: Any, work: Callable[[Any], Any]) -> None:
     """A child's whole life: stdout to stderr, torch imported, then one model per message
-    (spec data in, a :func:`rflint.engine.workers._work` outcome out) until None; ``os._exit`` at the
-    end so that no ``atexit`` handler of the models' code runs."""
+    (spec data in, ``work``'s outcome out) until None; ``os._exit`` at the end so that no
+    ``atexit`` handler of the models' code runs."""
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    from rflint.engine.workers import _work
 
     with contextlib.suppress(Exception):
         import rflint.sources.load  # noqa: F401 - torch, before the clock of the first model starts
@@ -89,7 +88,7 @@ def _child_main(conn: Any, linter: Callable[[Any], Any]) -> None:
         if spec_data is None:
             break
         cwd = os.getcwd()
-        outcome = _work(linter, spec_data)
+        outcome = work(spec_data)
         with contextlib.suppress(OSError):
             os.chdir(cwd)
         _flush(sys.stdout, sys.stderr)
@@ -111,9 +110,9 @@ class _Child:
     deadline: float | None = None
 
 
-def _start(context: Any, linter: Callable[[Any], Any]) -> _Child:
+def _start(context: Any, work: Callable[[Any], Any]) -> _Child:
     parent_end, child_end = context.Pipe()
-    process = context.Process(target=_child_main, args=(child_end, linter), name="rflint-model")
+    process = context.Process(target=_child_main, args=(child_end, work), name="rflint-model")
     process.start()
     child_end.close()  # the parent's copy: the pipe reports EOF when the child dies
     return _Child(process, parent_end)
@@ -137,13 +136,13 @@ class _Run:
     queue: deque[int]
     send: Callable[[int], Any]
     name: Callable[[int], str]
-    linter: Callable[[Any], Any]
+    work: Callable[[Any], Any]
     context: Any
     limit: float | None
     children: list[_Child] = field(default_factory=list)
 
     def start(self) -> None:
-        self.children.append(_start(self.context, self.linter))
+        self.children.append(_start(self.context, self.work))
 
     def hand_out(self, child: _Child) -> None:
         """Give the child the next job, or let it go when none is left."""
@@ -180,20 +179,20 @@ def run_isolated(
     jobs: Sequence[int],
     send: Callable[[int], Any],
     name: Callable[[int], str],
-    linter: Callable[[Any], Any],
+    work: Callable[[Any], Any],
     processes: int,
     sandbox: Sandbox,
 ) -> Iterator[tuple[int, Any]]:
     """``(job, outcome)`` for every job, in the order they finish, each checked in a child
     process (``processes`` at most, one model at a time each). ``send(job)`` is the message
     for a child (a spec as data), ``name(job)`` the model's name for a failure; an outcome is
-    what :func:`rflint.engine.workers._work` returns, or the exception for a model whose child died
-    or hung."""
+    what ``work`` (a picklable callable, run in the child) returns for that data, or the
+    exception for a model whose child died or hung."""
     import multiprocessing
     from multiprocessing.connection import wait
 
     _quiet_resource_tracker()
-    run = _Run(deque(jobs), send, name, linter, multiprocessing.get_context("spawn"), sandbox.limit)
+    run = _Run(deque(jobs), send, name, work, multiprocessing.get_context("spawn"), sandbox.limit)
     try:
         for _ in range(min(processes, len(jobs))):
             run.start()

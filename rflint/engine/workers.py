@@ -43,6 +43,8 @@ Decisions:
 
 from __future__ import annotations
 
+import functools
+
 import contextlib
 import importlib
 import os
@@ -262,7 +264,8 @@ def _isolated(
             outcomes[i] = _check_here(linter, spec)
     misses = [i for i in range(len(specs)) if i not in outcomes]
     processes = max(1, min(default_jobs(), len(misses) // MODELS_PER_PROCESS) if jobs is None else min(jobs, len(misses)))
-    finished = run_isolated(misses, lambda i: to_data(specs[i]), lambda i: specs[i].display_name, linter, processes, sandbox)
+    work = functools.partial(_work, linter)  # what a child does with one spec's data (picklable)
+    finished = run_isolated(misses, lambda i: to_data(specs[i]), lambda i: specs[i].display_name, work, processes, sandbox)
     for emitted, spec in enumerate(specs):
         while emitted not in outcomes:
             i, outcome = next(finished)
